@@ -1,0 +1,205 @@
+//! What each subcommand does. Every command applies pending migrations first.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+
+use super::stdin_password::read_password;
+use super::{
+    AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, RoleCommand, UserCommand,
+};
+use crate::clock::{rfc3339, unix_now};
+use crate::config::Settings;
+use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
+use crate::domain::{ClientId, GrantType, NewPassword, RoleName, ScopeSet, Username};
+use crate::startup::Application;
+use crate::store::{NewClient, NewUser, Store};
+use crate::tokens::KeyManager;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Serve { bind: Some(bind) } = &cli.command {
+        settings.server.bind = *bind;
+    }
+    let store = Store::connect(&settings.database)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await?;
+    match cli.command {
+        Command::Serve { .. } => {
+            Application::build_with_store(settings, store)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
+        Command::Migrate => log::info!("migrations applied ({} store)", store.backend()),
+        Command::Role(command) => run_role(command, &store).await?,
+        Command::User(command) => run_user(command, &store, &settings).await?,
+        Command::Client(command) => run_client(command, &store).await?,
+        Command::Keys(command) => run_keys(command, store, &settings).await?,
+    }
+    Ok(())
+}
+
+async fn run_role(command: RoleCommand, store: &Store) -> anyhow::Result<()> {
+    match command {
+        RoleCommand::Set { role, scopes } => {
+            let name = RoleName::parse(&role)?;
+            let scopes = ScopeSet::from_tokens(&scopes)?;
+            store.set_role(&name, &scopes, unix_now()).await?;
+            println!("role {name}: {scopes}");
+        }
+        RoleCommand::List => {
+            for role in store.list_roles().await? {
+                println!("{}\t{}", role.name, role.scopes);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let hasher = || PasswordHasher::new(&settings.passwords, 1);
+    match command {
+        UserCommand::Add(AddUser {
+            username,
+            roles,
+            email,
+            full_name,
+            disabled,
+        }) => {
+            let username = Username::parse(&username)?;
+            let roles = roles
+                .iter()
+                .map(|r| RoleName::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let password = NewPassword::parse(read_password("Password: ")?)?;
+            let password_hash = hasher()?.hash(password.secret()).await?;
+            let new = NewUser {
+                username,
+                email,
+                full_name,
+                disabled,
+                password_hash,
+                roles,
+            };
+            let user = store.create_user(&new, unix_now()).await?;
+            println!("user {} created (id {})", user.username, user.id);
+        }
+        UserCommand::Passwd { username } => {
+            let username = Username::parse(&username)?;
+            let password = NewPassword::parse(read_password("New password: ")?)?;
+            let hash = hasher()?.hash(password.secret()).await?;
+            store.set_password(&username, &hash, unix_now()).await?;
+            println!("password of {username} changed");
+        }
+        UserCommand::Disable { username } => {
+            let username = Username::parse(&username)?;
+            store.set_disabled(&username, true, unix_now()).await?;
+            println!("user {username} disabled");
+        }
+        UserCommand::Enable { username } => {
+            let username = Username::parse(&username)?;
+            store.set_disabled(&username, false, unix_now()).await?;
+            println!("user {username} enabled");
+        }
+        UserCommand::List => {
+            for user in store.list_users().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    user.username,
+                    user.id,
+                    if user.disabled { "disabled" } else { "enabled" },
+                    user.roles.join(","),
+                    user.email.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_client(command: ClientCommand, store: &Store) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Add(AddClient {
+            client_id,
+            grants,
+            scopes,
+            public,
+        }) => {
+            let client_id = ClientId::parse(&client_id)?;
+            let grants = grants
+                .iter()
+                .map(|g| GrantType::parse(g))
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            if public && grants.contains(&GrantType::ClientCredentials) {
+                anyhow::bail!("public clients may use only the password and refresh_token grants");
+            }
+            let secret = (!public).then(generate_secret);
+            let new = NewClient {
+                client_id,
+                secret_hash: secret.as_deref().map(hash_secret),
+                grants,
+                scopes: ScopeSet::from_tokens(&scopes)?,
+            };
+            store.create_client(&new, unix_now()).await?;
+            // The secret is shown once, alone on stdout, so scripts can capture it.
+            if let Some(secret) = secret {
+                println!("{secret}");
+            }
+            log::info!("client {} registered", new.client_id);
+        }
+        ClientCommand::List => {
+            for client in store.list_clients().await? {
+                let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    client.client_id,
+                    if client.is_public() {
+                        "public"
+                    } else {
+                        "confidential"
+                    },
+                    grants.join(","),
+                    client.scopes
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_keys(command: KeysCommand, store: Store, settings: &Settings) -> anyhow::Result<()> {
+    let keys = KeyManager::start(store, settings).await?;
+    match command {
+        KeysCommand::Rotate { now } => {
+            let key = keys.rotate(now).await?;
+            println!(
+                "{}\t{}\t{}\tsigns from {}",
+                key.kid,
+                key.algorithm,
+                key.state.as_str(),
+                rfc3339(key.activates_at)
+            );
+        }
+        KeysCommand::List => {
+            for key in keys.summaries() {
+                println!(
+                    "{}\t{}\t{}\tcreated {}\tsigns from {}",
+                    key.kid,
+                    key.algorithm,
+                    key.state.as_str(),
+                    rfc3339(key.created_at),
+                    rfc3339(key.activates_at)
+                );
+            }
+        }
+        KeysCommand::Prune => {
+            for kid in keys.prune().await? {
+                println!("pruned {kid}");
+            }
+        }
+    }
+    Ok(())
+}

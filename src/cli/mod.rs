@@ -1,0 +1,144 @@
+//! The command line: `serve`, `migrate`, and the `role`, `user`, `client` and `keys` tools.
+
+mod commands;
+mod stdin_password;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use commands::run;
+
+/// authd: a standalone OAuth 2.0 token issuer.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about)]
+pub struct Cli {
+    /// TOML configuration file (also `AUTHD_CONFIG`); `AUTHD_*` variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, then serve HTTP.
+    Serve {
+        /// Listen address, overriding `server.bind`.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage roles and their scopes.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `authd role …`
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Create a role or replace its scopes.
+    Set {
+        /// Role name.
+        role: String,
+        /// Scopes the role grants.
+        scopes: Vec<String>,
+    },
+    /// List roles and their scopes.
+    List,
+}
+
+/// `authd user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add(AddUser),
+    /// Set a user's password from standard input.
+    Passwd {
+        /// Username.
+        username: String,
+    },
+    /// Disable a user: no logins, and their tokens stop working.
+    Disable {
+        /// Username.
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Username.
+        username: String,
+    },
+    /// List users.
+    List,
+}
+
+/// Arguments of `authd user add`.
+#[derive(Debug, Args)]
+pub struct AddUser {
+    /// Username: 1 to 64 letters, digits, '.', '_', '-', '@' (stored lower-case, NFKC).
+    pub username: String,
+    /// Role to assign (repeatable).
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Email address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Full name.
+    #[arg(long)]
+    pub full_name: Option<String>,
+    /// Create the user disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+/// `authd client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its generated secret once (nothing for --public).
+    Add(AddClient),
+    /// List clients.
+    List,
+}
+
+/// Arguments of `authd client add`.
+#[derive(Debug, Args)]
+pub struct AddClient {
+    /// client_id.
+    pub client_id: String,
+    /// Grant type the client may use (repeatable): password, client_credentials, refresh_token.
+    #[arg(long = "grant", value_name = "GRANT", required = true)]
+    pub grants: Vec<String>,
+    /// Scope the client may obtain (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// A public client: no secret, password and refresh_token grants only.
+    #[arg(long)]
+    pub public: bool,
+}
+
+/// `authd keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key; it signs after `keys.activation_delay_secs`.
+    Rotate {
+        /// Sign with the new key at once.
+        #[arg(long)]
+        now: bool,
+    },
+    /// List keys with their state.
+    List,
+    /// Delete keys that no unexpired token can need.
+    Prune,
+}

@@ -1,0 +1,348 @@
+//! Settings: built-in defaults, then an optional TOML file, then `AUTHD_<SECTION>__<KEY>` variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Environment variable naming the configuration file, as `--config` does.
+pub const CONFIG_FILE_ENV: &str = "AUTHD_CONFIG";
+
+/// Every setting authd reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP listener.
+    pub server: ServerSettings,
+    /// Storage backend.
+    pub database: DatabaseSettings,
+    /// Access and refresh token issuance.
+    pub tokens: TokenSettings,
+    /// Signing key lifecycle.
+    pub keys: KeySettings,
+    /// Password hashing.
+    pub passwords: PasswordSettings,
+    /// OAuth client policy.
+    pub oauth: OAuthSettings,
+    // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
+    #[serde(rename = "config")]
+    _config_file: Option<String>,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes, on the OAuth endpoints.
+    pub max_form_bytes: usize,
+    /// Seconds an in-flight request may take to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            max_form_bytes: 16 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// Storage settings; the URL scheme picks the backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://FILE` (created if missing) or `postgres://…`.
+    pub url: DatabaseUrl,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a free connection before answering 503.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl::new("sqlite://authd.db"),
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+/// A database URL; it may carry a password, so `Debug` shows only the scheme.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: &str) -> Self {
+        Self(SecretString::from(url.to_owned()))
+    }
+
+    /// The URL itself, for the connection pool only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The part before `://`, safe to log.
+    pub fn scheme(&self) -> &str {
+        self.expose().split("://").next().unwrap_or("")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({}://[redacted])", self.scheme())
+    }
+}
+
+/// Signature algorithm for access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlgorithm {
+    /// Ed25519 (the default: fastest to sign, fast to verify, small keys).
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+    /// HMAC-SHA-256 with `tokens.hs256_secret`; only sensible when authd alone verifies tokens.
+    HS256,
+}
+
+/// Token issuance settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// `iss` claim and metadata issuer; defaults to `http://` plus the bound address.
+    pub issuer: Option<String>,
+    /// `aud` claim; defaults to the issuer.
+    pub audience: Option<String>,
+    /// Access token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    pub refresh_ttl_secs: u64,
+    /// Clock skew tolerated when checking `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Signature algorithm for new keys.
+    pub algorithm: SigningAlgorithm,
+    /// Shared secret for HS256, at least 32 bytes; only read when `algorithm = "HS256"`.
+    pub hs256_secret: Option<SecretString>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            leeway_secs: 0,
+            algorithm: SigningAlgorithm::EdDSA,
+            hs256_secret: None,
+        }
+    }
+}
+
+/// Signing key lifecycle settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// `Cache-Control: max-age` of the JWKS document.
+    pub jwks_max_age_secs: u64,
+    /// Seconds between publishing a rotated key and signing with it; defaults to the JWKS max-age.
+    pub activation_delay_secs: Option<u64>,
+    /// How often each instance re-reads the key table, in milliseconds.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            jwks_max_age_secs: 300,
+            activation_delay_secs: None,
+            reload_interval_ms: 1000,
+        }
+    }
+}
+
+impl KeySettings {
+    /// The delay between publishing and activating a rotated key.
+    pub fn activation_delay(&self) -> u64 {
+        self.activation_delay_secs.unwrap_or(self.jwks_max_age_secs)
+    }
+}
+
+/// Argon2id parameters (OWASP's recommended minimum by default) and hashing concurrency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Time cost (passes).
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core. Each holds `memory_kib` of memory.
+    pub max_concurrent_hashes: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+/// OAuth client policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// Refuse password grants that carry no client credentials.
+    pub require_client_auth_for_password: bool,
+    /// The built-in public client that unauthenticated password grants belong to.
+    pub default_client_id: String,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            require_client_auth_for_password: false,
+            default_client_id: "public".to_owned(),
+        }
+    }
+}
+
+/// A setting could not be read; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads defaults, then `file` (or `$AUTHD_CONFIG`) if given, then `AUTHD_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_FILE_ENV).map(Into::into));
+        let mut builder = config::Config::builder();
+        if let Some(path) = &file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder
+                .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("AUTHD")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks relations between settings that their types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let scheme = self.database.url.scheme();
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+            return Err(ConfigError(format!(
+                "database.url: unsupported scheme {scheme:?} (use sqlite:// or postgres://)"
+            )));
+        }
+        if self.tokens.access_ttl_secs == 0 || self.tokens.refresh_ttl_secs == 0 {
+            return Err(ConfigError(
+                "tokens.access_ttl_secs and tokens.refresh_ttl_secs must be positive".into(),
+            ));
+        }
+        if self.tokens.algorithm == SigningAlgorithm::HS256 {
+            let length = self
+                .tokens
+                .hs256_secret
+                .as_ref()
+                .map_or(0, |s| s.expose_secret().len());
+            if length < 32 {
+                return Err(ConfigError(
+                    "tokens.hs256_secret must be at least 32 bytes when tokens.algorithm = \"HS256\""
+                        .into(),
+                ));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError(
+                "database.max_connections must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer for a server bound at `bound` (the real address, port 0 resolved).
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        self.tokens
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    /// Argon2 hashing concurrency, with 0 resolved to the core count.
+    pub fn hash_concurrency(&self) -> usize {
+        match self.passwords.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let settings = Settings::default();
+        assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database.url.expose(), "sqlite://authd.db");
+        assert_eq!(settings.passwords.memory_kib, 19_456);
+        assert_eq!(settings.passwords.iterations, 2);
+        assert_eq!(settings.passwords.parallelism, 1);
+        assert_eq!(settings.tokens.leeway_secs, 0);
+        assert_eq!(settings.keys.activation_delay(), 300);
+    }
+
+    #[test]
+    fn database_url_debug_hides_credentials() {
+        let url = DatabaseUrl::new("postgres://authd:hunter2@db/authd");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres"), "{shown}");
+    }
+
+    #[test]
+    fn short_hs256_secret_is_refused() {
+        let mut settings = Settings::default();
+        settings.tokens.algorithm = SigningAlgorithm::HS256;
+        settings.tokens.hs256_secret = Some(SecretString::from("short".to_owned()));
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("tokens.hs256_secret"), "{error}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Checking who is asking: password hashes, generated secrets, client authentication.
+
+mod client_auth;
+mod password;
+mod secret;
+
+pub use client_auth::{ClientAuthError, ClientCredentials, PresentedClient, authenticate_client};
+pub use password::{PasswordHash, PasswordHasher, PasswordScheme, VerifyOutcome};
+pub use secret::{generate_secret, hash_secret, secret_hash_matches};

@@ -1,0 +1,239 @@
+//! Password hashing with argon2id, off the async workers and bounded in concurrency.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash as PhcString, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordSettings;
+
+/// A stored password hash in PHC format; `Debug` never shows it.
+#[derive(Clone)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a hash read from storage.
+    pub fn from_stored(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for storage.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Which algorithm produced the hash.
+    pub fn scheme(&self) -> PasswordScheme {
+        if self.0.starts_with("$argon2id$") {
+            PasswordScheme::Argon2id
+        } else if ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|prefix| self.0.starts_with(prefix))
+        {
+            PasswordScheme::Bcrypt
+        } else {
+            PasswordScheme::Unknown
+        }
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// The algorithm behind a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordScheme {
+    /// argon2id (what authd writes).
+    Argon2id,
+    /// bcrypt (imported).
+    Bcrypt,
+    /// Anything else; never verifies.
+    Unknown,
+}
+
+/// Result of checking a password.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// Wrong password (or no such user).
+    Mismatch,
+    /// Right password, hash current.
+    Match,
+    /// Right password; the stored hash should be replaced with this one (new parameters).
+    MatchRehashed(String),
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `limit` at a time.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    // A hash of a random password, verified when the user does not exist so that
+    // unknown usernames cost the same time as wrong passwords.
+    dummy_hash: Arc<String>,
+}
+
+impl PasswordHasher {
+    /// Builds a hasher from settings.
+    pub fn new(settings: &PasswordSettings, limit: usize) -> anyhow::Result<Self> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("passwords: invalid argon2 parameters: {e}"))?;
+        let dummy_hash = hash_blocking(&params, &super::generate_secret())?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// Hashes a new password with the configured parameters.
+    pub async fn hash(&self, password: &SecretString) -> anyhow::Result<PasswordHash> {
+        let params = self.params.clone();
+        let password = password.clone();
+        let phc = self
+            .run_blocking(move || hash_blocking(&params, password.expose_secret()))
+            .await??;
+        Ok(PasswordHash(phc))
+    }
+
+    /// Checks a password against a stored hash, or against the dummy hash when `stored` is None.
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        stored: Option<&PasswordHash>,
+    ) -> anyhow::Result<VerifyOutcome> {
+        let known_user = stored.is_some();
+        let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), |h| h.0.clone());
+        let params = self.params.clone();
+        let password = password.clone();
+        let outcome = self
+            .run_blocking(move || verify_blocking(&params, password.expose_secret(), &stored))
+            .await??;
+        Ok(if known_user {
+            outcome
+        } else {
+            VerifyOutcome::Mismatch
+        })
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("password hasher is shut down"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+}
+
+fn verify_blocking(params: &Params, password: &str, stored: &str) -> anyhow::Result<VerifyOutcome> {
+    let Ok(parsed) = PhcString::new(stored) else {
+        return Ok(VerifyOutcome::Mismatch);
+    };
+    if argon2(params)
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Ok(VerifyOutcome::Mismatch);
+    }
+    let current = Params::try_from(&parsed).is_ok_and(|used| {
+        used.m_cost() == params.m_cost()
+            && used.t_cost() == params.t_cost()
+            && used.p_cost() == params.p_cost()
+    }) && parsed.algorithm.as_str() == "argon2id";
+    if current {
+        Ok(VerifyOutcome::Match)
+    } else {
+        Ok(VerifyOutcome::MatchRehashed(hash_blocking(
+            params, password,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> PasswordSettings {
+        PasswordSettings {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent_hashes: 1,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify_round_trips() {
+        let hasher = PasswordHasher::new(&cheap(), 1).unwrap();
+        let hash = hasher.hash(&secret("correct horse")).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(hash.scheme(), PasswordScheme::Argon2id);
+        let right = hasher.verify(&secret("correct horse"), Some(&hash)).await;
+        let wrong = hasher.verify(&secret("battery staple"), Some(&hash)).await;
+        assert_eq!(right.unwrap(), VerifyOutcome::Match);
+        assert_eq!(wrong.unwrap(), VerifyOutcome::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_matches_even_with_the_dummy_password() {
+        let hasher = PasswordHasher::new(&cheap(), 1).unwrap();
+        let outcome = hasher.verify(&secret("anything"), None).await.unwrap();
+        assert_eq!(outcome, VerifyOutcome::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn raised_parameters_rehash_on_successful_login() {
+        let old = PasswordHasher::new(&cheap(), 1).unwrap();
+        let hash = old.hash(&secret("correct horse")).await.unwrap();
+        let mut stronger = cheap();
+        stronger.memory_kib = 128;
+        let new = PasswordHasher::new(&stronger, 1).unwrap();
+        match new
+            .verify(&secret("correct horse"), Some(&hash))
+            .await
+            .unwrap()
+        {
+            VerifyOutcome::MatchRehashed(phc) => assert!(phc.contains("m=128,")),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_hash() {
+        let hash = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$salt$hash".into());
+        assert_eq!(format!("{hash:?}"), "PasswordHash([redacted])");
+    }
+}

@@ -1,0 +1,26 @@
+//! Newtypes that parse once at the edge; past this point code takes only these types.
+
+mod client_id;
+mod grant_type;
+mod password;
+mod role_name;
+mod scope;
+mod username;
+
+pub use client_id::ClientId;
+pub use grant_type::GrantType;
+pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password};
+pub use role_name::RoleName;
+pub use scope::{ADMIN_SCOPES, Scope, ScopeSet};
+pub use username::{MAX_USERNAME_CHARS, Username};
+
+/// Why a value was refused; the message is safe to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,96 @@
+//! Is this token live right now? Signature and claims, then revocation and the owner's state.
+//!
+//! Shared by `/introspect` and by everything that accepts bearer tokens, so that both always
+//! agree on which tokens count.
+
+use crate::clock::unix_now;
+use crate::credentials::hash_secret;
+use crate::domain::ClientId;
+use crate::store::{RefreshTokenRecord, Store, StoreError, User};
+use crate::tokens::{AccessClaims, TokenService};
+
+/// A token that is currently honoured.
+#[derive(Debug)]
+pub enum LiveToken {
+    /// A signed access token.
+    Access {
+        /// Its verified claims.
+        claims: AccessClaims,
+        /// The user it belongs to (None for client tokens).
+        user: Option<User>,
+    },
+    /// An opaque refresh token.
+    Refresh {
+        /// The stored record.
+        record: RefreshTokenRecord,
+        /// The user it belongs to.
+        user: User,
+    },
+}
+
+/// Whether a compact JWS could be this token (three dot-separated parts).
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Inspects any token authd issues; `None` means inactive for whatever reason.
+pub async fn inspect_token(
+    token: &str,
+    store: &Store,
+    tokens: &TokenService,
+) -> Result<Option<LiveToken>, StoreError> {
+    if looks_like_jwt(token) {
+        check_access_token(token, store, tokens).await
+    } else {
+        check_refresh_token(token, store).await
+    }
+}
+
+/// An access token is live when it verifies, is not revoked, and its owner still may hold it.
+pub async fn check_access_token(
+    token: &str,
+    store: &Store,
+    tokens: &TokenService,
+) -> Result<Option<LiveToken>, StoreError> {
+    let Ok(claims) = tokens.verify(token) else {
+        return Ok(None);
+    };
+    if store.is_access_token_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    if claims.is_user_token() {
+        let Some(user) = store.find_user_by_id(&claims.sub).await? else {
+            return Ok(None);
+        };
+        // Disabling a user or changing their password ends tokens issued before it.
+        if user.disabled || claims.iat < user.tokens_valid_after {
+            return Ok(None);
+        }
+        return Ok(Some(LiveToken::Access {
+            claims,
+            user: Some(user),
+        }));
+    }
+    // A client token lives only as long as its client is registered.
+    let client_known = match ClientId::parse(&claims.client_id) {
+        Ok(id) => store.find_client(&id).await?.is_some(),
+        Err(_) => false,
+    };
+    Ok(client_known.then_some(LiveToken::Access { claims, user: None }))
+}
+
+async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {
+    if token.len() > 256 {
+        return Ok(None);
+    }
+    let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
+        return Ok(None);
+    };
+    if record.rotated_at.is_some() || record.expires_at <= unix_now() {
+        return Ok(None);
+    }
+    match store.find_user_by_id(&record.user_id).await? {
+        Some(user) if !user.disabled => Ok(Some(LiveToken::Refresh { record, user })),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,13 @@
+//! authd: a standalone OAuth 2.0 token issuer.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod domain;
+pub mod error;
+pub mod inspection;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod tokens;

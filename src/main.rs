@@ -1,0 +1,21 @@
+//! The `authd` binary: parse the command line, start logging, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use authd::cli::{Cli, run};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the error and its causes, outermost first.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `POST /introspect` (RFC 7662): lets resource servers ask whether a token is live.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::credentials::{ClientCredentials, authenticate_client};
+use crate::error::OAuthError;
+use crate::inspection::{LiveToken, inspect_token};
+use crate::routes::OAuthForm;
+use crate::store::Store;
+use crate::tokens::TokenService;
+
+/// The scope a client needs to call introspection.
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
+/// Mounts `/introspect`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(introspect_token);
+}
+
+/// RFC 7662 section 2.2 response; only `active` is present for inactive tokens.
+#[derive(Debug, Default, Serialize)]
+struct IntrospectionResponse {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+}
+
+impl IntrospectionResponse {
+    fn from_live(token: LiveToken, tokens: &TokenService) -> Self {
+        match token {
+            LiveToken::Access { claims, .. } => Self {
+                active: true,
+                scope: Some(claims.scope),
+                client_id: Some(claims.client_id),
+                username: claims.username,
+                token_type: Some("Bearer"),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                nbf: Some(claims.nbf),
+                sub: Some(claims.sub),
+                aud: Some(claims.aud),
+                iss: Some(claims.iss),
+                jti: Some(claims.jti),
+                roles: claims.roles,
+            },
+            LiveToken::Refresh { record, user } => Self {
+                active: true,
+                scope: Some(record.scope),
+                client_id: Some(record.client_id),
+                username: Some(user.username),
+                token_type: Some("refresh_token"),
+                exp: Some(record.expires_at),
+                iat: Some(record.issued_at),
+                sub: Some(user.id),
+                iss: Some(tokens.issuer().to_owned()),
+                roles: Some(user.roles),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// Answers whether `token` is active, for confidential clients holding the `introspect` scope.
+#[post("/introspect")]
+async fn introspect_token(
+    request: HttpRequest,
+    body: Bytes,
+    store: web::Data<Store>,
+    tokens: web::Data<TokenService>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = OAuthForm::parse(&request, &body)?;
+    let credentials = form.client_credentials(&request)?;
+    // RFC 7662 section 2.1: the endpoint is protected; answer nothing to the unauthenticated.
+    let unauthenticated = || OAuthError::InvalidClient {
+        description: "introspection requires client authentication".into(),
+        basic: true,
+    };
+    if credentials == ClientCredentials::None {
+        return Err(unauthenticated());
+    }
+    let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
+    if !client.confidential {
+        return Err(unauthenticated());
+    }
+    if !client
+        .scopes
+        .as_ref()
+        .is_some_and(|s| s.contains(INTROSPECT_SCOPE))
+    {
+        return Err(OAuthError::InsufficientScope(format!(
+            "client {} lacks the {INTROSPECT_SCOPE} scope",
+            client.client_id
+        )));
+    }
+    let token = form.require("token")?;
+    let body = match inspect_token(token, &store, &tokens).await? {
+        Some(live) => IntrospectionResponse::from_live(live, &tokens),
+        None => IntrospectionResponse::default(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}

@@ -1,0 +1,97 @@
+//! `POST /revoke` (RFC 7009): a client ends a token it holds.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+
+use crate::clock::unix_now;
+use crate::config::Settings;
+use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
+use crate::error::OAuthError;
+use crate::inspection::looks_like_jwt;
+use crate::routes::OAuthForm;
+use crate::store::Store;
+use crate::tokens::TokenService;
+
+/// Mounts `/revoke`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(revoke_token);
+}
+
+/// Revokes a refresh token (with its rotation family) or an access token (by `jti`).
+#[post("/revoke")]
+async fn revoke_token(
+    request: HttpRequest,
+    body: Bytes,
+    store: web::Data<Store>,
+    tokens: web::Data<TokenService>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = OAuthForm::parse(&request, &body)?;
+    let credentials = form.client_credentials(&request)?;
+    // Section 2.1: public clients identify by client_id alone.
+    let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
+    let token = form.require("token")?;
+    // The hint only orders the lookups (section 2.1); both kinds are tried.
+    if looks_like_jwt(token) {
+        revoke_access_token(token, &client, &store, &tokens).await?;
+    } else {
+        revoke_refresh_token(token, &client, &store).await?;
+    }
+    // Section 2.2: unknown, invalid and already revoked tokens all get 200.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+fn not_issued_to(client: &PresentedClient) -> OAuthError {
+    OAuthError::UnauthorizedClient(format!(
+        "the token was not issued to client {}",
+        client.client_id
+    ))
+}
+
+async fn revoke_access_token(
+    token: &str,
+    client: &PresentedClient,
+    store: &Store,
+    tokens: &TokenService,
+) -> Result<(), OAuthError> {
+    let Ok(claims) = tokens.verify_ignoring_expiry(token) else {
+        return Ok(());
+    };
+    if claims.client_id != client.client_id {
+        return Err(not_issued_to(client));
+    }
+    if claims.exp > unix_now() {
+        store.revoke_access_token(&claims.jti, claims.exp).await?;
+        log::info!(
+            "client {} revoked access token {}",
+            client.client_id,
+            claims.jti
+        );
+    }
+    Ok(())
+}
+
+async fn revoke_refresh_token(
+    token: &str,
+    client: &PresentedClient,
+    store: &Store,
+) -> Result<(), OAuthError> {
+    if token.len() > 256 {
+        return Ok(());
+    }
+    let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
+        return Ok(());
+    };
+    if record.client_id != client.client_id {
+        return Err(not_issued_to(client));
+    }
+    let revoked = store.revoke_refresh_family(&record.family_id).await?;
+    log::info!(
+        "client {} revoked a refresh token family ({revoked} tokens)",
+        client.client_id
+    );
+    Ok(())
+}

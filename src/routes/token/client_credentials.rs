@@ -1,0 +1,30 @@
+//! The client credentials grant (RFC 6749 section 4.4).
+
+use super::response::{TokenResponse, resolve_scope};
+use crate::clock::unix_now;
+use crate::credentials::PresentedClient;
+use crate::error::OAuthError;
+use crate::routes::OAuthForm;
+use crate::tokens::{TokenService, TokenSubject};
+
+/// Issues a token to a confidential client for itself; no refresh token (section 4.4.3).
+pub fn grant(
+    form: &OAuthForm,
+    client: &PresentedClient,
+    tokens: &TokenService,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.confidential {
+        return Err(OAuthError::UnauthorizedClient(
+            "public clients cannot use the client_credentials grant".into(),
+        ));
+    }
+    let allowed = client.scopes.clone().unwrap_or_default();
+    let scope = resolve_scope(form.get("scope"), &allowed)?;
+    let issued = tokens.issue(TokenSubject::Client, &client.client_id, &scope, unix_now())?;
+    Ok(TokenResponse::new(
+        issued.token,
+        tokens.access_ttl(),
+        &scope,
+        None,
+    ))
+}

@@ -1,0 +1,135 @@
+//! The successful token response (RFC 6749 section 5.1) and what builds it.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::credentials::{PresentedClient, generate_secret, hash_secret};
+use crate::domain::{GrantType, ScopeSet};
+use crate::error::OAuthError;
+use crate::store::{RefreshTokenRecord, User};
+use crate::tokens::{TokenService, TokenSubject};
+
+/// The JSON body of a successful token response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// A response carrying a signed access token (and a refresh token, if one was issued).
+    pub fn new(
+        access_token: String,
+        expires_in: i64,
+        scope: &ScopeSet,
+        refresh_token: Option<String>,
+    ) -> Self {
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: scope.to_string(),
+            refresh_token,
+        }
+    }
+
+    /// Wraps the body with the headers section 5.1 requires.
+    pub fn into_http(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(self)
+    }
+}
+
+/// The scope to grant: everything allowed when none is asked for, else exactly what was asked.
+pub fn resolve_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    let Some(raw) = requested else {
+        return Ok(allowed.clone());
+    };
+    let requested = ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+    let refused = requested.difference(allowed);
+    if !refused.is_empty() {
+        return Err(OAuthError::InvalidScope(format!(
+            "scope not allowed: {refused}"
+        )));
+    }
+    Ok(requested)
+}
+
+/// What a user may hold through this client: their roles' scopes, bounded by a confidential client's.
+pub fn allowed_user_scope(user_scopes: ScopeSet, client: &PresentedClient) -> ScopeSet {
+    match (&client.scopes, client.confidential) {
+        (Some(client_scopes), true) => user_scopes.intersection(client_scopes),
+        _ => user_scopes,
+    }
+}
+
+/// A new opaque refresh token and the record that stores its hash.
+pub fn new_refresh_token(
+    family_id: &str,
+    refresh_scope: &str,
+    client: &PresentedClient,
+    user: &User,
+    settings: &Settings,
+    now: i64,
+) -> (String, RefreshTokenRecord) {
+    let token = generate_secret();
+    let record = RefreshTokenRecord {
+        token_hash: hash_secret(&token),
+        family_id: family_id.to_owned(),
+        client_id: client.client_id.clone(),
+        user_id: user.id.clone(),
+        scope: refresh_scope.to_owned(),
+        issued_at: now,
+        expires_at: now + settings.tokens.refresh_ttl_secs as i64,
+        rotated_at: None,
+    };
+    (token, record)
+}
+
+/// Signs an access token for `user`.
+pub fn user_access_token(
+    tokens: &TokenService,
+    user: &User,
+    client: &PresentedClient,
+    scope: &ScopeSet,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let subject = TokenSubject::User {
+        id: &user.id,
+        username: &user.username,
+        roles: &user.roles,
+    };
+    Ok(tokens.issue(subject, &client.client_id, scope, now)?.token)
+}
+
+/// Whether this client gets refresh tokens.
+pub fn client_gets_refresh_tokens(client: &PresentedClient) -> bool {
+    client.grants.contains(&GrantType::RefreshToken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_scope_requested_grants_everything_allowed() {
+        let allowed = ScopeSet::parse("a b").unwrap();
+        assert_eq!(resolve_scope(None, &allowed).unwrap(), allowed);
+    }
+
+    #[test]
+    fn asking_beyond_allowed_is_invalid_scope() {
+        let allowed = ScopeSet::parse("a b").unwrap();
+        assert_eq!(resolve_scope(Some("a"), &allowed).unwrap().to_string(), "a");
+        let error = resolve_scope(Some("a c"), &allowed).unwrap_err();
+        assert!(matches!(error, OAuthError::InvalidScope(ref d) if d.contains('c')));
+    }
+}

@@ -1,0 +1,113 @@
+//! Assembles the application: store, keys, hasher, routes, listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Settings;
+use crate::credentials::PasswordHasher;
+use crate::routes;
+use crate::store::Store;
+use crate::tokens::{KeyManager, TokenService};
+
+/// A bound, ready-to-run authd.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, loads keys and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        Self::build_with_store(settings, store).await
+    }
+
+    /// Like `build`, on an already migrated store.
+    pub async fn build_with_store(mut settings: Settings, store: Store) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.server.bind).map_err(|e| {
+            anyhow::anyhow!(
+                "server.bind: cannot listen on {}: {e}",
+                settings.server.bind
+            )
+        })?;
+        let bound = listener.local_addr()?;
+        let issuer = settings.issuer_for(bound);
+        settings.tokens.issuer = Some(issuer.clone());
+        let audience = settings
+            .tokens
+            .audience
+            .clone()
+            .unwrap_or_else(|| issuer.clone());
+
+        let keys = Arc::new(KeyManager::start(store.clone(), &settings).await?);
+        keys.spawn_reloader(Duration::from_millis(
+            settings.keys.reload_interval_ms.max(100),
+        ));
+        let tokens = TokenService::new(
+            keys,
+            issuer.clone(),
+            audience,
+            settings.tokens.access_ttl_secs,
+            settings.tokens.leeway_secs,
+        );
+        let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
+        log::info!(
+            "authd listening on {bound} (issuer {issuer}, {} store, {:?} tokens)",
+            store.backend(),
+            settings.tokens.algorithm
+        );
+
+        let store_data = web::Data::new(store.clone());
+        let tokens = web::Data::new(tokens);
+        let hasher = web::Data::new(hasher);
+        let form_limit = settings.server.max_form_bytes;
+        let workers = settings.server.workers;
+        let grace = settings.server.shutdown_grace_secs;
+        let settings = web::Data::new(settings);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                // Paths only: query strings may carry tokens, which never reach a log.
+                .wrap(
+                    Logger::new(r#"%a "%{route}xi" %s %b %Dms"#)
+                        .custom_request_replace("route", |req| {
+                            format!("{} {}", req.method(), req.path())
+                        }),
+                )
+                .app_data(web::PayloadConfig::new(form_limit))
+                .app_data(store_data.clone())
+                .app_data(tokens.clone())
+                .app_data(hasher.clone())
+                .app_data(settings.clone())
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(grace);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?;
+        Ok(Self {
+            port: bound.port(),
+            server: server.run(),
+            store,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is asked to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.store.close().await;
+        result
+    }
+}

@@ -1,0 +1,145 @@
+//! All SQL lives here, behind one `Store` whose methods read the same on PostgreSQL and SQLite.
+//!
+//! Each query is written once: `with_pool!` type-checks the body against both drivers, so the
+//! backends cannot drift apart, and no handler ever learns which one it talks to.
+
+mod clients;
+mod keys;
+mod records;
+mod roles;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::DatabaseSettings;
+
+pub use records::{
+    Client, NewClient, NewUser, RefreshTokenRecord, Role, RotateOutcome, StoredKey, User, UserLogin,
+};
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Postgres($pool) => $body,
+            $crate::store::Store::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The database authd owns.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// The production store, shared by every instance.
+    Postgres(PgPool),
+    /// The embedded default.
+    Sqlite(SqlitePool),
+}
+
+/// What can go wrong in storage, in terms callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// A uniqueness rule was broken; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else: a bug or a corrupt row. Never shown to callers.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            other => StoreError::Other(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(message)`, anything else as usual.
+fn conflict_on_unique(error: sqlx::Error, message: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(message.to_owned())
+        }
+        _ => error.into(),
+    }
+}
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl Store {
+    /// Opens a pool for `settings.url`; a SQLite file is created if missing.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let url = settings.url.expose();
+        let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs);
+        if settings.url.scheme() == "sqlite" {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("database.url: {e}"))?
+                .create_if_missing(true)
+                // WAL lets readers proceed while a writer commits.
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Store::Postgres(pool))
+        }
+    }
+
+    /// Applies pending migrations (embedded in the binary).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("applying migrations")))
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("select 1").execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await);
+    }
+}

@@ -1,0 +1,42 @@
+//! The claims of an authd access token (RFC 9068 section 2.2).
+
+use serde::{Deserialize, Serialize};
+
+/// The JOSE `typ` of access tokens (RFC 9068 section 2.1).
+pub const TOKEN_TYPE_HEADER: &str = "at+jwt";
+
+/// Claims carried by every access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// User id, or the client_id for client_credentials tokens.
+    pub sub: String,
+    /// Audience: one string.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds.
+    pub nbf: i64,
+    /// Unique token id, the handle for revocation.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-delimited.
+    pub scope: String,
+    /// The user's name, on user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The user's roles at issuance, on user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+impl AccessClaims {
+    /// Whether the token was issued to a user (rather than to a client for itself).
+    pub fn is_user_token(&self) -> bool {
+        self.username.is_some()
+    }
+}

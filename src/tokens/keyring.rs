@@ -1,0 +1,256 @@
+//! The set of keys this instance signs and verifies with, kept in step with the database.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::key_material::{SigningKey, generate_key};
+use crate::clock::unix_now;
+use crate::config::{Settings, SigningAlgorithm};
+use crate::store::Store;
+
+/// Where a key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not yet signing (resource servers are fetching it).
+    Pending,
+    /// Signing new tokens.
+    Active,
+    /// Superseded; still published while tokens it signed may be alive.
+    Retired,
+    /// Superseded long enough that no token it signed is still valid; safe to prune.
+    Expired,
+}
+
+impl KeyState {
+    /// Lower-case name for listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+            KeyState::Expired => "expired",
+        }
+    }
+}
+
+/// One line of `authd keys list`.
+#[derive(Debug, Clone)]
+pub struct KeySummary {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Lifecycle state now.
+    pub state: KeyState,
+    /// Unix time of publication.
+    pub created_at: i64,
+    /// Unix time from which it signs.
+    pub activates_at: i64,
+}
+
+/// An immutable snapshot of the keys, oldest activation first.
+#[derive(Debug, Default)]
+struct KeyRing {
+    keys: Vec<Arc<SigningKey>>,
+}
+
+impl KeyRing {
+    /// The newest key whose activation time has come.
+    fn active(&self, now: i64) -> Option<&Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.activates_at <= now)
+            .or_else(|| self.keys.first())
+    }
+
+    fn state_of(&self, index: usize, now: i64, retention: i64) -> KeyState {
+        let key = &self.keys[index];
+        if key.activates_at > now {
+            return KeyState::Pending;
+        }
+        // The key that replaced this one, if it has activated.
+        let successor = self.keys[index + 1..]
+            .iter()
+            .find(|k| k.activates_at <= now && k.activates_at >= key.activates_at);
+        match successor {
+            None => KeyState::Active,
+            Some(next) if now >= next.activates_at + retention => KeyState::Expired,
+            Some(_) => KeyState::Retired,
+        }
+    }
+}
+
+/// Shares the current keys with every request and reloads them from the database.
+pub struct KeyManager {
+    store: Store,
+    algorithm: SigningAlgorithm,
+    activation_delay: i64,
+    // A retired key stays published this long after its successor activated.
+    retention: i64,
+    // HS256: one key from configuration, nothing stored or published.
+    static_key: Option<Arc<SigningKey>>,
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+impl KeyManager {
+    /// Loads the keys, generating the first one when the database has none.
+    pub async fn start(store: Store, settings: &Settings) -> anyhow::Result<Self> {
+        let static_key = match (&settings.tokens.algorithm, &settings.tokens.hs256_secret) {
+            (SigningAlgorithm::HS256, Some(secret)) => Some(Arc::new(
+                SigningKey::from_hs256_secret(secret.expose_secret().as_bytes()),
+            )),
+            _ => None,
+        };
+        let manager = Self {
+            store,
+            algorithm: settings.tokens.algorithm,
+            activation_delay: settings.keys.activation_delay() as i64,
+            retention: (settings.tokens.access_ttl_secs + settings.tokens.leeway_secs) as i64,
+            static_key,
+            ring: RwLock::new(Arc::default()),
+        };
+        manager.reload().await?;
+        if manager.static_key.is_none() && manager.snapshot().keys.is_empty() {
+            let now = unix_now();
+            manager.insert_new_key(now, now).await?;
+            log::info!("generated the first {:?} signing key", manager.algorithm);
+        }
+        Ok(manager)
+    }
+
+    /// Re-reads the key table.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let stored = self.store.list_signing_keys().await?;
+        let mut keys = Vec::with_capacity(stored.len());
+        for row in &stored {
+            // Keep loaded keys as they are: parsing RSA keys is not free.
+            let existing = self
+                .snapshot()
+                .keys
+                .iter()
+                .find(|k| k.kid == row.kid)
+                .cloned();
+            match existing {
+                Some(key) => keys.push(key),
+                None => keys.push(Arc::new(SigningKey::from_stored(row)?)),
+            }
+        }
+        *self.ring.write().expect("key ring lock poisoned") = Arc::new(KeyRing { keys });
+        Ok(())
+    }
+
+    /// Reloads every `interval` until the process ends, pruning expired keys as it goes.
+    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) {
+        let manager = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(manager) = manager.upgrade() else {
+                    break;
+                };
+                if let Err(error) = manager.reload().await {
+                    log::warn!("reloading signing keys failed: {error:#}");
+                    continue;
+                }
+                if let Err(error) = manager.prune().await {
+                    log::warn!("pruning signing keys failed: {error:#}");
+                }
+            }
+        });
+    }
+
+    fn snapshot(&self) -> Arc<KeyRing> {
+        self.ring.read().expect("key ring lock poisoned").clone()
+    }
+
+    /// The key that signs new tokens now.
+    pub fn signing_key(&self) -> Option<Arc<SigningKey>> {
+        if let Some(key) = &self.static_key {
+            return Some(key.clone());
+        }
+        self.snapshot().active(unix_now()).cloned()
+    }
+
+    /// The key with this `kid`, if it is still published.
+    pub fn find(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        if let Some(key) = self.static_key.as_ref().filter(|k| k.kid == kid) {
+            return Some(key.clone());
+        }
+        self.snapshot().keys.iter().find(|k| k.kid == kid).cloned()
+    }
+
+    /// Public JWKs of every published key (RFC 7517 JWK Set members).
+    pub fn public_jwks(&self) -> Vec<jsonwebtoken::jwk::Jwk> {
+        self.snapshot()
+            .keys
+            .iter()
+            .filter_map(|k| k.public_jwk.clone())
+            .collect()
+    }
+
+    /// Every key and its state.
+    pub fn summaries(&self) -> Vec<KeySummary> {
+        let ring = self.snapshot();
+        let now = unix_now();
+        (0..ring.keys.len())
+            .map(|i| {
+                let key = &ring.keys[i];
+                KeySummary {
+                    kid: key.kid.clone(),
+                    algorithm: format!("{:?}", key.algorithm),
+                    state: ring.state_of(i, now, self.retention),
+                    created_at: key.created_at,
+                    activates_at: key.activates_at,
+                }
+            })
+            .collect()
+    }
+
+    /// Publishes a new key; it signs after the activation delay, or at once with `now_active`.
+    pub async fn rotate(&self, now_active: bool) -> anyhow::Result<KeySummary> {
+        if self.static_key.is_some() {
+            anyhow::bail!("HS256 keys come from tokens.hs256_secret; change it to rotate");
+        }
+        let now = unix_now();
+        let activates_at = if now_active {
+            now
+        } else {
+            now + self.activation_delay
+        };
+        let kid = self.insert_new_key(now, activates_at).await?;
+        self.summaries()
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| anyhow::anyhow!("rotated key {kid} is not in the table"))
+    }
+
+    /// Deletes keys no live token can need; returns their ids.
+    pub async fn prune(&self) -> anyhow::Result<Vec<String>> {
+        let expired: Vec<String> = self
+            .summaries()
+            .into_iter()
+            .filter(|k| k.state == KeyState::Expired)
+            .map(|k| k.kid)
+            .collect();
+        for kid in &expired {
+            self.store.delete_signing_key(kid).await?;
+            log::info!("pruned signing key {kid}");
+        }
+        if !expired.is_empty() {
+            self.reload().await?;
+        }
+        Ok(expired)
+    }
+
+    async fn insert_new_key(&self, now: i64, activates_at: i64) -> anyhow::Result<String> {
+        let stored = generate_key(self.algorithm, now, activates_at)?;
+        self.store.insert_signing_key(&stored).await?;
+        self.reload().await?;
+        Ok(stored.kid)
+    }
+}

@@ -1,0 +1,183 @@
+//! Issues and verifies access tokens.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Header, Validation};
+
+use super::claims::{AccessClaims, TOKEN_TYPE_HEADER};
+use super::keyring::KeyManager;
+use crate::domain::ScopeSet;
+
+/// Longest token authd will try to parse; anything longer is not one of ours.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Why a token was not accepted. Callers treat every variant alike (inactive / 401).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a well-formed JWT, wrong `typ`, unknown `kid`, bad signature or claims.
+    #[error("token is invalid: {0}")]
+    Invalid(&'static str),
+    /// Signature fine, but expired or not yet valid.
+    #[error("token is expired or not yet valid")]
+    Expired,
+}
+
+/// A freshly signed access token.
+#[derive(Debug)]
+pub struct IssuedAccessToken {
+    /// The compact JWS.
+    pub token: String,
+    /// Its claims.
+    pub claims: AccessClaims,
+}
+
+/// Who a token is for.
+#[derive(Debug)]
+pub enum TokenSubject<'a> {
+    /// A user, through a client.
+    User {
+        /// User id.
+        id: &'a str,
+        /// Username.
+        username: &'a str,
+        /// Roles at issuance.
+        roles: &'a [String],
+    },
+    /// A client acting for itself.
+    Client,
+}
+
+/// Signs access tokens with the active key and verifies them with any published key.
+pub struct TokenService {
+    keys: Arc<KeyManager>,
+    issuer: String,
+    audience: String,
+    access_ttl: i64,
+    leeway: u64,
+}
+
+impl TokenService {
+    /// Builds the service.
+    pub fn new(
+        keys: Arc<KeyManager>,
+        issuer: String,
+        audience: String,
+        access_ttl_secs: u64,
+        leeway_secs: u64,
+    ) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+            access_ttl: access_ttl_secs as i64,
+            leeway: leeway_secs,
+        }
+    }
+
+    /// The `iss` of tokens and metadata.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Access token lifetime, seconds.
+    pub fn access_ttl(&self) -> i64 {
+        self.access_ttl
+    }
+
+    /// The key manager.
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.keys
+    }
+
+    /// Signs a token for `subject` issued to `client_id` with `scope`.
+    pub fn issue(
+        &self,
+        subject: TokenSubject<'_>,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: i64,
+    ) -> anyhow::Result<IssuedAccessToken> {
+        let key = self
+            .keys
+            .signing_key()
+            .ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
+        let (sub, username, roles) = match subject {
+            TokenSubject::User {
+                id,
+                username,
+                roles,
+            } => (
+                id.to_owned(),
+                Some(username.to_owned()),
+                Some(roles.to_vec()),
+            ),
+            TokenSubject::Client => (client_id.to_owned(), None, None),
+        };
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub,
+            aud: self.audience.clone(),
+            exp: now + self.access_ttl,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.to_owned(),
+            scope: scope.to_string(),
+            username,
+            roles,
+        };
+        let mut header = Header::new(key.algorithm);
+        header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+        Ok(IssuedAccessToken { token, claims })
+    }
+
+    /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf`; the algorithm is the key's.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify_signature(token, true)?;
+        Ok(claims)
+    }
+
+    /// Verifies everything but expiry (for revocation of a token that may have just expired).
+    pub fn verify_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_signature(token, false)
+    }
+
+    fn verify_signature(&self, token: &str, check_time: bool) -> Result<AccessClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Err(TokenError::Invalid("not a compact JWS"));
+        }
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("bad header"))?;
+        // RFC 9068 section 4: reject anything not typed as an access token.
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case(TOKEN_TYPE_HEADER)
+                || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::Invalid("typ is not at+jwt"));
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid("no kid"))?;
+        let key = self
+            .keys
+            .find(&kid)
+            .ok_or(TokenError::Invalid("unknown kid"))?;
+        // RFC 8725 section 3.1: the key decides the algorithm, never the token.
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = self.leeway;
+        validation.validate_exp = check_time;
+        validation.validate_nbf = check_time;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(error) => match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => Err(TokenError::Expired),
+                _ => Err(TokenError::Invalid("signature or claims rejected")),
+            },
+        }
+    }
+}
