@@ -63,7 +63,7 @@ pub async fn check_access_token(
             return Ok(None);
         };
         // Disabling a user or changing their password ends tokens issued before it.
-        if user.disabled || claims.iat < user.tokens_valid_after {
+        if user.disabled || claims.generation != Some(user.token_generation) {
             return Ok(None);
         }
         return Ok(Some(LiveToken::Access {

@@ -7,9 +7,10 @@ create table signing_keys (
     private_key bytea not null,
     -- the public half as a JWK (JSON text), served in the JWKS document
     public_jwk text not null,
-    created_at bigint not null,
+    -- times in milliseconds: two rotations within one second must still be ordered
+    created_at_ms bigint not null,
     -- the key signs new tokens from this instant (publication precedes it by the rotation delay)
-    activates_at bigint not null
+    activates_at_ms bigint not null
 );
 
 create table refresh_tokens (

@@ -10,8 +10,9 @@ create table users (
     disabled boolean not null default false,
     -- PHC string (argon2id, or bcrypt for imported users until their next login)
     password_hash text not null,
-    -- access tokens issued before this instant are no longer honoured (password change, disable)
-    tokens_valid_after bigint not null default 0,
+    -- bumped on password change and disable; access tokens carry the value they were issued
+    -- under (claim `gen`) and stop being honoured once it moves on
+    token_generation bigint not null default 0,
     created_at bigint not null,
     updated_at bigint not null
 );

@@ -180,7 +180,7 @@ async fn run_keys(command: KeysCommand, store: Store, settings: &Settings) -> an
                 key.kid,
                 key.algorithm,
                 key.state.as_str(),
-                rfc3339(key.activates_at)
+                rfc3339(key.activates_at_ms / 1000)
             );
         }
         KeysCommand::List => {
@@ -190,8 +190,8 @@ async fn run_keys(command: KeysCommand, store: Store, settings: &Settings) -> an
                     key.kid,
                     key.algorithm,
                     key.state.as_str(),
-                    rfc3339(key.created_at),
-                    rfc3339(key.activates_at)
+                    rfc3339(key.created_at_ms / 1000),
+                    rfc3339(key.activates_at_ms / 1000)
                 );
             }
         }

@@ -10,8 +10,8 @@ struct KeyRow {
     algorithm: String,
     private_key: Vec<u8>,
     public_jwk: String,
-    created_at: i64,
-    activates_at: i64,
+    created_at_ms: i64,
+    activates_at_ms: i64,
 }
 
 impl Store {
@@ -19,16 +19,16 @@ impl Store {
     pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         with_pool!(self, pool =>
             sqlx::query(
-                r"insert into signing_keys (kid, algorithm, private_key, public_jwk, created_at,
-                                            activates_at)
+                r"insert into signing_keys (kid, algorithm, private_key, public_jwk, created_at_ms,
+                                            activates_at_ms)
                   values ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&key.kid)
             .bind(&key.algorithm)
             .bind(&key.private_key)
             .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .bind(key.activates_at)
+            .bind(key.created_at_ms)
+            .bind(key.activates_at_ms)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
@@ -39,8 +39,8 @@ impl Store {
     pub async fn list_signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows: Vec<KeyRow> = with_pool!(self, pool =>
             sqlx::query_as(
-                r"select kid, algorithm, private_key, public_jwk, created_at, activates_at
-                  from signing_keys order by activates_at, created_at, kid",
+                r"select kid, algorithm, private_key, public_jwk, created_at_ms, activates_at_ms
+                  from signing_keys order by activates_at_ms, created_at_ms, kid",
             )
             .fetch_all(pool)
             .await)?;
@@ -51,8 +51,8 @@ impl Store {
                 algorithm: row.algorithm,
                 private_key: row.private_key,
                 public_jwk: row.public_jwk,
-                created_at: row.created_at,
-                activates_at: row.activates_at,
+                created_at_ms: row.created_at_ms,
+                activates_at_ms: row.activates_at_ms,
             })
             .collect())
     }

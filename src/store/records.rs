@@ -20,8 +20,8 @@ pub struct User {
     pub disabled: bool,
     /// Roles held, sorted by name.
     pub roles: Vec<String>,
-    /// Access tokens issued before this Unix time are no longer honoured.
-    pub tokens_valid_after: i64,
+    /// Bumped when the password changes or the user is disabled; older tokens stop counting.
+    pub token_generation: i64,
     /// Unix time of creation.
     pub created_at: i64,
     /// Unix time of the last change.
@@ -110,9 +110,9 @@ pub struct StoredKey {
     /// Public JWK as JSON text.
     pub public_jwk: String,
     /// Unix time of creation (publication).
-    pub created_at: i64,
+    pub created_at_ms: i64,
     /// Unix time from which it signs.
-    pub activates_at: i64,
+    pub activates_at_ms: i64,
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -121,8 +121,8 @@ impl std::fmt::Debug for StoredKey {
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
             .field("private_key", &"[redacted]")
-            .field("created_at", &self.created_at)
-            .field("activates_at", &self.activates_at)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("activates_at_ms", &self.activates_at_ms)
             .finish()
     }
 }

@@ -16,7 +16,7 @@ struct UserRow {
     full_name: Option<String>,
     disabled: bool,
     password_hash: String,
-    tokens_valid_after: i64,
+    token_generation: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -30,7 +30,7 @@ impl UserRow {
             full_name: self.full_name,
             disabled: self.disabled,
             roles,
-            tokens_valid_after: self.tokens_valid_after,
+            token_generation: self.token_generation,
             created_at: self.created_at,
             updated_at: self.updated_at,
         };
@@ -39,7 +39,7 @@ impl UserRow {
 }
 
 const USER_COLUMNS: &str = "id, username, email, full_name, disabled, password_hash, \
-                            tokens_valid_after, created_at, updated_at";
+                            token_generation, created_at, updated_at";
 
 impl Store {
     /// Creates a user with roles; every role must exist and the username must be free.
@@ -59,7 +59,7 @@ impl Store {
             }
             sqlx::query(
                 r"insert into users (id, username, email, full_name, disabled, password_hash,
-                                     tokens_valid_after, created_at, updated_at)
+                                     token_generation, created_at, updated_at)
                   values ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
             )
             .bind(&id)
@@ -170,7 +170,8 @@ impl Store {
         hash: &PasswordHash,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = r"update users set password_hash = $2, tokens_valid_after = $3, updated_at = $3
+        let sql = r"update users set password_hash = $2, token_generation = token_generation + 1,
+                        updated_at = $3
                     where username = $1";
         self.update_user_and_end_sessions(username, sql, Some(hash.as_str()), now)
             .await
@@ -184,7 +185,8 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         if disabled {
-            let sql = r"update users set disabled = true, tokens_valid_after = $3, updated_at = $3
+            let sql = r"update users set disabled = true, token_generation = token_generation + 1,
+                            updated_at = $3
                         where username = $1 and $2 is null";
             self.update_user_and_end_sessions(username, sql, None, now)
                 .await

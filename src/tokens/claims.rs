@@ -32,6 +32,9 @@ pub struct AccessClaims {
     /// The user's roles at issuance, on user tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// The user's token generation at issuance (see `users.token_generation`), on user tokens.
+    #[serde(default, rename = "gen", skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 impl AccessClaims {

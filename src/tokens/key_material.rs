@@ -23,9 +23,9 @@ pub struct SigningKey {
     /// Public JWK with `kid`, `use` and `alg`; `None` for HS256, whose key is never published.
     pub public_jwk: Option<Jwk>,
     /// Unix time of publication.
-    pub created_at: i64,
+    pub created_at_ms: i64,
     /// Unix time from which it signs.
-    pub activates_at: i64,
+    pub activates_at_ms: i64,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -40,8 +40,8 @@ impl std::fmt::Debug for SigningKey {
 /// Generates a key pair for `algorithm`, returned as a row ready to store.
 pub fn generate_key(
     algorithm: SigningAlgorithm,
-    created_at: i64,
-    activates_at: i64,
+    created_at_ms: i64,
+    activates_at_ms: i64,
 ) -> anyhow::Result<StoredKey> {
     let failed = |_| anyhow::anyhow!("generating a {algorithm:?} key failed");
     let (pkcs8, alg) = match algorithm {
@@ -71,15 +71,15 @@ pub fn generate_key(
         ),
         SigningAlgorithm::HS256 => anyhow::bail!("HS256 keys come from configuration"),
     };
-    let key = SigningKey::from_pkcs8(alg, &pkcs8, String::new(), created_at, activates_at)?;
+    let key = SigningKey::from_pkcs8(alg, &pkcs8, String::new(), created_at_ms, activates_at_ms)?;
     let jwk = key.public_jwk.expect("asymmetric keys have a public JWK");
     Ok(StoredKey {
         kid: jwk.common.key_id.clone().unwrap_or_default(),
         algorithm: format!("{alg:?}"),
         private_key: pkcs8,
         public_jwk: serde_json::to_string(&jwk)?,
-        created_at,
-        activates_at,
+        created_at_ms,
+        activates_at_ms,
     })
 }
 
@@ -99,8 +99,8 @@ impl SigningKey {
             algorithm,
             &stored.private_key,
             stored.kid.clone(),
-            stored.created_at,
-            stored.activates_at,
+            stored.created_at_ms,
+            stored.activates_at_ms,
         )
     }
 
@@ -120,8 +120,8 @@ impl SigningKey {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             public_jwk: None,
-            created_at: 0,
-            activates_at: 0,
+            created_at_ms: 0,
+            activates_at_ms: 0,
         }
     }
 
@@ -130,8 +130,8 @@ impl SigningKey {
         algorithm: Algorithm,
         pkcs8: &[u8],
         kid: String,
-        created_at: i64,
-        activates_at: i64,
+        created_at_ms: i64,
+        activates_at_ms: i64,
     ) -> anyhow::Result<Self> {
         let pem = to_pem(pkcs8);
         let encoding = match algorithm {
@@ -155,8 +155,8 @@ impl SigningKey {
             encoding,
             decoding,
             public_jwk: Some(jwk),
-            created_at,
-            activates_at,
+            created_at_ms,
+            activates_at_ms,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use super::key_material::{SigningKey, generate_key};
-use crate::clock::unix_now;
+use crate::clock::unix_now_ms;
 use crate::config::{Settings, SigningAlgorithm};
 use crate::store::Store;
 
@@ -45,9 +45,9 @@ pub struct KeySummary {
     /// Lifecycle state now.
     pub state: KeyState,
     /// Unix time of publication.
-    pub created_at: i64,
+    pub created_at_ms: i64,
     /// Unix time from which it signs.
-    pub activates_at: i64,
+    pub activates_at_ms: i64,
 }
 
 /// An immutable snapshot of the keys, oldest activation first.
@@ -58,26 +58,26 @@ struct KeyRing {
 
 impl KeyRing {
     /// The newest key whose activation time has come.
-    fn active(&self, now: i64) -> Option<&Arc<SigningKey>> {
+    fn active(&self, now_ms: i64) -> Option<&Arc<SigningKey>> {
         self.keys
             .iter()
             .rev()
-            .find(|k| k.activates_at <= now)
+            .find(|k| k.activates_at_ms <= now_ms)
             .or_else(|| self.keys.first())
     }
 
-    fn state_of(&self, index: usize, now: i64, retention: i64) -> KeyState {
+    fn state_of(&self, index: usize, now_ms: i64, retention_ms: i64) -> KeyState {
         let key = &self.keys[index];
-        if key.activates_at > now {
+        if key.activates_at_ms > now_ms {
             return KeyState::Pending;
         }
         // The key that replaced this one, if it has activated.
         let successor = self.keys[index + 1..]
             .iter()
-            .find(|k| k.activates_at <= now && k.activates_at >= key.activates_at);
+            .find(|k| k.activates_at_ms <= now_ms && k.activates_at_ms >= key.activates_at_ms);
         match successor {
             None => KeyState::Active,
-            Some(next) if now >= next.activates_at + retention => KeyState::Expired,
+            Some(next) if now_ms >= next.activates_at_ms + retention_ms => KeyState::Expired,
             Some(_) => KeyState::Retired,
         }
     }
@@ -87,9 +87,9 @@ impl KeyRing {
 pub struct KeyManager {
     store: Store,
     algorithm: SigningAlgorithm,
-    activation_delay: i64,
+    activation_delay_ms: i64,
     // A retired key stays published this long after its successor activated.
-    retention: i64,
+    retention_ms: i64,
     // HS256: one key from configuration, nothing stored or published.
     static_key: Option<Arc<SigningKey>>,
     ring: RwLock<Arc<KeyRing>>,
@@ -107,14 +107,15 @@ impl KeyManager {
         let manager = Self {
             store,
             algorithm: settings.tokens.algorithm,
-            activation_delay: settings.keys.activation_delay() as i64,
-            retention: (settings.tokens.access_ttl_secs + settings.tokens.leeway_secs) as i64,
+            activation_delay_ms: settings.keys.activation_delay() as i64 * 1000,
+            retention_ms: (settings.tokens.access_ttl_secs + settings.tokens.leeway_secs) as i64
+                * 1000,
             static_key,
             ring: RwLock::new(Arc::default()),
         };
         manager.reload().await?;
         if manager.static_key.is_none() && manager.snapshot().keys.is_empty() {
-            let now = unix_now();
+            let now = unix_now_ms();
             manager.insert_new_key(now, now).await?;
             log::info!("generated the first {:?} signing key", manager.algorithm);
         }
@@ -173,7 +174,7 @@ impl KeyManager {
         if let Some(key) = &self.static_key {
             return Some(key.clone());
         }
-        self.snapshot().active(unix_now()).cloned()
+        self.snapshot().active(unix_now_ms()).cloned()
     }
 
     /// The key with this `kid`, if it is still published.
@@ -196,16 +197,16 @@ impl KeyManager {
     /// Every key and its state.
     pub fn summaries(&self) -> Vec<KeySummary> {
         let ring = self.snapshot();
-        let now = unix_now();
+        let now = unix_now_ms();
         (0..ring.keys.len())
             .map(|i| {
                 let key = &ring.keys[i];
                 KeySummary {
                     kid: key.kid.clone(),
                     algorithm: format!("{:?}", key.algorithm),
-                    state: ring.state_of(i, now, self.retention),
-                    created_at: key.created_at,
-                    activates_at: key.activates_at,
+                    state: ring.state_of(i, now, self.retention_ms),
+                    created_at_ms: key.created_at_ms,
+                    activates_at_ms: key.activates_at_ms,
                 }
             })
             .collect()
@@ -216,13 +217,13 @@ impl KeyManager {
         if self.static_key.is_some() {
             anyhow::bail!("HS256 keys come from tokens.hs256_secret; change it to rotate");
         }
-        let now = unix_now();
-        let activates_at = if now_active {
+        let now = unix_now_ms();
+        let activates_at_ms = if now_active {
             now
         } else {
-            now + self.activation_delay
+            now + self.activation_delay_ms
         };
-        let kid = self.insert_new_key(now, activates_at).await?;
+        let kid = self.insert_new_key(now, activates_at_ms).await?;
         self.summaries()
             .into_iter()
             .find(|k| k.kid == kid)
@@ -247,8 +248,8 @@ impl KeyManager {
         Ok(expired)
     }
 
-    async fn insert_new_key(&self, now: i64, activates_at: i64) -> anyhow::Result<String> {
-        let stored = generate_key(self.algorithm, now, activates_at)?;
+    async fn insert_new_key(&self, now: i64, activates_at_ms: i64) -> anyhow::Result<String> {
+        let stored = generate_key(self.algorithm, now, activates_at_ms)?;
         self.store.insert_signing_key(&stored).await?;
         self.reload().await?;
         Ok(stored.kid)

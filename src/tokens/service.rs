@@ -42,6 +42,8 @@ pub enum TokenSubject<'a> {
         username: &'a str,
         /// Roles at issuance.
         roles: &'a [String],
+        /// The user's token generation.
+        generation: i64,
     },
     /// A client acting for itself.
     Client,
@@ -101,17 +103,19 @@ impl TokenService {
             .keys
             .signing_key()
             .ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
-        let (sub, username, roles) = match subject {
+        let (sub, username, roles, generation) = match subject {
             TokenSubject::User {
                 id,
                 username,
                 roles,
+                generation,
             } => (
                 id.to_owned(),
                 Some(username.to_owned()),
                 Some(roles.to_vec()),
+                Some(generation),
             ),
-            TokenSubject::Client => (client_id.to_owned(), None, None),
+            TokenSubject::Client => (client_id.to_owned(), None, None, None),
         };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -125,6 +129,7 @@ impl TokenService {
             scope: scope.to_string(),
             username,
             roles,
+            generation,
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
@@ -135,8 +140,7 @@ impl TokenService {
 
     /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf`; the algorithm is the key's.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = self.verify_signature(token, true)?;
-        Ok(claims)
+        self.verify_signature(token, true)
     }
 
     /// Verifies everything but expiry (for revocation of a token that may have just expired).

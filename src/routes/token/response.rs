@@ -106,6 +106,7 @@ pub fn user_access_token(
         id: &user.id,
         username: &user.username,
         roles: &user.roles,
+        generation: user.token_generation,
     };
     Ok(tokens.issue(subject, &client.client_id, scope, now)?.token)
 }

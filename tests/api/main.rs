@@ -1,0 +1,15 @@
+//! HTTP-level tests: each starts authd on a fresh database and runs on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod client_credentials;
+mod health;
+mod interop;
+mod introspect;
+mod keys;
+mod password_grant;
+mod refresh_grant;
+mod revoke;
+mod store;
+mod token_requests;

@@ -1,0 +1,114 @@
+//! The storage contract, the same on both backends.
+
+use authd::credentials::PasswordHash;
+use authd::domain::{RoleName, ScopeSet, Username};
+use authd::store::{NewUser, StoreError};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+fn new_user(username: &str, roles: &[&str]) -> NewUser {
+    NewUser {
+        username: Username::parse(username).unwrap(),
+        email: None,
+        full_name: Some("Test User".into()),
+        disabled: false,
+        password_hash: PasswordHash::from_stored(
+            "$argon2id$v=19$m=256,t=1,p=1$c2FsdA$aGFzaA".into(),
+        ),
+        roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+    }
+}
+
+async fn usernames_are_unique_regardless_of_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.store
+        .create_user(&new_user("Alice", &[]), 1)
+        .await
+        .unwrap();
+
+    let duplicate = app.store.create_user(&new_user("ALICE", &[]), 1).await;
+
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
+    let found = app
+        .store
+        .find_user_login(&Username::parse("aLiCe").unwrap())
+        .await
+        .unwrap()
+        .expect("lookup is case-insensitive");
+    assert_eq!(found.user.username, "alice");
+}
+
+async fn a_user_with_several_roles_holds_the_union_of_their_scopes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_role("reader", &["items:read", "shared"]).await;
+    app.add_role("writer", &["items:write", "shared"]).await;
+    let user = app
+        .store
+        .create_user(&new_user("bob", &["reader", "writer"]), 1)
+        .await
+        .unwrap();
+
+    let scopes = app.store.scopes_of_user(&user.id).await.unwrap();
+
+    assert_eq!(scopes.to_string(), "items:read items:write shared");
+    assert_eq!(user.roles, vec!["reader", "writer"]);
+}
+
+async fn setting_a_role_replaces_its_scopes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_role("ops", &["a", "b"]).await;
+    app.add_role("ops", &["c"]).await;
+    app.add_role("empty", &[]).await;
+
+    let roles = app.store.list_roles().await.unwrap();
+
+    let shown: Vec<(String, String)> = roles
+        .into_iter()
+        .map(|r| (r.name, r.scopes.to_string()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![("empty".into(), String::new()), ("ops".into(), "c".into())]
+    );
+}
+
+async fn creating_a_user_with_an_unknown_role_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let result = app
+        .store
+        .create_user(&new_user("carol", &["ghost"]), 1)
+        .await;
+
+    assert!(
+        matches!(result, Err(StoreError::NotFound(ref m)) if m.contains("ghost")),
+        "{result:?}"
+    );
+    assert!(app.store.list_users().await.unwrap().is_empty());
+}
+
+async fn a_user_without_roles_has_no_scopes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app
+        .store
+        .create_user(&new_user("dave", &[]), 1)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        app.store.scopes_of_user(&user.id).await.unwrap(),
+        ScopeSet::default()
+    );
+}
+
+backend_tests!(
+    usernames_are_unique_regardless_of_case,
+    a_user_with_several_roles_holds_the_union_of_their_scopes,
+    setting_a_role_replaces_its_scopes,
+    creating_a_user_with_an_unknown_role_changes_nothing,
+    a_user_without_roles_has_no_scopes,
+);
