@@ -143,3 +143,158 @@ impl From<ClientAuthError> for OAuthError {
         }
     }
 }
+
+/// An error from the admin API, `/me`, or any route behind a bearer token (RFC 6750).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No usable `Authorization: Bearer` header: 401 with a bare challenge (RFC 6750 section 3.1).
+    #[error("a bearer token is required")]
+    MissingToken,
+    /// The token is malformed, expired, revoked, or its owner is gone: 401 `invalid_token`.
+    #[error("the access token is invalid, expired or revoked")]
+    InvalidToken,
+    /// The token lacks a scope the route needs: 403 `insufficient_scope`.
+    #[error("this request needs the {0} scope")]
+    InsufficientScope(&'static str),
+    /// Authenticated, but this caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Bad input: 400.
+    #[error("{0}")]
+    Validation(String),
+    /// No such resource: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Clashes with the current state: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database is unreachable: 503 with `Retry-After`.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// A bug or an unexpected failure: 500, logged, never shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::MissingToken => "invalid_request",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Validation(_) => "invalid_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable => "temporarily_unavailable",
+            ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    /// The RFC 6750 section 3 challenge for this error, if it has one.
+    fn challenge(&self) -> Option<String> {
+        const REALM: &str = "Bearer realm=\"authd\"";
+        match self {
+            ApiError::MissingToken => Some(REALM.to_owned()),
+            ApiError::InvalidToken => Some(format!(
+                "{REALM}, error=\"invalid_token\", error_description=\"{self}\""
+            )),
+            ApiError::InsufficientScope(scope) => Some(format!(
+                "{REALM}, error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(error) = self {
+            log::error!("internal error: {error:?}");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(challenge) = self.challenge() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if matches!(self, ApiError::Unavailable) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        response.json(ErrorBody {
+            error: self.code(),
+            error_description: Some(self.to_string()),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(message) => ApiError::NotFound(message),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Unavailable(source) => {
+                log::warn!("database unavailable: {source}");
+                ApiError::Unavailable
+            }
+            StoreError::Other(error) => ApiError::Internal(error),
+        }
+    }
+}
+
+impl From<crate::domain::ParseError> for ApiError {
+    fn from(error: crate::domain::ParseError) -> Self {
+        ApiError::Validation(error.0)
+    }
+}
+
+/// Turns actix's JSON and query extraction failures into `ApiError` bodies instead of plain text.
+pub fn json_error_handler(
+    error: actix_web::error::JsonPayloadError,
+    _request: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let message = match &error {
+        JsonPayloadError::ContentType => "the body must be application/json".to_owned(),
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            return actix_web::error::InternalError::from_response(
+                error.to_string(),
+                HttpResponse::PayloadTooLarge().json(ErrorBody {
+                    error: "invalid_request",
+                    error_description: Some("the body is too large".into()),
+                }),
+            )
+            .into();
+        }
+        JsonPayloadError::Deserialize(inner) => format!("invalid JSON body: {inner}"),
+        other => format!("invalid JSON body: {other}"),
+    };
+    ApiError::Validation(message).into()
+}
+
+/// Turns query-string failures into `ApiError` bodies.
+pub fn query_error_handler(
+    error: actix_web::error::QueryPayloadError,
+    _request: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::Validation(format!("invalid query string: {error}")).into()
+}
+
+/// Turns path-segment failures into `ApiError` bodies.
+pub fn path_error_handler(
+    error: actix_web::error::PathError,
+    _request: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::Validation(format!("invalid path: {error}")).into()
+}

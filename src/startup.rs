@@ -7,12 +7,17 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
+use utoipa_actix_web::AppExt;
 
 use crate::config::Settings;
 use crate::credentials::PasswordHasher;
+use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::routes;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
+
+/// Largest JSON body the admin API accepts.
+const JSON_LIMIT_BYTES: usize = 64 * 1024;
 
 /// A bound, ready-to-run authd.
 pub struct Application {
@@ -71,6 +76,9 @@ impl Application {
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
         let settings = web::Data::new(settings);
+        let openapi = web::Data::new(routes::openapi::OpenApiJson(
+            routes::openapi_document().to_json()?,
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 // Paths only: query strings may carry tokens, which never reach a log.
@@ -85,7 +93,17 @@ impl Application {
                 .app_data(tokens.clone())
                 .app_data(hasher.clone())
                 .app_data(settings.clone())
+                .app_data(openapi.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT_BYTES)
+                        .error_handler(json_error_handler),
+                )
+                .app_data(web::QueryConfig::default().error_handler(query_error_handler))
+                .app_data(web::PathConfig::default().error_handler(path_error_handler))
+                .into_utoipa_app()
                 .configure(routes::configure)
+                .into_app()
         })
         .shutdown_timeout(grace);
         if workers > 0 {

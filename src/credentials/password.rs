@@ -58,6 +58,17 @@ pub enum PasswordScheme {
     Unknown,
 }
 
+impl PasswordScheme {
+    /// Lower-case name, as the admin API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordScheme::Argon2id => "argon2id",
+            PasswordScheme::Bcrypt => "bcrypt",
+            PasswordScheme::Unknown => "unknown",
+        }
+    }
+}
+
 /// Result of checking a password.
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyOutcome {

@@ -1,6 +1,7 @@
 //! Newtypes that parse once at the edge; past this point code takes only these types.
 
 mod client_id;
+mod email;
 mod grant_type;
 mod password;
 mod role_name;
@@ -8,6 +9,7 @@ mod scope;
 mod username;
 
 pub use client_id::ClientId;
+pub use email::parse_email;
 pub use grant_type::GrantType;
 pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password};
 pub use role_name::RoleName;

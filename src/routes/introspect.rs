@@ -4,6 +4,8 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::config::Settings;
 use crate::credentials::{ClientCredentials, authenticate_client};
@@ -17,12 +19,12 @@ use crate::tokens::TokenService;
 pub const INTROSPECT_SCOPE: &str = "introspect";
 
 /// Mounts `/introspect`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(introspect_token);
 }
 
 /// RFC 7662 section 2.2 response; only `active` is present for inactive tokens.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 struct IntrospectionResponse {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,6 +34,7 @@ struct IntrospectionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exp: Option<i64>,
@@ -86,7 +89,28 @@ impl IntrospectionResponse {
     }
 }
 
+/// The form of `POST /introspect`, for the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct IntrospectionRequestForm {
+    /// An access token or a refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`; optional.
+    token_type_hint: Option<String>,
+}
+
 /// Answers whether `token` is active, for confidential clients holding the `introspect` scope.
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = IntrospectionRequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662 section 2.2; only `active` when inactive", body = IntrospectionResponse),
+        (status = 400, body = crate::routes::admin::wire::ErrorResponse),
+        (status = 401, description = "no or wrong client credentials", body = crate::routes::admin::wire::ErrorResponse),
+        (status = 403, description = "the client lacks the introspect scope", body = crate::routes::admin::wire::ErrorResponse)
+    ),
+    security(("client_basic" = []))
+)]
 #[post("/introspect")]
 async fn introspect_token(
     request: HttpRequest,

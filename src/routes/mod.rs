@@ -1,21 +1,39 @@
-//! HTTP routes; each group exposes `configure`.
+//! HTTP routes; each group exposes `configure`, and the OpenAPI document is collected from them.
 
+pub mod admin;
 mod form;
 mod health;
 mod introspect;
+mod me;
+pub mod openapi;
 mod revoke;
 mod token;
 mod well_known;
 
-use actix_web::web;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use form::OAuthForm;
 
 /// Mounts every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     token::configure(cfg);
     introspect::configure(cfg);
     revoke::configure(cfg);
     well_known::configure(cfg);
+    me::configure(cfg);
+    openapi::configure(cfg);
+    cfg.service(utoipa_actix_web::scope("/admin").configure(admin::configure));
+}
+
+/// The OpenAPI document of everything `configure` mounts.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    use utoipa_actix_web::AppExt;
+    let (_, document) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    document
 }

@@ -3,6 +3,8 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::clock::unix_now;
 use crate::config::Settings;
@@ -14,11 +16,35 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 
 /// Mounts `/revoke`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(revoke_token);
 }
 
+/// The form of `POST /revoke`, for the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct RevocationRequestForm {
+    /// The token to revoke.
+    token: String,
+    /// `access_token` or `refresh_token`; optional.
+    token_type_hint: Option<String>,
+    /// Public clients identify themselves here.
+    client_id: Option<String>,
+    /// Confidential clients may authenticate here instead of HTTP Basic.
+    client_secret: Option<String>,
+}
+
 /// Revokes a refresh token (with its rotation family) or an access token (by `jti`).
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = RevocationRequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "revoked, or unknown (RFC 7009 section 2.2)"),
+        (status = 400, body = crate::routes::admin::wire::ErrorResponse),
+        (status = 401, body = crate::routes::admin::wire::ErrorResponse)
+    ),
+    security((), ("client_basic" = []))
+)]
 #[post("/revoke")]
 async fn revoke_token(
     request: HttpRequest,

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::config::Settings;
 use crate::domain::{ADMIN_SCOPES, GrantType};
@@ -14,11 +15,12 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 
 /// Mounts the `/.well-known` documents.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(show_jwks).service(show_metadata);
 }
 
 /// Public keys of every key whose tokens may still be presented.
+#[utoipa::path(tag = "discovery", responses((status = 200, description = "JWK Set (RFC 7517)")))]
 #[get("/.well-known/jwks.json")]
 async fn show_jwks(tokens: web::Data<TokenService>, settings: web::Data<Settings>) -> HttpResponse {
     HttpResponse::Ok()
@@ -30,6 +32,7 @@ async fn show_jwks(tokens: web::Data<TokenService>, settings: web::Data<Settings
 }
 
 /// RFC 8414 section 2 metadata.
+#[utoipa::path(tag = "discovery", responses((status = 200, description = "authorization server metadata (RFC 8414)")))]
 #[get("/.well-known/oauth-authorization-server")]
 async fn show_metadata(
     tokens: web::Data<TokenService>,

@@ -3,6 +3,7 @@
 //! Each query is written once: `with_pool!` type-checks the body against both drivers, so the
 //! backends cannot drift apart, and no handler ever learns which one it talks to.
 
+mod admin;
 mod clients;
 mod keys;
 mod records;
@@ -19,6 +20,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::DatabaseSettings;
 
+pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use records::{
     Client, NewClient, NewUser, RefreshTokenRecord, Role, RotateOutcome, StoredKey, User, UserLogin,
 };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::credentials::PasswordHash;
+use crate::credentials::{PasswordHash, PasswordScheme};
 use crate::domain::{ClientId, GrantType, RoleName, ScopeSet, Username};
 
 /// A user as the rest of authd sees it (never with the password hash).
@@ -18,6 +18,8 @@ pub struct User {
     pub full_name: Option<String>,
     /// A disabled user cannot log in and their tokens stop working.
     pub disabled: bool,
+    /// Which algorithm made the stored password hash.
+    pub password_scheme: PasswordScheme,
     /// Roles held, sorted by name.
     pub roles: Vec<String>,
     /// Bumped when the password changes or the user is disabled; older tokens stop counting.

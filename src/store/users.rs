@@ -23,7 +23,9 @@ struct UserRow {
 
 impl UserRow {
     fn into_user(self, roles: Vec<String>) -> (User, PasswordHash) {
+        let password_hash = PasswordHash::from_stored(self.password_hash);
         let user = User {
+            password_scheme: password_hash.scheme(),
             id: self.id,
             username: self.username,
             email: self.email,
@@ -34,7 +36,7 @@ impl UserRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
         };
-        (user, PasswordHash::from_stored(self.password_hash))
+        (user, password_hash)
     }
 }
 

@@ -7,6 +7,8 @@ mod response;
 
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::config::Settings;
 use crate::credentials::{PasswordHasher, authenticate_client};
@@ -17,11 +19,42 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 
 /// Mounts `/token`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(issue_token);
 }
 
+/// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct TokenRequestForm {
+    /// `password`, `client_credentials` or `refresh_token`.
+    grant_type: String,
+    /// Password grant.
+    username: Option<String>,
+    /// Password grant.
+    password: Option<String>,
+    /// Refresh token grant.
+    refresh_token: Option<String>,
+    /// Space-delimited scopes; all allowed scopes when absent.
+    scope: Option<String>,
+    /// Client authentication in the body (or use HTTP Basic).
+    client_id: Option<String>,
+    /// Client authentication in the body (or use HTTP Basic).
+    client_secret: Option<String>,
+}
+
 /// Issues tokens for the password, client_credentials and refresh_token grants.
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = response::TokenResponse),
+        (status = 400, description = "RFC 6749 section 5.2 error", body = crate::routes::admin::wire::ErrorResponse),
+        (status = 401, description = "invalid_client", body = crate::routes::admin::wire::ErrorResponse),
+        (status = 413, description = "body too large")
+    ),
+    security((), ("client_basic" = []))
+)]
 #[post("/token")]
 async fn issue_token(
     request: HttpRequest,

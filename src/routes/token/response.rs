@@ -12,9 +12,10 @@ use crate::store::{RefreshTokenRecord, User};
 use crate::tokens::{TokenService, TokenSubject};
 
 /// The JSON body of a successful token response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_in: i64,
     scope: String,

@@ -1,0 +1,109 @@
+//! Extractors: `Caller` (any live access token) and `Authorized<S>` (one that holds scope `S`).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::error::ApiError;
+use crate::inspection::{LiveToken, check_access_token};
+use crate::store::{Store, User};
+use crate::tokens::{AccessClaims, TokenService};
+
+/// Whoever presented a live access token.
+#[derive(Debug)]
+pub struct Caller {
+    /// The verified claims.
+    pub claims: AccessClaims,
+    /// The user, for user tokens.
+    pub user: Option<User>,
+}
+
+impl Caller {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.claims.scope.split(' ').any(|s| s == scope)
+    }
+
+    /// A short name for logs: the username, or the client for client tokens.
+    pub fn actor(&self) -> &str {
+        self.user
+            .as_ref()
+            .map_or(self.claims.client_id.as_str(), |u| u.username.as_str())
+    }
+}
+
+/// A scope a route requires; declare markers with `required_scope!`.
+pub trait RequiredScope {
+    /// The scope.
+    const SCOPE: &'static str;
+}
+
+/// A caller whose token holds `S::SCOPE`; otherwise 401 or 403 per RFC 6750.
+#[derive(Debug)]
+pub struct Authorized<S: RequiredScope> {
+    /// The caller.
+    pub caller: Caller,
+    _scope: PhantomData<S>,
+}
+
+/// Reads `Authorization: Bearer <token>`; anything else is a missing token.
+fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?
+        .to_str()
+        .map_err(|_| ApiError::MissingToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::MissingToken)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::MissingToken);
+    }
+    Ok(token.to_owned())
+}
+
+async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
+    let token = bearer_token(&request)?;
+    let store = request
+        .app_data::<web::Data<Store>>()
+        .ok_or_else(|| anyhow::anyhow!("store is not configured"))?;
+    let tokens = request
+        .app_data::<web::Data<TokenService>>()
+        .ok_or_else(|| anyhow::anyhow!("token service is not configured"))?;
+    match check_access_token(&token, store, tokens).await? {
+        Some(LiveToken::Access { claims, user }) => Ok(Caller { claims, user }),
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(request.clone()))
+    }
+}
+
+impl<S: RequiredScope + 'static> FromRequest for Authorized<S> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let caller = authenticate(request).await?;
+            if !caller.has_scope(S::SCOPE) {
+                return Err(ApiError::InsufficientScope(S::SCOPE));
+            }
+            Ok(Authorized {
+                caller,
+                _scope: PhantomData,
+            })
+        })
+    }
+}

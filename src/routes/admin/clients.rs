@@ -1,0 +1,166 @@
+//! `/admin/clients`.
+
+use std::collections::BTreeSet;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::wire::{
+    ClientResponse, ClientSecretResponse, CreateClientRequest, CreatedClientResponse,
+    ErrorResponse, PageQuery, PageResponse,
+};
+use super::{ClientsRead, ClientsWrite};
+use crate::auth::Authorized;
+use crate::clock::unix_now;
+use crate::credentials::{generate_secret, hash_secret};
+use crate::domain::{ClientId, GrantType, ScopeSet};
+use crate::error::ApiError;
+use crate::store::{NewClient, Store};
+
+/// Mounts the client routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_clients)
+        .service(create_client)
+        .service(rotate_client_secret)
+        .service(delete_client);
+}
+
+fn path_client(raw: &str) -> Result<ClientId, ApiError> {
+    ClientId::parse(raw).map_err(|_| ApiError::NotFound(format!("client {raw:.64} does not exist")))
+}
+
+/// Lists clients (never their secrets).
+#[utoipa::path(
+    tag = "admin",
+    params(PageQuery),
+    responses(
+        (status = 200, body = PageResponse<ClientResponse>),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
+    ),
+    security(("bearer" = ["clients:read"]))
+)]
+#[get("/clients")]
+async fn list_clients(
+    _: Authorized<ClientsRead>,
+    query: web::Query<PageQuery>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let found = store.list_clients_page(page).await?;
+    let items = found.items.into_iter().map(ClientResponse::from).collect();
+    Ok(HttpResponse::Ok().json(PageResponse::new(items, found.total, page)))
+}
+
+/// Registers a client; the response shows its secret once.
+#[utoipa::path(
+    tag = "admin",
+    request_body = CreateClientRequest,
+    responses(
+        (status = 201, body = CreatedClientResponse),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)
+    ),
+    security(("bearer" = ["clients:write"]))
+)]
+#[post("/clients")]
+async fn create_client(
+    caller: Authorized<ClientsWrite>,
+    body: web::Json<CreateClientRequest>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = ClientId::parse(&body.client_id)?;
+    let grants = body
+        .grants
+        .iter()
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if grants.is_empty() {
+        return Err(ApiError::Validation(
+            "a client needs at least one grant".into(),
+        ));
+    }
+    if body.public && grants.contains(&GrantType::ClientCredentials) {
+        return Err(ApiError::Validation(
+            "public clients may use only the password and refresh_token grants".into(),
+        ));
+    }
+    let secret = (!body.public).then(generate_secret);
+    let new = NewClient {
+        client_id,
+        secret_hash: secret.as_deref().map(hash_secret),
+        grants,
+        scopes: ScopeSet::from_tokens(&body.scopes)?,
+    };
+    let client = store.create_client(&new, unix_now()).await?;
+    log::info!(
+        "{} registered client {}",
+        caller.caller.actor(),
+        client.client_id
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/admin/clients/{}", client.client_id),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CreatedClientResponse {
+            client: client.into(),
+            client_secret: secret,
+        }))
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once.
+#[utoipa::path(
+    tag = "admin",
+    params(("client_id" = String, Path, description = "client_id")),
+    responses(
+        (status = 200, body = ClientSecretResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+    ),
+    security(("bearer" = ["clients:write"]))
+)]
+#[post("/clients/{client_id}/secret")]
+async fn rotate_client_secret(
+    caller: Authorized<ClientsWrite>,
+    client_id: web::Path<String>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = path_client(&client_id)?;
+    let secret = generate_secret();
+    store
+        .set_client_secret(&client_id, &hash_secret(&secret))
+        .await?;
+    log::info!(
+        "{} rotated the secret of client {client_id}",
+        caller.caller.actor()
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ClientSecretResponse {
+            client_id: client_id.as_str().to_owned(),
+            client_secret: secret,
+        }))
+}
+
+/// Deletes a client; its refresh tokens go with it and its access tokens stop introspecting.
+#[utoipa::path(
+    tag = "admin",
+    params(("client_id" = String, Path, description = "client_id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+    ),
+    security(("bearer" = ["clients:write"]))
+)]
+#[delete("/clients/{client_id}")]
+async fn delete_client(
+    caller: Authorized<ClientsWrite>,
+    client_id: web::Path<String>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = path_client(&client_id)?;
+    store.delete_client(&client_id).await?;
+    log::info!("{} deleted client {client_id}", caller.caller.actor());
+    Ok(HttpResponse::NoContent().finish())
+}

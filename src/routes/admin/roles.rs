@@ -1,0 +1,99 @@
+//! `/admin/roles`.
+
+use actix_web::{HttpResponse, delete, get, put, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::wire::{
+    ErrorResponse, ForceQuery, PageQuery, PageResponse, PutRoleRequest, RoleResponse,
+};
+use super::{RolesRead, RolesWrite};
+use crate::auth::Authorized;
+use crate::clock::unix_now;
+use crate::domain::{RoleName, ScopeSet};
+use crate::error::ApiError;
+use crate::store::{Store, paginate};
+
+/// Mounts the role routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_roles)
+        .service(put_role)
+        .service(delete_role);
+}
+
+fn path_role(raw: &str) -> Result<RoleName, ApiError> {
+    RoleName::parse(raw).map_err(|_| ApiError::NotFound(format!("role {raw:.64} does not exist")))
+}
+
+/// Lists roles and their scopes.
+#[utoipa::path(
+    tag = "admin",
+    params(PageQuery),
+    responses(
+        (status = 200, body = PageResponse<RoleResponse>),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
+    ),
+    security(("bearer" = ["roles:read"]))
+)]
+#[get("/roles")]
+async fn list_roles(
+    _: Authorized<RolesRead>,
+    query: web::Query<PageQuery>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let found = paginate(store.list_roles().await?, page);
+    let items = found.items.into_iter().map(RoleResponse::from).collect();
+    Ok(HttpResponse::Ok().json(PageResponse::new(items, found.total, page)))
+}
+
+/// Creates a role or replaces its scopes.
+#[utoipa::path(
+    tag = "admin",
+    params(("name" = String, Path, description = "Role name")),
+    request_body = PutRoleRequest,
+    responses(
+        (status = 200, body = RoleResponse),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
+    ),
+    security(("bearer" = ["roles:write"]))
+)]
+#[put("/roles/{name}")]
+async fn put_role(
+    caller: Authorized<RolesWrite>,
+    name: web::Path<String>,
+    body: web::Json<PutRoleRequest>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let name = RoleName::parse(&name)?;
+    let scopes = ScopeSet::from_tokens(&body.scopes)?;
+    store.set_role(&name, &scopes, unix_now()).await?;
+    log::info!("{} set role {name}: {scopes}", caller.caller.actor());
+    Ok(HttpResponse::Ok().json(RoleResponse {
+        name: name.as_str().to_owned(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+    }))
+}
+
+/// Deletes a role; 409 while users hold it unless `force=true`.
+#[utoipa::path(
+    tag = "admin",
+    params(("name" = String, Path, description = "Role name"), ForceQuery),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 404, body = ErrorResponse), (status = 409, description = "users still hold the role", body = ErrorResponse)
+    ),
+    security(("bearer" = ["roles:write"]))
+)]
+#[delete("/roles/{name}")]
+async fn delete_role(
+    caller: Authorized<RolesWrite>,
+    name: web::Path<String>,
+    query: web::Query<ForceQuery>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_role(&name)?;
+    store.delete_role(&name, query.force).await?;
+    log::info!("{} deleted role {name}", caller.caller.actor());
+    Ok(HttpResponse::NoContent().finish())
+}
