@@ -288,6 +288,13 @@ impl Settings {
                 ));
             }
         }
+        argon2::Params::new(
+            self.passwords.memory_kib,
+            self.passwords.iterations,
+            self.passwords.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError(format!("passwords: invalid argon2 parameters: {e}")))?;
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be positive".into(),

@@ -243,6 +243,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(message) => ApiError::NotFound(message),
+            StoreError::UnknownReference(message) => ApiError::Validation(message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Unavailable(source) => {
                 log::warn!("database unavailable: {source}");

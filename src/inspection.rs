@@ -58,6 +58,16 @@ pub async fn check_access_token(
     if store.is_access_token_revoked(&claims.jti).await? {
         return Ok(None);
     }
+    // A token lives only as long as the client it was issued to is registered.
+    if claims.client_id != tokens.builtin_client_id() {
+        let registered = match ClientId::parse(&claims.client_id) {
+            Ok(id) => store.find_client(&id).await?.is_some(),
+            Err(_) => false,
+        };
+        if !registered {
+            return Ok(None);
+        }
+    }
     if claims.is_user_token() {
         let Some(user) = store.find_user_by_id(&claims.sub).await? else {
             return Ok(None);
@@ -71,12 +81,7 @@ pub async fn check_access_token(
             user: Some(user),
         }));
     }
-    // A client token lives only as long as its client is registered.
-    let client_known = match ClientId::parse(&claims.client_id) {
-        Ok(id) => store.find_client(&id).await?.is_some(),
-        Err(_) => false,
-    };
-    Ok(client_known.then_some(LiveToken::Access { claims, user: None }))
+    Ok(Some(LiveToken::Access { claims, user: None }))
 }
 
 async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {

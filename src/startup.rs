@@ -61,6 +61,7 @@ impl Application {
             audience,
             settings.tokens.access_ttl_secs,
             settings.tokens.leeway_secs,
+            settings.oauth.default_client_id.clone(),
         );
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
         log::info!(

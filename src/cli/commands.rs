@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 
+use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
     AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, RoleCommand, UserCommand,
@@ -103,6 +104,11 @@ async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> a
             let username = Username::parse(&username)?;
             store.set_disabled(&username, false, unix_now()).await?;
             println!("user {username} enabled");
+        }
+        UserCommand::Import { file } => {
+            let users = read_import_file(&file)?;
+            let count = store.import_users(&users, unix_now()).await?;
+            println!("imported {count} users from {}", file.display());
         }
         UserCommand::List => {
             for user in store.list_users().await? {

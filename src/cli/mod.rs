@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, and the `role`, `user`, `client` and `keys` tools.
 
 mod commands;
+mod import;
 mod stdin_password;
 
 use std::path::PathBuf;
@@ -82,6 +83,12 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Import users from JSON Lines (username, password_hash, email, full_name, roles,
+    /// disabled); argon2 and bcrypt hashes; all or nothing.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `authd user add`.

@@ -165,7 +165,21 @@ fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
 }
 
+/// bcrypt reads at most 72 bytes; passlib truncates silently, so imported hashes expect that.
+const BCRYPT_MAX_BYTES: usize = 72;
+
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> anyhow::Result<VerifyOutcome> {
+    if PasswordHash::from_stored(stored.to_owned()).scheme() == PasswordScheme::Bcrypt {
+        let bytes = password.as_bytes();
+        let matched =
+            bcrypt::verify(&bytes[..bytes.len().min(BCRYPT_MAX_BYTES)], stored).unwrap_or(false);
+        // A correct bcrypt password is rehashed with argon2id on the spot.
+        return Ok(if matched {
+            VerifyOutcome::MatchRehashed(hash_blocking(params, password)?)
+        } else {
+            VerifyOutcome::Mismatch
+        });
+    }
     let Ok(parsed) = PhcString::new(stored) else {
         return Ok(VerifyOutcome::Mismatch);
     };
@@ -238,6 +252,27 @@ mod tests {
             .unwrap()
         {
             VerifyOutcome::MatchRehashed(phc) => assert!(phc.contains("m=128,")),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bcrypt_hash_verifies_and_is_replaced_by_argon2id() {
+        let hasher = PasswordHasher::new(&cheap(), 1).unwrap();
+        let bcrypt_hash = bcrypt::hash("tutorial secret", 4).unwrap();
+        let stored = PasswordHash::from_stored(bcrypt_hash);
+        assert_eq!(stored.scheme(), PasswordScheme::Bcrypt);
+        let wrong = hasher
+            .verify(&secret("wrong"), Some(&stored))
+            .await
+            .unwrap();
+        assert_eq!(wrong, VerifyOutcome::Mismatch);
+        match hasher
+            .verify(&secret("tutorial secret"), Some(&stored))
+            .await
+            .unwrap()
+        {
+            VerifyOutcome::MatchRehashed(phc) => assert!(phc.starts_with("$argon2id$")),
             other => panic!("expected a rehash, got {other:?}"),
         }
     }

@@ -131,7 +131,7 @@ impl Store {
                             .fetch_optional(&mut *tx)
                             .await?;
                     if found.is_none() {
-                        return Err(StoreError::NotFound(format!("role {role} does not exist")));
+                        return Err(StoreError::UnknownReference(format!("role {role} does not exist")));
                     }
                 }
                 sqlx::query(r"delete from user_roles where user_id = $1")
@@ -273,7 +273,7 @@ impl Store {
                         .await
                         .map_err(|e| match &e {
                             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                                StoreError::NotFound(format!("role {role} does not exist (user {})", new.username))
+                                StoreError::UnknownReference(format!("role {role} does not exist (user {})", new.username))
                             }
                             _ => e.into(),
                         })?;

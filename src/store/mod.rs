@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The thing asked for does not exist; the message names it.
     #[error("{0}")]
     NotFound(String),
+    /// The input names something that does not exist (a role to assign); the message says what.
+    #[error("{0}")]
+    UnknownReference(String),
     /// A uniqueness rule was broken; the message says which.
     #[error("{0}")]
     Conflict(String),

@@ -56,7 +56,7 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?;
                 if found.is_none() {
-                    return Err(StoreError::NotFound(format!("role {role} does not exist")));
+                    return Err(StoreError::UnknownReference(format!("role {role} does not exist")));
                 }
             }
             sqlx::query(

@@ -218,6 +218,17 @@ impl KeyManager {
             anyhow::bail!("HS256 keys come from tokens.hs256_secret; change it to rotate");
         }
         let now = unix_now_ms();
+        if now_active {
+            // A key rotated in "now" supersedes keys still waiting to activate; they never
+            // signed anything, so withdrawing them is safe.
+            for pending in self
+                .summaries()
+                .iter()
+                .filter(|k| k.state == KeyState::Pending)
+            {
+                self.store.delete_signing_key(&pending.kid).await?;
+            }
+        }
         let activates_at_ms = if now_active {
             now
         } else {

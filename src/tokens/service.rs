@@ -56,6 +56,7 @@ pub struct TokenService {
     audience: String,
     access_ttl: i64,
     leeway: u64,
+    builtin_client_id: String,
 }
 
 impl TokenService {
@@ -66,6 +67,7 @@ impl TokenService {
         audience: String,
         access_ttl_secs: u64,
         leeway_secs: u64,
+        builtin_client_id: String,
     ) -> Self {
         Self {
             keys,
@@ -73,7 +75,13 @@ impl TokenService {
             audience,
             access_ttl: access_ttl_secs as i64,
             leeway: leeway_secs,
+            builtin_client_id,
         }
+    }
+
+    /// The built-in public client, which lives in configuration rather than the database.
+    pub fn builtin_client_id(&self) -> &str {
+        &self.builtin_client_id
     }
 
     /// The `iss` of tokens and metadata.

@@ -351,6 +351,38 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// An access token of a fresh user whose one role grants exactly `scopes`.
+    pub async fn token_with_scopes(&self, scopes: &[&str]) -> String {
+        let name = format!("u{}", uuid::Uuid::new_v4().simple());
+        self.add_role(&name, scopes).await;
+        self.add_user(&name, "operator password", &[&name]).await;
+        let body = self.password_token(&name, "operator password").await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An access token holding every admin scope.
+    pub async fn admin_token(&self) -> String {
+        self.token_with_scopes(&authd::domain::ADMIN_SCOPES).await
+    }
+
+    /// Sends `method path` with a bearer token and an optional JSON body.
+    pub async fn bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request failed")
+    }
+
     /// Registers the introspecting client on first use and returns its secret.
     pub async fn introspector_secret(&self) -> String {
         self.introspector

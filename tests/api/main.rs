@@ -2,9 +2,11 @@
 
 mod helpers;
 
+mod admin;
 mod cli;
 mod client_credentials;
 mod health;
+mod import;
 mod interop;
 mod introspect;
 mod keys;

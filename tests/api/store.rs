@@ -85,7 +85,7 @@ async fn creating_a_user_with_an_unknown_role_changes_nothing(backend: Backend) 
         .await;
 
     assert!(
-        matches!(result, Err(StoreError::NotFound(ref m)) if m.contains("ghost")),
+        matches!(result, Err(StoreError::UnknownReference(ref m)) if m.contains("ghost")),
         "{result:?}"
     );
     assert!(app.store.list_users().await.unwrap().is_empty());
