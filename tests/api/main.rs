@@ -3,12 +3,14 @@
 mod helpers;
 
 mod admin;
+mod bad_input;
 mod cli;
 mod client_credentials;
 mod health;
 mod import;
 mod interop;
 mod introspect;
+mod jwt_attacks;
 mod keys;
 mod password_grant;
 mod refresh_grant;
