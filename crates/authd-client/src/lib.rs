@@ -1,1 +1,39 @@
-//! Placeholder; the client crate is being written.
+//! Guards actix-web routes with authd access tokens: configure once, then one extractor per handler.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, get, web};
+//! use authd_client::{AuthdClient, Config, Require};
+//!
+//! authd_client::scope!(ItemsRead, "items:read");
+//!
+//! #[get("/items")]
+//! async fn list_items(_: Require<ItemsRead>) -> &'static str {
+//!     "[]"
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let config = Config::introspect("http://127.0.0.1:8080", "items", "secret".into())
+//!     .issuer("http://127.0.0.1:8080");
+//! let authd = web::Data::new(AuthdClient::new(config).expect("valid authd settings"));
+//! HttpServer::new(move || App::new().app_data(authd.clone()).service(list_items))
+//!     .bind("127.0.0.1:8081")?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod caller;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod introspect;
+pub mod jwks;
+
+pub use caller::Caller;
+pub use client::AuthdClient;
+pub use config::{Config, ConfigError, Mode};
+pub use error::{AuthError, Rejection};
+pub use extract::{Require, Requirement};

@@ -1,0 +1,60 @@
+//! Who presented a valid access token, and what it allows.
+
+/// The verified identity behind a request's bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `sub`: the user id, or the client_id for client_credentials tokens.
+    pub subject: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The user's name, on user tokens.
+    pub username: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The user's roles at issuance (empty on client tokens).
+    pub roles: Vec<String>,
+    /// `exp`, Unix seconds.
+    pub expires_at: i64,
+    /// `jti`, when authd sent it.
+    pub token_id: Option<String>,
+}
+
+impl Caller {
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the token's user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Splits a space-delimited `scope` claim (RFC 6749 section 3.3).
+    pub(crate) fn parse_scopes(scope: &str) -> Vec<String> {
+        scope.split_ascii_whitespace().map(str::to_owned).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_split_on_spaces_and_matched_exactly() {
+        let caller = Caller {
+            subject: "u1".into(),
+            client_id: "public".into(),
+            username: Some("demo".into()),
+            scopes: Caller::parse_scopes(" items:read  items:write "),
+            roles: vec!["demo".into()],
+            expires_at: 0,
+            token_id: None,
+        };
+        assert_eq!(caller.scopes, ["items:read", "items:write"]);
+        assert!(caller.has_scope("items:read"));
+        assert!(!caller.has_scope("items"));
+        assert!(caller.has_role("demo"));
+        assert!(!caller.has_role("admin"));
+    }
+}

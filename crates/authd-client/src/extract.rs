@@ -1,0 +1,239 @@
+//! The extractors: [`Caller`] for any valid token, [`Require`] for scopes and roles.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::caller::Caller;
+use crate::client::AuthdClient;
+use crate::error::{AuthError, Rejection};
+
+/// What a route needs beyond a valid token; declare one with [`scope!`](crate::scope) or
+/// [`role!`](crate::role).
+pub trait Requirement {
+    /// Scopes the token must all grant.
+    const SCOPES: &'static [&'static str] = &[];
+    /// Roles the token's user must all hold.
+    const ROLES: &'static [&'static str] = &[];
+}
+
+/// Declares a [`Requirement`] type needing every listed scope:
+/// `authd_client::scope!(ItemsWrite, "items:write");`
+#[macro_export]
+macro_rules! scope {
+    ($(#[$meta:meta])* $vis:vis $name:ident, $($scope:literal),+ $(,)?) => {
+        $(#[$meta])*
+        #[doc = concat!("Requires the scope(s): ", $($scope, " "),+)]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::Requirement for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+        }
+    };
+}
+
+/// Declares a [`Requirement`] type needing every listed role: `authd_client::role!(Admin, "admin");`
+#[macro_export]
+macro_rules! role {
+    ($(#[$meta:meta])* $vis:vis $name:ident, $($role:literal),+ $(,)?) => {
+        $(#[$meta])*
+        #[doc = concat!("Requires the role(s): ", $($role, " "),+)]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::Requirement for $name {
+            const ROLES: &'static [&'static str] = &[$($role),+];
+        }
+    };
+}
+
+/// A caller whose token satisfies `R`: `async fn create(caller: Require<ItemsWrite>)`.
+pub struct Require<R> {
+    caller: Arc<Caller>,
+    _requirement: PhantomData<fn() -> R>,
+}
+
+impl<R> Require<R> {
+    /// The verified caller.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<R> Deref for Require<R> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<R> std::fmt::Debug for Require<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Require").field(&self.caller).finish()
+    }
+}
+
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
+
+impl FromRequest for Caller {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verified = authenticate(req);
+        Box::pin(async move { verified.await.map(|caller| (*caller).clone()) })
+    }
+}
+
+impl<R: Requirement + 'static> FromRequest for Require<R> {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let realm = find_client(req).map_or_else(|| Arc::from("authd"), |c| c.realm());
+        let verified = authenticate(req);
+        Box::pin(async move {
+            let caller = verified.await?;
+            let missing: Vec<&str> = R::SCOPES
+                .iter()
+                .copied()
+                .filter(|s| !caller.has_scope(s))
+                .collect();
+            if !missing.is_empty() {
+                // RFC 6750 section 3.1: name the scope(s) needed to reach the resource.
+                let error = AuthError::InsufficientScope(missing.join(" "));
+                return Err(Rejection::new(error, realm));
+            }
+            if let Some(role) = R::ROLES.iter().find(|r| !caller.has_role(r)) {
+                let error = AuthError::MissingRole((*role).to_owned());
+                return Err(Rejection::new(error, realm));
+            }
+            Ok(Require {
+                caller,
+                _requirement: PhantomData,
+            })
+        })
+    }
+}
+
+fn find_client(req: &HttpRequest) -> Option<AuthdClient> {
+    req.app_data::<web::Data<AuthdClient>>()
+        .map(|data| data.get_ref().clone())
+        .or_else(|| req.app_data::<AuthdClient>().cloned())
+}
+
+fn authenticate(req: &HttpRequest) -> Extraction<Arc<Caller>> {
+    let Some(client) = find_client(req) else {
+        log::error!(
+            "no AuthdClient registered with app_data; refusing {}",
+            req.path()
+        );
+        return Box::pin(async {
+            Err(Rejection::new(AuthError::Misconfigured, Arc::from("authd")))
+        });
+    };
+    let token = bearer_token(req);
+    Box::pin(async move {
+        let token = token.map_err(|error| Rejection::new(error, client.realm()))?;
+        client
+            .authenticate(&token)
+            .await
+            .map_err(|error| Rejection::new(error, client.realm()))
+    })
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
+fn bearer_token(req: &HttpRequest) -> Result<String, AuthError> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Err(AuthError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidToken("malformed"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::InvalidToken("malformed"))?;
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Err(if value.eq_ignore_ascii_case("bearer") {
+            AuthError::InvalidToken("malformed")
+        } else {
+            AuthError::MissingToken
+        });
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Other schemes (Basic, …) carry no bearer credentials at all.
+        return Err(AuthError::MissingToken);
+    }
+    let token = token.trim_matches(' ');
+    if is_token68(token) {
+        Ok(token.to_owned())
+    } else {
+        Err(AuthError::InvalidToken("malformed"))
+    }
+}
+
+/// RFC 6750 section 2.1 `b64token`.
+fn is_token68(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn token_of(value: Option<&str>) -> Result<String, AuthError> {
+        let mut request = TestRequest::default();
+        if let Some(value) = value {
+            request = request.insert_header((header::AUTHORIZATION, value));
+        }
+        bearer_token(&request.to_http_request())
+    }
+
+    #[test]
+    fn a_bearer_header_yields_its_token() {
+        assert_eq!(
+            token_of(Some("Bearer abc.def-_~+/=")).unwrap(),
+            "abc.def-_~+/="
+        );
+        assert_eq!(token_of(Some("bearer  abc")).unwrap(), "abc");
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_is_a_missing_token() {
+        assert_eq!(token_of(None), Err(AuthError::MissingToken));
+        assert_eq!(
+            token_of(Some("Basic dXNlcjpwdw==")),
+            Err(AuthError::MissingToken)
+        );
+    }
+
+    #[test]
+    fn a_malformed_bearer_value_is_an_invalid_token() {
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearer ===",
+        ] {
+            assert_eq!(
+                token_of(Some(value)),
+                Err(AuthError::InvalidToken("malformed")),
+                "{value}"
+            );
+        }
+    }
+}

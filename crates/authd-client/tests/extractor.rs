@@ -1,0 +1,412 @@
+//! The extractors against a small fake authd (a real HTTP server on port 0), in both modes.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use authd_client::{AuthdClient, Caller, Config, Require};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+authd_client::scope!(ItemsRead, "items:read");
+authd_client::scope!(ItemsWrite, "items:write");
+authd_client::role!(Admin, "admin");
+
+const ISSUER: &str = "http://authd.test";
+const SECRET: &str = "items-secret";
+
+/// What the fake authd knows: introspection answers by token, and published keys.
+#[derive(Default)]
+struct FakeAuthd {
+    answers: Mutex<HashMap<String, Value>>,
+    jwks: Mutex<Vec<Value>>,
+    introspections: AtomicUsize,
+    jwks_fetches: AtomicUsize,
+}
+
+async fn introspect(
+    fake: web::Data<FakeAuthd>,
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    fake.introspections.fetch_add(1, Ordering::SeqCst);
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("items:{SECRET}"))
+    );
+    if req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(&expected)
+    {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let answers = fake.answers.lock().unwrap();
+    let answer = answers.get(&form["token"]).cloned();
+    HttpResponse::Ok().json(answer.unwrap_or_else(|| json!({"active": false})))
+}
+
+async fn jwks(fake: web::Data<FakeAuthd>) -> HttpResponse {
+    fake.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    HttpResponse::Ok().json(json!({"keys": *fake.jwks.lock().unwrap()}))
+}
+
+/// Starts the fake authd; returns its state and base URL.
+fn spawn_fake_authd() -> (web::Data<FakeAuthd>, String) {
+    let fake = web::Data::new(FakeAuthd::default());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = fake.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/introspect", web::post().to(introspect))
+            .route("/.well-known/jwks.json", web::get().to(jwks))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (fake, url)
+}
+
+async fn read_items(caller: Require<ItemsRead>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"user": caller.username}))
+}
+
+async fn write_items(_: Require<ItemsWrite>) -> HttpResponse {
+    HttpResponse::Created().finish()
+}
+
+async fn admin_only(_: Require<Admin>) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+async fn whoami(caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"sub": caller.subject}))
+}
+
+/// Starts the resource server under test, guarding its routes with `client`; returns its URL.
+fn resource_server(client: AuthdClient) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let client = web::Data::new(client);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(client.clone())
+            .route("/items", web::get().to(read_items))
+            .route("/items", web::post().to(write_items))
+            .route("/admin-only", web::get().to(admin_only))
+            .route("/whoami", web::get().to(whoami))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    url
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn active(scope: &str, roles: &[&str]) -> Value {
+    json!({
+        "active": true, "scope": scope, "client_id": "public", "username": "demo",
+        "token_type": "Bearer", "exp": now() + 600, "iat": now(), "nbf": now(), "sub": "u1",
+        "aud": ISSUER, "iss": ISSUER, "jti": "j1", "roles": roles
+    })
+}
+
+/// Sends `method path` with an optional bearer token; returns status, challenge and JSON body.
+async fn call(
+    app: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let http = reqwest::Client::new();
+    let mut request = match method {
+        "POST" => http.post(format!("{app}{path}")),
+        _ => http.get(format!("{app}{path}")),
+    };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("resource server answers");
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, challenge, body)
+}
+
+fn introspect_config(url: &str) -> Config {
+    Config::introspect(url, "items", SECRET.into())
+        .issuer(ISSUER)
+        .realm("items")
+}
+
+#[actix_web::test]
+async fn introspect_mode_maps_every_outcome_to_rfc_6750() {
+    // Arrange
+    let (fake, url) = spawn_fake_authd();
+    fake.answers
+        .lock()
+        .unwrap()
+        .insert("reader".into(), active("items:read", &["demo"]));
+    let app = resource_server(AuthdClient::new(introspect_config(&url)).unwrap());
+
+    // Act + Assert: no token.
+    let (status, challenge, body) = call(&app, "GET", "/items", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="items""#));
+    assert_eq!(body["error"], "invalid_request");
+
+    // A token authd calls inactive.
+    let (status, challenge, body) = call(&app, "GET", "/items", Some("junk")).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+    assert_eq!(body["error"], "invalid_token");
+
+    // A live token with the scope, without the other scope, without the role.
+    let (status, _, body) = call(&app, "GET", "/items", Some("reader")).await;
+    assert_eq!((status, body["user"].as_str()), (200, Some("demo")));
+    let (status, challenge, body) = call(&app, "POST", "/items", Some("reader")).await;
+    assert_eq!(status, 403);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="items:write""#), "{challenge}");
+    assert_eq!(body["error"], "insufficient_scope");
+    let (status, challenge, _) = call(&app, "GET", "/admin-only", Some("reader")).await;
+    assert_eq!(status, 403);
+    assert!(challenge.unwrap().contains(r#"error="insufficient_scope""#));
+    let (status, _, body) = call(&app, "GET", "/whoami", Some("reader")).await;
+    assert_eq!((status, body["sub"].as_str()), (200, Some("u1")));
+}
+
+#[actix_web::test]
+async fn introspect_mode_reuses_answers_until_the_cache_ttl_then_sees_revocation() {
+    // Arrange
+    let (fake, url) = spawn_fake_authd();
+    fake.answers
+        .lock()
+        .unwrap()
+        .insert("t".into(), active("items:read", &[]));
+    let config = introspect_config(&url).cache_ttl(Duration::from_millis(400));
+    let app = resource_server(AuthdClient::new(config).unwrap());
+
+    // Act
+    for _ in 0..3 {
+        assert_eq!(call(&app, "GET", "/items", Some("t")).await.0, 200);
+    }
+    fake.answers.lock().unwrap().remove("t"); // revoked at authd
+    let within_ttl = call(&app, "GET", "/items", Some("t")).await.0;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let after_ttl = call(&app, "GET", "/items", Some("t")).await.0;
+
+    // Assert
+    assert_eq!(fake.introspections.load(Ordering::SeqCst), 2);
+    assert_eq!(within_ttl, 200);
+    assert_eq!(after_ttl, 401);
+}
+
+#[actix_web::test]
+async fn an_unreachable_authd_is_a_503_and_rejected_credentials_a_500() {
+    // Arrange: nothing listens on the first URL; the fake refuses the wrong secret.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (_fake, url) = spawn_fake_authd();
+    let down = resource_server(AuthdClient::new(introspect_config(&closed_url)).unwrap());
+    let wrong = Config::introspect(&url, "items", "wrong".into()).issuer(ISSUER);
+    let wrong = resource_server(AuthdClient::new(wrong).unwrap());
+
+    // Act
+    let (down_status, down_challenge, down_body) = call(&down, "GET", "/items", Some("t")).await;
+    let (wrong_status, _, wrong_body) = call(&wrong, "GET", "/items", Some("t")).await;
+
+    // Assert
+    assert_eq!(down_status, 503);
+    assert_eq!(down_challenge, None);
+    assert_eq!(down_body["error"], "temporarily_unavailable");
+    assert_eq!(wrong_status, 500);
+    assert_eq!(wrong_body["error"], "server_error");
+}
+
+/// An Ed25519 key as authd publishes it, and a way to sign tokens with it.
+struct TestKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl TestKey {
+    fn generate(kid: &str) -> Self {
+        let pkcs8 = Ed25519KeyPair::generate().unwrap().to_pkcs8v1().unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        TestKey {
+            kid: kid.to_owned(),
+            encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            jwk: json!({"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid, "x": x}),
+        }
+    }
+
+    fn sign(&self, typ: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+fn claims(scope: &str) -> Value {
+    json!({
+        "iss": ISSUER, "sub": "u1", "aud": ISSUER, "exp": now() + 600, "iat": now(),
+        "nbf": now(), "jti": "j1", "client_id": "public", "scope": scope,
+        "username": "demo", "roles": ["demo"], "gen": 0
+    })
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+#[actix_web::test]
+async fn local_mode_checks_signature_typ_iss_aud_exp_and_nbf() {
+    // Arrange
+    let (fake, url) = spawn_fake_authd();
+    let key = TestKey::generate("k1");
+    fake.jwks.lock().unwrap().push(key.jwk.clone());
+    let app = resource_server(AuthdClient::new(Config::local(&url).issuer(ISSUER)).unwrap());
+    let good = key.sign("at+jwt", &claims("items:read"));
+    let hs256 = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &header,
+            &claims("items:read"),
+            &EncodingKey::from_secret(b"x"),
+        )
+        .unwrap()
+    };
+
+    // Act + Assert
+    assert_eq!(call(&app, "GET", "/items", Some(&good)).await.0, 200);
+    assert_eq!(call(&app, "POST", "/items", Some(&good)).await.0, 403);
+    let refused = [
+        ("id token typ", key.sign("JWT", &claims("items:read"))),
+        (
+            "other issuer",
+            key.sign(
+                "at+jwt",
+                &with(claims("items:read"), "iss", json!("http://evil")),
+            ),
+        ),
+        (
+            "other audience",
+            key.sign("at+jwt", &with(claims("items:read"), "aud", json!("other"))),
+        ),
+        (
+            "expired",
+            key.sign(
+                "at+jwt",
+                &with(claims("items:read"), "exp", json!(now() - 1)),
+            ),
+        ),
+        (
+            "not yet valid",
+            key.sign(
+                "at+jwt",
+                &with(claims("items:read"), "nbf", json!(now() + 60)),
+            ),
+        ),
+        ("algorithm switched to HS256", hs256),
+        ("tampered", format!("{good}x")),
+    ];
+    for (case, token) in refused {
+        let (status, challenge, _) = call(&app, "GET", "/items", Some(&token)).await;
+        assert_eq!(status, 401, "{case}");
+        assert!(challenge.unwrap().contains("invalid_token"), "{case}");
+    }
+    assert_eq!(fake.jwks_fetches.load(Ordering::SeqCst), 1);
+}
+
+#[actix_web::test]
+async fn local_mode_refetches_the_jwks_for_an_unknown_kid_at_most_once_per_interval() {
+    // Arrange
+    let (fake, url) = spawn_fake_authd();
+    let old = TestKey::generate("old");
+    fake.jwks.lock().unwrap().push(old.jwk.clone());
+    let config = Config::local(&url)
+        .issuer(ISSUER)
+        .jwks_refetch_interval(Duration::from_millis(300));
+    let app = resource_server(AuthdClient::new(config).unwrap());
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            "/items",
+            Some(&old.sign("at+jwt", &claims("items:read")))
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Act: authd rotates; a token signed by the new key arrives at once, then again later.
+    let new = TestKey::generate("new");
+    fake.jwks.lock().unwrap().push(new.jwk.clone());
+    let token = new.sign("at+jwt", &claims("items:read"));
+    let too_soon = call(&app, "GET", "/items", Some(&token)).await.0;
+    let unknown = TestKey::generate("forged").sign("at+jwt", &claims("items:read"));
+    let forged = call(&app, "GET", "/items", Some(&unknown)).await.0;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let later = call(&app, "GET", "/items", Some(&token)).await.0;
+
+    // Assert
+    assert_eq!(
+        too_soon, 401,
+        "within the interval the set is not fetched again"
+    );
+    assert_eq!(forged, 401);
+    assert_eq!(later, 200);
+    assert_eq!(fake.jwks_fetches.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn local_mode_without_any_jwks_is_a_503() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = resource_server(AuthdClient::new(Config::local(&url)).unwrap());
+    let (status, _, body) = call(&app, "GET", "/items", Some("a.b.c")).await;
+    // A malformed token is refused before any fetch; a well-formed one needs the keys.
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_token");
+    let token = TestKey::generate("k").sign("at+jwt", &claims("items:read"));
+    let (status, _, body) = call(&app, "GET", "/items", Some(&token)).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "temporarily_unavailable");
+}

@@ -1,0 +1,537 @@
+//! authd and items as real processes, walking the README's curl sequence over HTTP in both modes,
+//! on SQLite and on PostgreSQL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+/// The admin URL of the test PostgreSQL (as in authd's own tests).
+const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The `iss` (and default `aud`) authd stamps and items expects.
+const ISSUER: &str = "http://authd.e2e.test";
+/// Access token lifetime in these tests: short, so local mode's "valid until exp" is observable.
+const ACCESS_TTL_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+impl Backend {
+    /// Whether this backend can run here; an unreachable Postgres is fatal under CI=true.
+    fn available(self) -> bool {
+        if self == Backend::Sqlite {
+            return true;
+        }
+        static REACHABLE: OnceLock<bool> = OnceLock::new();
+        let reachable = *REACHABLE.get_or_init(|| {
+            let options: PgConnectOptions = postgres_admin_url()
+                .parse()
+                .expect("TEST_POSTGRES_URL is not a valid PostgreSQL URL");
+            format!("{}:{}", options.get_host(), options.get_port())
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .is_some_and(|addr: SocketAddr| {
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+                })
+        });
+        if !reachable {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "PostgreSQL at {} is unreachable and CI=true",
+                    postgres_admin_url()
+                );
+            }
+            eprintln!(
+                "SKIPPED: PostgreSQL at {} is unreachable; set {POSTGRES_URL_ENV} or start it",
+                postgres_admin_url()
+            );
+        }
+        reachable
+    }
+}
+
+/// A fresh database for one test: a SQLite file, or a new Postgres database dropped afterwards.
+struct TestDatabase {
+    url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    async fn create(backend: Backend, dir: tempfile::TempDir) -> Self {
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.path().join("authd.db").display()),
+                postgres_name: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("items_e2e_{}", uuid::Uuid::new_v4().simple());
+                let mut connection = PgConnection::connect(&admin)
+                    .await
+                    .expect("connecting to the test PostgreSQL");
+                sqlx::query(&format!(r#"create database "{name}""#))
+                    .execute(&mut connection)
+                    .await
+                    .expect("creating a test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    // Test databases would pile up run after run; drop each when its test ends.
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut connection) = PgConnection::connect(&postgres_admin_url()).await {
+                    let sql = format!(r#"drop database if exists "{name}" with (force)"#);
+                    let _ = sqlx::query(&sql).execute(&mut connection).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The authd binary of this workspace, built once if it is not there yet.
+fn authd_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        let binary = target
+            .join("debug")
+            .join(format!("authd{}", std::env::consts::EXE_SUFFIX));
+        if !binary.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "authd", "--bin", "authd"])
+                .current_dir(&workspace)
+                .status()
+                .expect("running cargo build -p authd");
+            assert!(status.success(), "cargo build -p authd failed");
+        }
+        binary
+    })
+}
+
+/// A child process, killed when dropped; its stderr is kept for failure messages.
+struct Process {
+    name: &'static str,
+    child: std::process::Child,
+    log: Arc<Mutex<String>>,
+    address: String,
+}
+
+impl Process {
+    /// Starts `command` and waits for its "listening on ADDR" log line.
+    fn start(name: &'static str, mut command: Command) -> Process {
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, listening) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let kept = log.clone();
+        // Keep draining stderr after the address shows up, so the child never blocks on a pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, rest)) = line.split_once("listening on ") {
+                    let address = rest.trim_start_matches("http://");
+                    let address = address.split_whitespace().next().unwrap_or_default();
+                    let _ = found.send(format!("http://{address}"));
+                }
+                kept.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let address = match listening.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{name} did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Process {
+            name,
+            child,
+            log,
+            address,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} log ---\n{}", self.name, self.log.lock().unwrap());
+        }
+    }
+}
+
+/// authd's CLI and server on one database.
+struct Authd {
+    database: TestDatabase,
+}
+
+impl Authd {
+    fn command(&self) -> Command {
+        let mut command = Command::new(authd_binary());
+        command
+            .env("AUTHD_DATABASE__URL", &self.database.url)
+            .env("AUTHD_SERVER__BIND", "127.0.0.1:0")
+            .env("AUTHD_SERVER__WORKERS", "1")
+            .env("AUTHD_TOKENS__ISSUER", ISSUER)
+            .env("AUTHD_TOKENS__ACCESS_TTL_SECS", ACCESS_TTL_SECS.to_string())
+            // Cheap argon2: these tests are about the sibling service, not about hashing.
+            .env("AUTHD_PASSWORDS__MEMORY_KIB", "256")
+            .env("AUTHD_PASSWORDS__ITERATIONS", "1")
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Runs `authd ARGS` with `stdin`; returns stdout, panicking on failure.
+    fn cli(&self, args: &[&str], stdin: &str) -> String {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running the authd CLI");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "authd {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The README's seeding: roles, users and the items client; returns the client's secret.
+    fn seed(&self) -> String {
+        self.cli(&["role", "set", "demo", "items:read"], "");
+        self.cli(&["role", "set", "admin", "items:read", "items:write"], "");
+        self.cli(
+            &["user", "add", "demo", "--role", "demo"],
+            "demo-password-1\n",
+        );
+        self.cli(
+            &["user", "add", "admin", "--role", "admin"],
+            "admin-password-1\n",
+        );
+        self.cli(
+            &[
+                "client",
+                "add",
+                "items",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "introspect",
+            ],
+            "",
+        )
+    }
+}
+
+/// One scenario's world: authd and items running, the client secret, an HTTP client.
+struct World {
+    items: Process,
+    authd: Process,
+    http: reqwest::Client,
+    _authd_cli: Authd,
+}
+
+impl World {
+    async fn start(backend: Backend, mode: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("items-client-secret");
+        let cli = Authd {
+            database: TestDatabase::create(backend, dir).await,
+        };
+        let secret = cli.seed();
+        let mut serve = cli.command();
+        serve.arg("serve");
+        let authd = Process::start("authd", serve);
+        // As in docker-compose.yml: the secret reaches items through a file.
+        std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+        let mut items = Command::new(env!("CARGO_BIN_EXE_items"));
+        items
+            .env("ITEMS_BIND", "127.0.0.1:0")
+            .env("AUTHD_URL", &authd.address)
+            .env("ITEMS_CLIENT_ID", "items")
+            .env("ITEMS_CLIENT_SECRET_FILE", &secret_file)
+            .env("ITEMS_AUTH_MODE", mode)
+            .env("ITEMS_ISSUER", ISSUER)
+            .env("ITEMS_CACHE_SECS", "1")
+            .env_remove("ITEMS_CLIENT_SECRET");
+        let items = Process::start("items", items);
+        World {
+            items,
+            authd,
+            http: reqwest::Client::new(),
+            _authd_cli: cli,
+        }
+    }
+
+    /// `curl -X METHOD items/PATH [-H "Authorization: Bearer TOKEN"] [--json BODY]`.
+    async fn items(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let url = self.items.url(path);
+        let mut request = match method {
+            "POST" => self.http.post(url),
+            _ => self.http.get(url),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Reply::from(request.send().await.expect("items answers")).await
+    }
+
+    /// `curl authd/token -d grant_type=password -d username=… -d password=…`.
+    async fn password_token(&self, username: &str, password: &str) -> String {
+        let response = self
+            .http
+            .post(self.authd.url("/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "password grant for {username}");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `curl authd/revoke -d client_id=public -d token=…`.
+    async fn revoke(&self, token: &str) {
+        let response = self
+            .http
+            .post(self.authd.url("/revoke"))
+            .form(&[("client_id", "public"), ("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "revocation");
+    }
+}
+
+/// Status, `WWW-Authenticate` and JSON body of an answer.
+struct Reply {
+    status: u16,
+    challenge: String,
+    body: Value,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Reply {
+        Reply {
+            status: response.status().as_u16(),
+            challenge: response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            body: response.json().await.unwrap_or(Value::Null),
+        }
+    }
+
+    /// Asserts an RFC 6750 refusal: status, challenge error code and body `error`.
+    fn assert_refused(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body {}", self.body);
+        assert!(
+            self.challenge.contains(&format!(r#"error="{code}""#)),
+            "challenge {:?}",
+            self.challenge
+        );
+        assert_eq!(self.body["error"], code);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The README walkthrough up to the revocation; returns the world and demo's revoked token.
+async fn walk_until_revoked(backend: Backend, mode: &str) -> (World, String, u64) {
+    // Arrange
+    let world = World::start(backend, mode).await;
+
+    // Act + Assert: no token at all.
+    let reply = world.items("GET", "/items", None, None).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.challenge, r#"Bearer realm="items""#);
+
+    // demo (role demo: items:read) reads, may not write, is not an admin.
+    let token = world.password_token("demo", "demo-password-1").await;
+    let issued_by = unix_now();
+    let reply = world.items("GET", "/items", Some(&token), None).await;
+    assert_eq!(reply.status, 200, "body {}", reply.body);
+    assert!(reply.body.is_array());
+    let reply = world
+        .items(
+            "POST",
+            "/items",
+            Some(&token),
+            Some(serde_json::json!({"name": "hammer"})),
+        )
+        .await;
+    reply.assert_refused(403, "insufficient_scope");
+    assert!(
+        reply.challenge.contains(r#"scope="items:write""#),
+        "{}",
+        reply.challenge
+    );
+    let reply = world.items("GET", "/admin-only", Some(&token), None).await;
+    reply.assert_refused(403, "insufficient_scope");
+
+    // admin (role admin: items:read items:write) writes and sees the admin page.
+    let admin = world.password_token("admin", "admin-password-1").await;
+    let reply = world
+        .items(
+            "POST",
+            "/items",
+            Some(&admin),
+            Some(serde_json::json!({"name": "hammer"})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "body {}", reply.body);
+    assert_eq!(reply.body["owner"], "admin");
+    let reply = world.items("GET", "/admin-only", Some(&admin), None).await;
+    assert_eq!(reply.status, 200);
+    let reply = world.items("GET", "/items", Some(&token), None).await;
+    assert_eq!(reply.body[0]["name"], "hammer");
+
+    world.revoke(&token).await;
+    (world, token, issued_by)
+}
+
+async fn introspect_mode_refuses_a_revoked_token_once_the_cache_expires(backend: Backend) {
+    let (world, token, _) = walk_until_revoked(backend, "introspect").await;
+
+    // ITEMS_CACHE_SECS=1: after a second, items asks authd again and learns of the revocation.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = world.items("GET", "/items", Some(&token), None).await;
+
+    reply.assert_refused(401, "invalid_token");
+}
+
+async fn local_mode_accepts_a_revoked_token_until_its_exp(backend: Backend) {
+    let (world, token, issued_by) = walk_until_revoked(backend, "local").await;
+
+    // The trade-off of local mode: no call to authd per request, so revocation goes unseen.
+    let after_revocation = world.items("GET", "/items", Some(&token), None).await;
+    assert!(
+        unix_now() < issued_by + ACCESS_TTL_SECS,
+        "the walkthrough outlasted the token; raise ACCESS_TTL_SECS"
+    );
+    // exp <= issued_by + ttl, and a token is valid through its exp second.
+    let past_exp = issued_by + ACCESS_TTL_SECS + 1;
+    let wait = (past_exp * 1000).saturating_sub(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    );
+    tokio::time::sleep(Duration::from_millis(wait + 100)).await;
+    let after_exp = world.items("GET", "/items", Some(&token), None).await;
+
+    assert_eq!(
+        after_revocation.status, 200,
+        "body {}",
+        after_revocation.body
+    );
+    after_exp.assert_refused(401, "invalid_token");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if super::Backend::Postgres.available() {
+                        super::$name(super::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    introspect_mode_refuses_a_revoked_token_once_the_cache_expires,
+    local_mode_accepts_a_revoked_token_until_its_exp,
+);
