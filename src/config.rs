@@ -163,6 +163,9 @@ pub struct KeySettings {
     pub activation_delay_secs: Option<u64>,
     /// How often each instance re-reads the key table, in milliseconds.
     pub reload_interval_ms: u64,
+    /// Base64 of 32 random bytes sealing private keys at rest (AES-256-GCM). Required on
+    /// PostgreSQL; on SQLite a generated one is kept in `<database>.kek` when unset.
+    pub encryption_key: Option<SecretString>,
 }
 
 impl Default for KeySettings {
@@ -171,6 +174,7 @@ impl Default for KeySettings {
             jwks_max_age_secs: 300,
             activation_delay_secs: None,
             reload_interval_ms: 1000,
+            encryption_key: None,
         }
     }
 }

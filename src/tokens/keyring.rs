@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use super::key_encryption::KeyEncryptionKey;
 use super::key_material::{SigningKey, generate_key};
 use crate::clock::unix_now_ms;
 use crate::config::{Settings, SigningAlgorithm};
@@ -92,6 +93,8 @@ pub struct KeyManager {
     retention_ms: i64,
     // HS256: one key from configuration, nothing stored or published.
     static_key: Option<Arc<SigningKey>>,
+    // Seals private keys before they are stored; `None` only in HS256 mode.
+    kek: Option<KeyEncryptionKey>,
     ring: RwLock<Arc<KeyRing>>,
 }
 
@@ -104,7 +107,12 @@ impl KeyManager {
             )),
             _ => None,
         };
+        let kek = match static_key {
+            Some(_) => None,
+            None => Some(KeyEncryptionKey::resolve(settings)?),
+        };
         let manager = Self {
+            kek,
             store,
             algorithm: settings.tokens.algorithm,
             activation_delay_ms: settings.keys.activation_delay() as i64 * 1000,
@@ -124,6 +132,9 @@ impl KeyManager {
 
     /// Re-reads the key table.
     pub async fn reload(&self) -> anyhow::Result<()> {
+        if self.static_key.is_some() {
+            return Ok(());
+        }
         let stored = self.store.list_signing_keys().await?;
         let mut keys = Vec::with_capacity(stored.len());
         for row in &stored {
@@ -136,7 +147,12 @@ impl KeyManager {
                 .cloned();
             match existing {
                 Some(key) => keys.push(key),
-                None => keys.push(Arc::new(SigningKey::from_stored(row)?)),
+                None => {
+                    let kek = self.kek()?;
+                    let mut opened = row.clone();
+                    opened.private_key = kek.open(&row.private_key, &row.kid)?;
+                    keys.push(Arc::new(SigningKey::from_stored(&opened)?));
+                }
             }
         }
         *self.ring.write().expect("key ring lock poisoned") = Arc::new(KeyRing { keys });
@@ -259,8 +275,15 @@ impl KeyManager {
         Ok(expired)
     }
 
+    fn kek(&self) -> anyhow::Result<&KeyEncryptionKey> {
+        self.kek
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no key-encryption key in HS256 mode"))
+    }
+
     async fn insert_new_key(&self, now: i64, activates_at_ms: i64) -> anyhow::Result<String> {
-        let stored = generate_key(self.algorithm, now, activates_at_ms)?;
+        let mut stored = generate_key(self.algorithm, now, activates_at_ms)?;
+        stored.private_key = self.kek()?.seal(&stored.private_key, &stored.kid)?;
         self.store.insert_signing_key(&stored).await?;
         self.reload().await?;
         Ok(stored.kid)

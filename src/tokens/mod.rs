@@ -1,11 +1,13 @@
 //! Access tokens (signed JWTs, RFC 9068), opaque refresh tokens, and the keys that sign them.
 
 mod claims;
+mod key_encryption;
 mod key_material;
 mod keyring;
 mod service;
 
 pub use claims::{AccessClaims, TOKEN_TYPE_HEADER};
+pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};
 pub use service::{IssuedAccessToken, TokenError, TokenService, TokenSubject};

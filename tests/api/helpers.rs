@@ -169,6 +169,9 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The key-encryption key of test databases (base64 of 32 bytes).
+pub const TEST_KEK: &str = "dGVzdC1vbmx5LWtleS1lbmNyeXB0aW9uLWtleS0zMmI=";
+
 /// Settings for tests: cheap argon2, one worker, a fresh port, the given database.
 pub fn test_settings(database: &TestDatabase) -> Settings {
     let mut settings = Settings::default();
@@ -180,6 +183,7 @@ pub fn test_settings(database: &TestDatabase) -> Settings {
     settings.passwords.memory_kib = 256;
     settings.passwords.iterations = 1;
     settings.keys.reload_interval_ms = 200;
+    settings.keys.encryption_key = Some(SecretString::from(TEST_KEK.to_owned()));
     settings
 }
 
