@@ -1,27 +1,30 @@
-# authd: multi-stage build. Builder and runtime must stay on the same Debian release (bookworm)
-# so the binary's glibc matches.
+# authd and the items example: multi-stage build. Builder and runtime must stay on the same
+# Debian release (bookworm) so the binaries' glibc matches.
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /app
 
-# 1) Dependency layer: build every dependency against stub sources, so that editing src/ does not
-#    rebuild them. When the repo becomes a workspace, COPY each member's Cargo.toml here as well
-#    (e.g. `COPY crates/foo/Cargo.toml crates/foo/`) and add a stub for it in the RUN below.
+# 1) Dependency layer: build every dependency of the workspace against stub sources, so that
+#    editing src/, crates/ or examples/ does not rebuild them. Each member's Cargo.toml is here.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
+COPY crates/authd-client/Cargo.toml crates/authd-client/
+COPY examples/items/Cargo.toml examples/items/
+RUN mkdir -p src crates/authd-client/src examples/items/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
+    && touch src/lib.rs crates/authd-client/src/lib.rs \
+    && echo 'fn main() {}' > examples/items/src/main.rs \
+    && cargo build --release --locked --bin authd --bin items \
+    && rm -rf src crates/authd-client/src examples/items/src
 
 # 2) The real build. migrations/ is embedded by sqlx::migrate! at compile time, so it must be here.
-#    Add `COPY crates ./crates` / `COPY examples ./examples` lines here when those exist.
 COPY src ./src
 COPY migrations ./migrations
+COPY crates ./crates
+COPY examples ./examples
 # COPY keeps the files' original mtimes, which can be older than the stub build; touch so cargo
-# recompiles the authd crate instead of shipping the stub binary.
-RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked
+# recompiles the workspace crates instead of shipping the stub binaries.
+RUN touch src/main.rs src/lib.rs crates/authd-client/src/lib.rs examples/items/src/main.rs \
+    && cargo build --release --locked --bin authd --bin items
 
 
 FROM debian:bookworm-slim AS runtime
@@ -36,21 +39,26 @@ RUN apt-get update \
     && groupadd --system --gid 10001 authd \
     && useradd --system --uid 10001 --gid authd --home-dir /var/lib/authd --no-create-home \
         --shell /usr/sbin/nologin authd \
-    && install -d -o authd -g authd -m 0750 /var/lib/authd
+    && install -d -o authd -g authd -m 0750 /var/lib/authd \
+    && install -d -o authd -g authd -m 0700 /var/lib/items
 
-COPY --from=builder /app/target/release/authd /usr/local/bin/authd
+# One image, three uses in docker-compose.yml: `authd serve`, the one-shot init (the seeding
+# script) and the items example (entrypoint `items`).
+COPY --from=builder /app/target/release/authd /app/target/release/items /usr/local/bin/
+COPY examples/items/compose-init.sh /usr/local/bin/items-compose-init
 COPY authd.example.toml /etc/authd/authd.example.toml
 
 # Defaults only; anything here is overridden by AUTHD_<SECTION>__<KEY> at `docker run`/compose.
 # With the SQLite default, mount a volume on /var/lib/authd to keep the database.
 ENV AUTHD_SERVER__BIND=0.0.0.0:8080 \
     AUTHD_DATABASE__URL=sqlite:///var/lib/authd/authd.db \
+    ITEMS_BIND=0.0.0.0:8081 \
     RUST_LOG=info
 
 WORKDIR /var/lib/authd
 # Numeric so orchestrators (e.g. Kubernetes runAsNonRoot) can verify it is not root.
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 8081
 
 # No HEALTHCHECK here: the same image runs one-shot subcommands (migrate, user add, client add,
 # an init container), and the port comes from config. docker-compose.yml probes /readyz instead.
