@@ -18,6 +18,8 @@ const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The `iss` (and default `aud`) authd stamps and items expects.
 const ISSUER: &str = "http://authd.e2e.test";
+/// Key-encryption key for authd's signing keys (required on PostgreSQL); a test-only value.
+const TEST_ENCRYPTION_KEY: &str = "ZTJlLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=";
 /// Access token lifetime in these tests: short, so local mode's "valid until exp" is observable.
 const ACCESS_TTL_SECS: u64 = 5;
 
@@ -225,6 +227,7 @@ impl Authd {
             .env("AUTHD_SERVER__WORKERS", "1")
             .env("AUTHD_TOKENS__ISSUER", ISSUER)
             .env("AUTHD_TOKENS__ACCESS_TTL_SECS", ACCESS_TTL_SECS.to_string())
+            .env("AUTHD_KEYS__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
             // Cheap argon2: these tests are about the sibling service, not about hashing.
             .env("AUTHD_PASSWORDS__MEMORY_KIB", "256")
             .env("AUTHD_PASSWORDS__ITERATIONS", "1")
