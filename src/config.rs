@@ -26,6 +26,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// OAuth client policy.
     pub oauth: OAuthSettings,
+    /// Brute-force limits and production safety checks.
+    pub security: SecuritySettings,
     // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
     #[serde(rename = "config")]
     _config_file: Option<String>,
@@ -43,6 +45,8 @@ pub struct ServerSettings {
     pub max_form_bytes: usize,
     /// Seconds an in-flight request may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a request's head before it is answered 408.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +56,7 @@ impl Default for ServerSettings {
             workers: 0,
             max_form_bytes: 16 * 1024,
             shutdown_grace_secs: 10,
+            request_timeout_secs: 5,
         }
     }
 }
@@ -230,6 +235,43 @@ impl Default for OAuthSettings {
     }
 }
 
+/// Brute-force limits and production safety checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Refuse known-weak configurations at start-up (set false only for local experiments).
+    pub production: bool,
+    /// Allow an `http://` issuer on a non-loopback address (behind a TLS-terminating proxy).
+    pub allow_http_issuer: bool,
+    /// Failed logins for one username, within the window, that lock it.
+    pub lockout_threshold: u32,
+    /// Failed logins from one address, within the window, that throttle it.
+    pub ip_lockout_threshold: u32,
+    /// Seconds over which failures are counted.
+    pub lockout_window_secs: u64,
+    /// First lock, in seconds; each repeat doubles it.
+    pub lockout_base_secs: u64,
+    /// Longest lock, in seconds.
+    pub lockout_max_secs: u64,
+    /// Take the client address from `X-Forwarded-For` / `Forwarded` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            production: true,
+            allow_http_issuer: false,
+            lockout_threshold: 5,
+            ip_lockout_threshold: 50,
+            lockout_window_secs: 900,
+            lockout_base_secs: 60,
+            lockout_max_secs: 900,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
 /// A setting could not be read; the message names the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -303,6 +345,24 @@ impl Settings {
             return Err(ConfigError(
                 "database.max_connections must be positive".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Production refuses an `http://` issuer on a non-loopback listener: tokens and passwords
+    /// would cross the network in clear text.
+    pub fn check_production_safety(&self, bound: SocketAddr) -> Result<(), ConfigError> {
+        let issuer = self.issuer_for(bound);
+        let insecure = issuer.starts_with("http://") && !bound.ip().is_loopback();
+        if insecure && !self.security.allow_http_issuer {
+            let reason = format!(
+                "refusing to start: issuer {issuer} is http:// on non-loopback {bound}; use https \
+                 or set security.allow_http_issuer = true behind a TLS proxy"
+            );
+            if self.security.production {
+                return Err(ConfigError(reason));
+            }
+            log::warn!("{reason} (ignored: security.production = false)");
         }
         Ok(())
     }

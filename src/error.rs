@@ -43,6 +43,12 @@ pub enum OAuthError {
     /// The database is unreachable: 503 with `Retry-After`.
     #[error("the service is temporarily unavailable")]
     TemporarilyUnavailable,
+    /// Too many failed logins for this username or from this address: 429 with `Retry-After`.
+    #[error("too many failed logins; try again in {retry_after} seconds")]
+    LockedOut {
+        /// Seconds until the lock ends.
+        retry_after: i64,
+    },
     /// A bug or an unexpected failure: 500, logged, never shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -65,7 +71,9 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
-            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::TemporarilyUnavailable | OAuthError::LockedOut { .. } => {
+                "temporarily_unavailable"
+            }
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -82,6 +90,7 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -109,6 +118,9 @@ impl ResponseError for OAuthError {
             }
             OAuthError::TemporarilyUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            OAuthError::LockedOut { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

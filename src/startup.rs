@@ -9,8 +9,9 @@ use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
+use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::credentials::PasswordHasher;
+use crate::credentials::{LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::routes;
 use crate::store::Store;
@@ -43,6 +44,7 @@ impl Application {
             )
         })?;
         let bound = listener.local_addr()?;
+        settings.check_production_safety(bound)?;
         let issuer = settings.issuer_for(bound);
         settings.tokens.issuer = Some(issuer.clone());
         let audience = settings
@@ -64,6 +66,8 @@ impl Application {
             settings.oauth.default_client_id.clone(),
         );
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
+        let audit = web::Data::new(AuditLog::start(store.clone()));
+        let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
         log::info!(
             "authd listening on {bound} (issuer {issuer}, {} store, {:?} tokens)",
             store.backend(),
@@ -76,6 +80,7 @@ impl Application {
         let form_limit = settings.server.max_form_bytes;
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
+        let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let settings = web::Data::new(settings);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
@@ -94,6 +99,8 @@ impl Application {
                 .app_data(tokens.clone())
                 .app_data(hasher.clone())
                 .app_data(settings.clone())
+                .app_data(audit.clone())
+                .app_data(lockout.clone())
                 .app_data(openapi.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -106,7 +113,9 @@ impl Application {
                 .configure(routes::configure)
                 .into_app()
         })
-        .shutdown_timeout(grace);
+        .shutdown_timeout(grace)
+        .client_request_timeout(request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1));
         if workers > 0 {
             server = server.workers(workers);
         }

@@ -9,6 +9,7 @@ use super::stdin_password::read_password;
 use super::{
     AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, RoleCommand, UserCommand,
 };
+use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Settings;
 use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
@@ -27,7 +28,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?;
     store.migrate().await?;
-    match cli.command {
+    let audit = AuditLog::start(store.clone());
+    let result = run_command(cli.command, settings, store, &audit).await;
+    // Changes made from the command line are audited like those made over HTTP.
+    audit.flush().await;
+    result
+}
+
+async fn run_command(
+    command: Command,
+    settings: Settings,
+    store: Store,
+    audit: &AuditLog,
+) -> anyhow::Result<()> {
+    match command {
         Command::Serve { .. } => {
             Application::build_with_store(settings, store)
                 .await?
@@ -35,20 +49,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
         }
         Command::Migrate => log::info!("migrations applied ({} store)", store.backend()),
-        Command::Role(command) => run_role(command, &store).await?,
-        Command::User(command) => run_user(command, &store, &settings).await?,
-        Command::Client(command) => run_client(command, &store).await?,
-        Command::Keys(command) => run_keys(command, store, &settings).await?,
+        Command::Role(command) => run_role(command, &store, audit).await?,
+        Command::User(command) => run_user(command, &store, &settings, audit).await?,
+        Command::Client(command) => run_client(command, &store, audit).await?,
+        Command::Keys(command) => run_keys(command, store, &settings, audit).await?,
     }
     Ok(())
 }
 
-async fn run_role(command: RoleCommand, store: &Store) -> anyhow::Result<()> {
+/// Records a change made from the command line.
+async fn record(audit: &AuditLog, action: &'static str, subject: &str, detail: Option<String>) {
+    let mut event = AuditEvent::new(action).actor("cli").subject(subject);
+    event.detail = detail;
+    audit.record(event).await;
+}
+
+async fn run_role(command: RoleCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
         RoleCommand::Set { role, scopes } => {
             let name = RoleName::parse(&role)?;
             let scopes = ScopeSet::from_tokens(&scopes)?;
             store.set_role(&name, &scopes, unix_now()).await?;
+            record(
+                audit,
+                "role.set",
+                name.as_str(),
+                Some(format!("scopes={scopes}")),
+            )
+            .await;
             println!("role {name}: {scopes}");
         }
         RoleCommand::List => {
@@ -60,7 +88,12 @@ async fn run_role(command: RoleCommand, store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> anyhow::Result<()> {
+async fn run_user(
+    command: UserCommand,
+    store: &Store,
+    settings: &Settings,
+    audit: &AuditLog,
+) -> anyhow::Result<()> {
     let hasher = || PasswordHasher::new(&settings.passwords, 1);
     match command {
         UserCommand::Add(AddUser {
@@ -86,6 +119,7 @@ async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> a
                 roles,
             };
             let user = store.create_user(&new, unix_now()).await?;
+            record(audit, "user.created", &user.username, None).await;
             println!("user {} created (id {})", user.username, user.id);
         }
         UserCommand::Passwd { username } => {
@@ -93,21 +127,44 @@ async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> a
             let password = NewPassword::parse(read_password("New password: ")?)?;
             let hash = hasher()?.hash(password.secret()).await?;
             store.set_password(&username, &hash, unix_now()).await?;
+            record(
+                audit,
+                "user.updated",
+                username.as_str(),
+                Some("password".into()),
+            )
+            .await;
             println!("password of {username} changed");
         }
         UserCommand::Disable { username } => {
             let username = Username::parse(&username)?;
             store.set_disabled(&username, true, unix_now()).await?;
+            record(
+                audit,
+                "user.updated",
+                username.as_str(),
+                Some("disabled=true".into()),
+            )
+            .await;
             println!("user {username} disabled");
         }
         UserCommand::Enable { username } => {
             let username = Username::parse(&username)?;
             store.set_disabled(&username, false, unix_now()).await?;
+            record(
+                audit,
+                "user.updated",
+                username.as_str(),
+                Some("disabled=false".into()),
+            )
+            .await;
             println!("user {username} enabled");
         }
         UserCommand::Import { file } => {
             let users = read_import_file(&file)?;
             let count = store.import_users(&users, unix_now()).await?;
+            let detail = format!("{count} users from {}", file.display());
+            record(audit, "user.imported", "", Some(detail)).await;
             println!("imported {count} users from {}", file.display());
         }
         UserCommand::List => {
@@ -126,7 +183,7 @@ async fn run_user(command: UserCommand, store: &Store, settings: &Settings) -> a
     Ok(())
 }
 
-async fn run_client(command: ClientCommand, store: &Store) -> anyhow::Result<()> {
+async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
         ClientCommand::Add(AddClient {
             client_id,
@@ -150,6 +207,7 @@ async fn run_client(command: ClientCommand, store: &Store) -> anyhow::Result<()>
                 scopes: ScopeSet::from_tokens(&scopes)?,
             };
             store.create_client(&new, unix_now()).await?;
+            record(audit, "client.created", new.client_id.as_str(), None).await;
             // The secret is shown once, alone on stdout, so scripts can capture it.
             if let Some(secret) = secret {
                 println!("{secret}");
@@ -176,11 +234,22 @@ async fn run_client(command: ClientCommand, store: &Store) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn run_keys(command: KeysCommand, store: Store, settings: &Settings) -> anyhow::Result<()> {
+async fn run_keys(
+    command: KeysCommand,
+    store: Store,
+    settings: &Settings,
+    audit: &AuditLog,
+) -> anyhow::Result<()> {
     let keys = KeyManager::start(store, settings).await?;
     match command {
         KeysCommand::Rotate { now } => {
             let key = keys.rotate(now).await?;
+            let detail = format!(
+                "{} signs from {}",
+                key.algorithm,
+                rfc3339(key.activates_at_ms / 1000)
+            );
+            record(audit, "key.rotated", &key.kid, Some(detail)).await;
             println!(
                 "{}\t{}\t{}\tsigns from {}",
                 key.kid,
@@ -203,6 +272,7 @@ async fn run_keys(command: KeysCommand, store: Store, settings: &Settings) -> an
         }
         KeysCommand::Prune => {
             for kid in keys.prune().await? {
+                record(audit, "key.pruned", &kid, None).await;
                 println!("pruned {kid}");
             }
         }

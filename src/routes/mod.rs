@@ -1,6 +1,7 @@
 //! HTTP routes; each group exposes `configure`, and the OpenAPI document is collected from them.
 
 pub mod admin;
+mod client_ip;
 mod form;
 mod health;
 mod introspect;

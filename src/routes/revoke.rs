@@ -6,12 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
 use crate::error::OAuthError;
 use crate::inspection::looks_like_jwt;
 use crate::routes::OAuthForm;
+use crate::routes::client_ip::client_ip;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -52,6 +54,7 @@ async fn revoke_token(
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
+    audit: web::Data<AuditLog>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
@@ -59,10 +62,19 @@ async fn revoke_token(
     let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
     let token = form.require("token")?;
     // The hint only orders the lookups (section 2.1); both kinds are tried.
-    if looks_like_jwt(token) {
-        revoke_access_token(token, &client, &store, &tokens).await?;
+    let revoked = if looks_like_jwt(token) {
+        revoke_access_token(token, &client, &store, &tokens).await?
     } else {
-        revoke_refresh_token(token, &client, &store).await?;
+        revoke_refresh_token(token, &client, &store).await?
+    };
+    if let Some(what) = revoked {
+        log::info!("client {} revoked {what}", client.client_id);
+        let event = AuditEvent::new("token.revoked")
+            .actor(&client.client_id)
+            .client(&client.client_id)
+            .ip(client_ip(&request, settings.security.trust_forwarded_for))
+            .detail(what);
+        audit.record(event).await;
     }
     // Section 2.2: unknown, invalid and already revoked tokens all get 200.
     Ok(HttpResponse::Ok()
@@ -82,42 +94,37 @@ async fn revoke_access_token(
     client: &PresentedClient,
     store: &Store,
     tokens: &TokenService,
-) -> Result<(), OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let Ok(claims) = tokens.verify_ignoring_expiry(token) else {
-        return Ok(());
+        return Ok(None);
     };
     if claims.client_id != client.client_id {
         return Err(not_issued_to(client));
     }
-    if claims.exp > unix_now() {
-        store.revoke_access_token(&claims.jti, claims.exp).await?;
-        log::info!(
-            "client {} revoked access token {}",
-            client.client_id,
-            claims.jti
-        );
+    if claims.exp <= unix_now() {
+        return Ok(None);
     }
-    Ok(())
+    store.revoke_access_token(&claims.jti, claims.exp).await?;
+    Ok(Some(format!("access token jti={}", claims.jti)))
 }
 
 async fn revoke_refresh_token(
     token: &str,
     client: &PresentedClient,
     store: &Store,
-) -> Result<(), OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     if token.len() > 256 {
-        return Ok(());
+        return Ok(None);
     }
     let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
-        return Ok(());
+        return Ok(None);
     };
     if record.client_id != client.client_id {
         return Err(not_issued_to(client));
     }
     let revoked = store.revoke_refresh_family(&record.family_id).await?;
-    log::info!(
-        "client {} revoked a refresh token family ({revoked} tokens)",
-        client.client_id
-    );
-    Ok(())
+    Ok(Some(format!(
+        "refresh token family {} ({revoked} tokens)",
+        record.family_id
+    )))
 }

@@ -46,6 +46,30 @@ pub struct UserChanges {
     pub password_hash: Option<PasswordHash>,
 }
 
+impl UserChanges {
+    /// Which fields change, for the audit trail (never values of secrets).
+    pub fn describe(&self) -> String {
+        let mut fields = Vec::new();
+        if self.email.is_some() {
+            fields.push("email".to_owned());
+        }
+        if self.full_name.is_some() {
+            fields.push("full_name".to_owned());
+        }
+        if let Some(roles) = &self.roles {
+            let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+            fields.push(format!("roles={}", names.join(",")));
+        }
+        if let Some(disabled) = self.disabled {
+            fields.push(format!("disabled={disabled}"));
+        }
+        if self.password_hash.is_some() {
+            fields.push("password".to_owned());
+        }
+        fields.join(" ")
+    }
+}
+
 const USER_FILTER: &str = r"($1 is null or exists (select 1 from user_roles ur
                                 where ur.user_id = users.id and ur.role_name = $1))
                             and ($2 is null or disabled = $2)";

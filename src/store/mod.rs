@@ -4,8 +4,10 @@
 //! backends cannot drift apart, and no handler ever learns which one it talks to.
 
 mod admin;
+mod audit;
 mod clients;
 mod keys;
+mod login_failures;
 mod records;
 mod roles;
 mod tokens;
@@ -21,6 +23,8 @@ use sqlx::{PgPool, SqlitePool};
 use crate::config::DatabaseSettings;
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
+pub use audit::AuditRecord;
+pub use login_failures::FailureCount;
 pub use records::{
     Client, NewClient, NewUser, RefreshTokenRecord, Role, RotateOutcome, StoredKey, User, UserLogin,
 };

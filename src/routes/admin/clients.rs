@@ -10,7 +10,7 @@ use super::wire::{
     ClientResponse, ClientSecretResponse, CreateClientRequest, CreatedClientResponse,
     ErrorResponse, PageQuery, PageResponse,
 };
-use super::{ClientsRead, ClientsWrite};
+use super::{ChangeRecorder, ClientsRead, ClientsWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::credentials::{generate_secret, hash_secret};
@@ -66,6 +66,7 @@ async fn list_clients(
 #[post("/clients")]
 async fn create_client(
     caller: Authorized<ClientsWrite>,
+    recorder: ChangeRecorder,
     body: web::Json<CreateClientRequest>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
@@ -93,11 +94,9 @@ async fn create_client(
         scopes: ScopeSet::from_tokens(&body.scopes)?,
     };
     let client = store.create_client(&new, unix_now()).await?;
-    log::info!(
-        "{} registered client {}",
-        caller.caller.actor(),
-        client.client_id
-    );
+    recorder
+        .record(&caller.caller, "client.created", &client.client_id, None)
+        .await;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -123,6 +122,7 @@ async fn create_client(
 #[post("/clients/{client_id}/secret")]
 async fn rotate_client_secret(
     caller: Authorized<ClientsWrite>,
+    recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
@@ -131,10 +131,14 @@ async fn rotate_client_secret(
     store
         .set_client_secret(&client_id, &hash_secret(&secret))
         .await?;
-    log::info!(
-        "{} rotated the secret of client {client_id}",
-        caller.caller.actor()
-    );
+    recorder
+        .record(
+            &caller.caller,
+            "client.secret_rotated",
+            client_id.as_str(),
+            None,
+        )
+        .await;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(ClientSecretResponse {
@@ -156,11 +160,14 @@ async fn rotate_client_secret(
 #[delete("/clients/{client_id}")]
 async fn delete_client(
     caller: Authorized<ClientsWrite>,
+    recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     store.delete_client(&client_id).await?;
-    log::info!("{} deleted client {client_id}", caller.caller.actor());
+    recorder
+        .record(&caller.caller, "client.deleted", client_id.as_str(), None)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,13 +1,23 @@
 //! The admin API under `/admin`: users, roles and clients, each route guarded by one scope.
 
+mod audit;
 mod clients;
 mod roles;
 mod users;
 pub mod wire;
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::audit::{AuditEvent, AuditLog};
+use crate::auth::Caller;
+use crate::config::Settings;
+use crate::error::ApiError;
 use crate::required_scope;
+use crate::routes::client_ip::client_ip;
 
 required_scope!(
     /// Reading users.
@@ -33,10 +43,62 @@ required_scope!(
     /// Registering, rotating and deleting clients.
     ClientsWrite, "clients:write"
 );
+required_scope!(
+    /// Reading the audit trail.
+    AuditRead, "audit:read"
+);
+
+/// Writes admin changes to the audit trail with who made them and from where.
+pub struct ChangeRecorder {
+    audit: web::Data<AuditLog>,
+    ip: Option<String>,
+}
+
+impl ChangeRecorder {
+    /// Records `action` on `subject` by `caller`, and logs it.
+    pub async fn record(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        subject: &str,
+        detail: Option<String>,
+    ) {
+        log::info!("{} {action} {subject}", caller.actor());
+        let mut event = AuditEvent::new(action)
+            .actor(caller.actor())
+            .subject(subject)
+            .client(&caller.claims.client_id)
+            .ip(self.ip.clone());
+        event.detail = detail;
+        self.audit.record(event).await;
+    }
+}
+
+impl FromRequest for ChangeRecorder {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let trust = request
+            .app_data::<web::Data<Settings>>()
+            .is_some_and(|s| s.security.trust_forwarded_for);
+        ready(
+            request
+                .app_data::<web::Data<AuditLog>>()
+                .cloned()
+                .map(|audit| ChangeRecorder {
+                    audit,
+                    ip: client_ip(request, trust),
+                })
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("audit log is not configured"))),
+        )
+    }
+}
 
 /// Mounts the admin routes (the caller wraps them in the `/admin` scope).
 pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
+    audit::configure(cfg);
 }

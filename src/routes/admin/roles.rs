@@ -6,7 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::wire::{
     ErrorResponse, ForceQuery, PageQuery, PageResponse, PutRoleRequest, RoleResponse,
 };
-use super::{RolesRead, RolesWrite};
+use super::{ChangeRecorder, RolesRead, RolesWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::domain::{RoleName, ScopeSet};
@@ -60,6 +60,7 @@ async fn list_roles(
 #[put("/roles/{name}")]
 async fn put_role(
     caller: Authorized<RolesWrite>,
+    recorder: ChangeRecorder,
     name: web::Path<String>,
     body: web::Json<PutRoleRequest>,
     store: web::Data<Store>,
@@ -67,7 +68,14 @@ async fn put_role(
     let name = RoleName::parse(&name)?;
     let scopes = ScopeSet::from_tokens(&body.scopes)?;
     store.set_role(&name, &scopes, unix_now()).await?;
-    log::info!("{} set role {name}: {scopes}", caller.caller.actor());
+    recorder
+        .record(
+            &caller.caller,
+            "role.set",
+            name.as_str(),
+            Some(format!("scopes={scopes}")),
+        )
+        .await;
     Ok(HttpResponse::Ok().json(RoleResponse {
         name: name.as_str().to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
@@ -88,12 +96,20 @@ async fn put_role(
 #[delete("/roles/{name}")]
 async fn delete_role(
     caller: Authorized<RolesWrite>,
+    recorder: ChangeRecorder,
     name: web::Path<String>,
     query: web::Query<ForceQuery>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_role(&name)?;
     store.delete_role(&name, query.force).await?;
-    log::info!("{} deleted role {name}", caller.caller.actor());
+    recorder
+        .record(
+            &caller.caller,
+            "role.deleted",
+            name.as_str(),
+            Some(format!("force={}", query.force)),
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::wire::{
     CreateUserRequest, ErrorResponse, PageResponse, PatchUserRequest, UserListQuery, UserResponse,
 };
-use super::{UsersRead, UsersWrite};
+use super::{ChangeRecorder, UsersRead, UsersWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::credentials::PasswordHasher;
@@ -95,6 +95,7 @@ async fn list_users(
 #[post("/users")]
 async fn create_user(
     caller: Authorized<UsersWrite>,
+    recorder: ChangeRecorder,
     body: web::Json<CreateUserRequest>,
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
@@ -109,7 +110,14 @@ async fn create_user(
         password_hash: hash_new_password(&hasher, body.password).await?,
     };
     let user = store.create_user(&new, unix_now()).await?;
-    log::info!("{} created user {}", caller.caller.actor(), user.username);
+    recorder
+        .record(
+            &caller.caller,
+            "user.created",
+            &user.username,
+            Some(format!("roles={}", user.roles.join(","))),
+        )
+        .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/admin/users/{}", user.username)))
         .json(shape(user)))
@@ -154,6 +162,7 @@ async fn get_user(
 #[patch("/users/{username}")]
 async fn patch_user(
     caller: Authorized<UsersWrite>,
+    recorder: ChangeRecorder,
     username: web::Path<String>,
     body: web::Json<PatchUserRequest>,
     store: web::Data<Store>,
@@ -171,8 +180,11 @@ async fn patch_user(
             None => None,
         },
     };
+    let detail = changes.describe();
     let user = store.update_user(&username, &changes, unix_now()).await?;
-    log::info!("{} changed user {}", caller.caller.actor(), user.username);
+    recorder
+        .record(&caller.caller, "user.updated", &user.username, Some(detail))
+        .await;
     Ok(HttpResponse::Ok().json(shape(user)))
 }
 
@@ -189,11 +201,14 @@ async fn patch_user(
 #[delete("/users/{username}")]
 async fn delete_user(
     caller: Authorized<UsersWrite>,
+    recorder: ChangeRecorder,
     username: web::Path<String>,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
     store.delete_user(&username).await?;
-    log::info!("{} deleted user {username}", caller.caller.actor());
+    recorder
+        .record(&caller.caller, "user.deleted", username.as_str(), None)
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,17 +1,18 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
-use super::response::{TokenResponse, resolve_scope};
+use super::GrantContext;
+use super::response::{TokenResponse, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
-use crate::tokens::{TokenService, TokenSubject};
+use crate::tokens::TokenSubject;
 
 /// Issues a token to a confidential client for itself; no refresh token (section 4.4.3).
-pub fn grant(
+pub async fn grant(
     form: &OAuthForm,
     client: &PresentedClient,
-    tokens: &TokenService,
+    ctx: &GrantContext<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.confidential {
         return Err(OAuthError::UnauthorizedClient(
@@ -20,10 +21,13 @@ pub fn grant(
     }
     let allowed = client.scopes.clone().unwrap_or_default();
     let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let issued = tokens.issue(TokenSubject::Client, &client.client_id, &scope, unix_now())?;
+    let issued = ctx
+        .tokens
+        .issue(TokenSubject::Client, &client.client_id, &scope, unix_now())?;
+    record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,
-        tokens.access_ttl(),
+        ctx.tokens.access_ttl(),
         &scope,
         None,
     ))

@@ -10,17 +10,37 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::credentials::{PasswordHasher, authenticate_client};
+use crate::credentials::{LockoutPolicy, PasswordHasher, authenticate_client};
 use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
+use crate::routes::client_ip::client_ip;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
 /// Mounts `/token`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(issue_token);
+}
+
+/// What a grant may need, borrowed from the app's shared state for one request.
+pub struct GrantContext<'a> {
+    /// Storage.
+    pub store: &'a Store,
+    /// Password hashing.
+    pub hasher: &'a PasswordHasher,
+    /// Token signing.
+    pub tokens: &'a TokenService,
+    /// Settings.
+    pub settings: &'a Settings,
+    /// Audit trail.
+    pub audit: &'a AuditLog,
+    /// Brute-force limits.
+    pub lockout: &'a LockoutPolicy,
+    /// The caller's address.
+    pub ip: Option<String>,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -63,6 +83,8 @@ async fn issue_token(
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
+    audit: web::Data<AuditLog>,
+    lockout: web::Data<LockoutPolicy>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -86,14 +108,19 @@ async fn issue_token(
             client.client_id
         )));
     }
+    let ctx = GrantContext {
+        store: &store,
+        hasher: &hasher,
+        tokens: &tokens,
+        settings: &settings,
+        audit: &audit,
+        lockout: &lockout,
+        ip: client_ip(&request, settings.security.trust_forwarded_for),
+    };
     let response = match grant {
-        GrantType::Password => {
-            password::grant(&form, &client, &store, &hasher, &tokens, &settings).await?
-        }
-        GrantType::ClientCredentials => client_credentials::grant(&form, &client, &tokens)?,
-        GrantType::RefreshToken => {
-            refresh_token::grant(&form, &client, &store, &tokens, &settings).await?
-        }
+        GrantType::Password => password::grant(&form, &client, &ctx).await?,
+        GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
+        GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
     };
     Ok(response.into_http())
 }

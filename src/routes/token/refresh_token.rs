@@ -1,16 +1,17 @@
 //! The refresh token grant (RFC 6749 section 6) with rotation and reuse detection (RFC 9700 4.14).
 
+use super::GrantContext;
 use super::response::{
-    TokenResponse, allowed_user_scope, new_refresh_token, resolve_scope, user_access_token,
+    TokenResponse, allowed_user_scope, new_refresh_token, record_issuance, resolve_scope,
+    user_access_token,
 };
+use crate::audit::AuditEvent;
 use crate::clock::unix_now;
-use crate::config::Settings;
 use crate::credentials::{PresentedClient, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
-use crate::store::{RotateOutcome, Store};
-use crate::tokens::TokenService;
+use crate::store::RotateOutcome;
 
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
@@ -20,10 +21,9 @@ fn invalid() -> OAuthError {
 pub async fn grant(
     form: &OAuthForm,
     client: &PresentedClient,
-    store: &Store,
-    tokens: &TokenService,
-    settings: &Settings,
+    ctx: &GrantContext<'_>,
 ) -> Result<TokenResponse, OAuthError> {
+    let (store, tokens) = (ctx.store, ctx.tokens);
     let presented = form.require("refresh_token")?;
     let old_hash = hash_secret(presented);
     let Some(record) = store.find_refresh_token(&old_hash).await? else {
@@ -39,7 +39,7 @@ pub async fn grant(
     }
     let now = unix_now();
     if record.rotated_at.is_some() {
-        revoke_family_on_reuse(store, &record.family_id, &client.client_id).await?;
+        revoke_family_on_reuse(ctx, &record.family_id, &client.client_id).await?;
         return Err(invalid());
     }
     if record.expires_at <= now {
@@ -62,7 +62,7 @@ pub async fn grant(
         &record.scope,
         client,
         &user,
-        settings,
+        ctx.settings,
         now,
     );
     if store
@@ -70,10 +70,11 @@ pub async fn grant(
         .await?
         == RotateOutcome::AlreadyRotated
     {
-        revoke_family_on_reuse(store, &record.family_id, &client.client_id).await?;
+        revoke_family_on_reuse(ctx, &record.family_id, &client.client_id).await?;
         return Err(invalid());
     }
     let access_token = user_access_token(tokens, &user, client, &scope, now)?;
+    record_issuance(ctx, "refresh_token", &user.username, client, &scope).await;
     Ok(TokenResponse::new(
         access_token,
         tokens.access_ttl(),
@@ -83,11 +84,16 @@ pub async fn grant(
 }
 
 async fn revoke_family_on_reuse(
-    store: &Store,
+    ctx: &GrantContext<'_>,
     family_id: &str,
     client_id: &str,
 ) -> Result<(), OAuthError> {
-    let revoked = store.revoke_refresh_family(family_id).await?;
+    let revoked = ctx.store.revoke_refresh_family(family_id).await?;
+    let event = AuditEvent::new("refresh.reuse_detected")
+        .client(client_id)
+        .ip(ctx.ip.clone())
+        .detail(format!("revoked {revoked} tokens of the family"));
+    ctx.audit.record(event).await;
     log::warn!(
         "refresh token reuse detected for client {client_id}: revoked {revoked} tokens of its family"
     );

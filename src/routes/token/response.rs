@@ -4,6 +4,8 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde::Serialize;
 
+use super::GrantContext;
+use crate::audit::AuditEvent;
 use crate::config::Settings;
 use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::{GrantType, ScopeSet};
@@ -110,6 +112,22 @@ pub fn user_access_token(
         generation: user.token_generation,
     };
     Ok(tokens.issue(subject, &client.client_id, scope, now)?.token)
+}
+
+/// Records an issued token in the audit trail (queued; written in batches).
+pub async fn record_issuance(
+    ctx: &GrantContext<'_>,
+    grant: &str,
+    actor: &str,
+    client: &PresentedClient,
+    scope: &ScopeSet,
+) {
+    let event = AuditEvent::new("token.issued")
+        .actor(actor)
+        .client(&client.client_id)
+        .ip(ctx.ip.clone())
+        .detail(format!("grant={grant} scope={scope}"));
+    ctx.audit.record(event).await;
 }
 
 /// Whether this client gets refresh tokens.
