@@ -58,6 +58,7 @@ fn page_request(limit: Option<i64>, offset: Option<i64>) -> Result<PageRequest, 
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
     /// Only holders of this role.
+    #[serde(default, deserialize_with = "printable")]
     pub role: Option<String>,
     /// Only disabled (true) or enabled (false) users.
     pub disabled: Option<bool>,
@@ -160,6 +161,7 @@ pub struct CreateUserRequest {
     /// Email.
     pub email: Option<String>,
     /// Full name.
+    #[serde(default, deserialize_with = "printable")]
     pub full_name: Option<String>,
     /// Roles to assign; each must exist.
     #[serde(default)]
@@ -178,7 +180,7 @@ pub struct PatchUserRequest {
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     /// New full name, or null to clear.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_printable")]
     #[schema(value_type = Option<String>)]
     pub full_name: Option<Option<String>>,
     /// Replace the roles.
@@ -188,6 +190,32 @@ pub struct PatchUserRequest {
     /// New password (ends sessions).
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
+}
+
+// Free text that reaches the database: PostgreSQL cannot store NUL in `text` (a 500 otherwise),
+// and no name or filter has a use for control characters.
+fn printable<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text = Option::<String>::deserialize(deserializer)?;
+    if text
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        return Err(serde::de::Error::custom(
+            "text must not contain control characters",
+        ));
+    }
+    Ok(text)
+}
+
+// `present` for free text.
+fn present_printable<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    printable(deserializer).map(Some)
 }
 
 // Distinguishes an explicit `null` (Some(None)) from an absent field (None).
