@@ -46,6 +46,12 @@ impl Application {
         let bound = listener.local_addr()?;
         settings.check_production_safety(bound)?;
         let issuer = settings.issuer_for(bound);
+        if settings.tokens.issuer.is_none() {
+            log::warn!(
+                "tokens.issuer is not set; using {issuer}. Set it to the public URL, and to the \
+                 same value on every instance that shares this database"
+            );
+        }
         settings.tokens.issuer = Some(issuer.clone());
         let audience = settings
             .tokens

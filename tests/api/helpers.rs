@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use authd::config::{DatabaseUrl, Settings};
@@ -193,7 +193,7 @@ pub struct TestApp {
     pub store: Store,
     pub http: reqwest::Client,
     pub settings: Settings,
-    pub database: TestDatabase,
+    pub database: Arc<TestDatabase>,
     hasher: PasswordHasher,
     introspector: tokio::sync::OnceCell<String>,
 }
@@ -215,8 +215,17 @@ impl TestApp {
         Self::start(settings, database).await
     }
 
-    /// Starts another authd process on the same database (a second instance).
-    pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
+    /// A second authd on the same database, as behind a load balancer.
+    pub async fn another_instance(&self) -> TestApp {
+        let secret = self.introspector_secret().await;
+        let other = Self::start(self.settings.clone(), self.database.clone()).await;
+        other.introspector.set(secret).expect("fresh instance");
+        other
+    }
+
+    /// Starts authd with `settings` on `database` (which may be shared with other instances).
+    pub async fn start(settings: Settings, database: impl Into<Arc<TestDatabase>>) -> TestApp {
+        let database = database.into();
         let application = Application::build(settings.clone())
             .await
             .expect("building the application");

@@ -14,6 +14,8 @@ mod jwt_attacks;
 mod keys;
 mod password_grant;
 mod refresh_grant;
+mod resilience;
 mod revoke;
+mod security;
 mod store;
 mod token_requests;

@@ -76,6 +76,7 @@ struct TokenRequestForm {
     security((), ("client_basic" = []))
 )]
 #[post("/token")]
+#[allow(clippy::too_many_arguments)] // one actix extractor per shared service
 async fn issue_token(
     request: HttpRequest,
     body: Bytes,

@@ -1,0 +1,314 @@
+//! Outages, several instances on one database, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use authd::config::DatabaseUrl;
+use authd::tokens::KeyManager;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, TestDatabase, postgres_admin_url, test_settings};
+
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore, like a network outage.
+struct OutageProxy {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl OutageProxy {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, state) = watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    break;
+                };
+                let mut state = state.clone();
+                if !*state.borrow() {
+                    continue; // dropped: the database is "down"
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = state.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        OutageProxy { port, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+fn postgres_target() -> SocketAddr {
+    use sqlx::postgres::PgConnectOptions;
+    use std::net::ToSocketAddrs;
+    use std::str::FromStr;
+    let options = PgConnectOptions::from_str(&postgres_admin_url()).unwrap();
+    format!("{}:{}", options.get_host(), options.get_port())
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_503s_and_authd_recovers_without_a_restart() {
+    if !Backend::Postgres.available() {
+        return;
+    }
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let proxy = OutageProxy::start(postgres_target()).await;
+    let mut settings = test_settings(&database);
+    let path = database.url.rsplit_once('/').unwrap().1.to_owned();
+    settings.database.url = DatabaseUrl::new(&format!(
+        "postgres://postgres@127.0.0.1:{}/{path}",
+        proxy.port
+    ));
+    settings.database.acquire_timeout_secs = 1;
+    let app = TestApp::start(settings, database).await;
+    let password = app.seed_alice().await;
+    let token = app.password_token("alice", password).await;
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let secret = app.introspector_secret().await;
+
+    proxy.set_up(false);
+
+    for response in [
+        app.post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", password),
+            ],
+        )
+        .await,
+        app.post_form_basic(
+            "/introspect",
+            "introspector",
+            &secret,
+            &[("token", &access)],
+        )
+        .await,
+        app.http.get(app.url("/readyz")).send().await.unwrap(),
+    ] {
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.unwrap();
+        assert!(body.is_object(), "a JSON body");
+    }
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    proxy.set_up(true);
+
+    let start = Instant::now();
+    loop {
+        let ready = app
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if ready == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "authd did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.introspect(&access).await["active"], true);
+    assert_eq!(
+        app.password_token("alice", password).await["token_type"],
+        "Bearer"
+    );
+}
+
+async fn two_instances_on_one_database_behave_as_one_service(backend: Backend) {
+    // Instances behind one load balancer share one configured issuer.
+    let a = TestApp::spawn_with(backend, |s| {
+        s.tokens.issuer = Some("http://authd.test".into())
+    })
+    .await;
+    let b = a.another_instance().await;
+    let admin = a.admin_token().await;
+    let password = a.seed_alice().await;
+    a.add_user("bob", "bob's password", &["reader"]).await;
+
+    let from_a = a.password_token("alice", password).await;
+    let access = from_a["access_token"].as_str().unwrap();
+    assert_eq!(
+        b.introspect(access).await["active"],
+        true,
+        "A's token is valid on B"
+    );
+
+    a.post_form("/revoke", &[("token", access)]).await;
+    assert_eq!(
+        b.introspect(access).await,
+        json!({"active": false}),
+        "A's revocation is seen by B"
+    );
+
+    let bobs = b.password_token("bob", "bob's password").await;
+    let disable = a
+        .bearer(
+            Method::PATCH,
+            "/admin/users/bob",
+            Some(&admin),
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(disable.status(), 200);
+    assert_eq!(
+        b.introspect(bobs["access_token"].as_str().unwrap()).await,
+        json!({"active": false})
+    );
+
+    let rotated = KeyManager::start(a.store.clone(), &a.settings)
+        .await
+        .unwrap()
+        .rotate(true)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let token = b.password_token("alice", password).await;
+        let access = token["access_token"].as_str().unwrap().to_owned();
+        if jsonwebtoken::decode_header(&access).unwrap().kid.unwrap() == rotated.kid {
+            assert_eq!(
+                a.introspect(&access).await["active"],
+                true,
+                "B's new-key token verifies on A"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "B did not pick up the rotation within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+backend_tests!(two_instances_on_one_database_behave_as_one_service);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let authd = env!("CARGO_BIN_EXE_authd");
+    let env = [
+        (
+            "AUTHD_DATABASE__URL",
+            format!("sqlite://{}/authd.db", dir.path().display()),
+        ),
+        ("AUTHD_SERVER__BIND", format!("127.0.0.1:{port}")),
+        ("AUTHD_SERVER__SHUTDOWN_GRACE_SECS", "10".into()),
+        // A deliberately slow hash keeps the login in flight while SIGTERM arrives.
+        ("AUTHD_PASSWORDS__MEMORY_KIB", "262144".into()),
+        ("AUTHD_PASSWORDS__ITERATIONS", "8".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(authd)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    run(&["user", "add", "slow"], "slow password\n");
+    let mut server = tokio::process::Command::new(authd)
+        .arg("serve")
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "authd did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let login = tokio::spawn({
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/token"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "slow"),
+                    ("password", "slow password"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    let pid = server.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let (status, finished) = login.await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(12), server.wait()).await;
+
+    assert_eq!(status, 200, "the in-flight login finished");
+    assert!(
+        finished > signalled,
+        "the login was still in flight when SIGTERM arrived"
+    );
+    assert!(exit.is_ok(), "authd did not exit within the grace period");
+    assert!(
+        http.get(format!("{base}/healthz")).send().await.is_err(),
+        "no longer accepting"
+    );
+}
