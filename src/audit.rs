@@ -118,6 +118,10 @@ impl AuditLog {
 }
 
 fn truncate(mut text: String, max_chars: usize) -> String {
+    // PostgreSQL text cannot hold NUL, and one event the database refuses would hold up the rest.
+    if text.contains('\0') {
+        text = text.replace('\0', "\u{fffd}");
+    }
     if let Some((index, _)) = text.char_indices().nth(max_chars) {
         text.truncate(index);
     }

@@ -19,8 +19,10 @@ pub struct LoginKeys {
 impl LoginKeys {
     /// Keys for a login by `username` (as typed, normalised if possible) from `ip`.
     pub fn new(username: &str, ip: Option<&str>) -> Self {
+        // PostgreSQL text cannot hold NUL; such a username cannot exist, so a stand-in will do.
+        let username = username.to_lowercase().replace('\0', "\u{fffd}");
         Self {
-            username: format!("user:{}", username.to_lowercase()),
+            username: format!("user:{username}"),
             ip: ip.map(|ip| format!("ip:{ip}")),
         }
     }

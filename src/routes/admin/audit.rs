@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only events of this action, e.g. `login.failed`.
+    #[serde(default, deserialize_with = "super::wire::printable")]
     pub action: Option<String>,
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<i64>,

@@ -194,7 +194,7 @@ pub struct PatchUserRequest {
 
 // Free text that reaches the database: PostgreSQL cannot store NUL in `text` (a 500 otherwise),
 // and no name or filter has a use for control characters.
-fn printable<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+pub(super) fn printable<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
 where
     D: Deserializer<'de>,
 {
