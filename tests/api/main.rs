@@ -13,6 +13,7 @@ mod introspect;
 mod jwt_attacks;
 mod keys;
 mod password_grant;
+mod properties;
 mod refresh_grant;
 mod resilience;
 mod revoke;
