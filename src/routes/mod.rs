@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod client_ip;
+mod fallback;
 mod form;
 mod health;
 mod introspect;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     me::configure(cfg);
     openapi::configure(cfg);
     cfg.service(utoipa_actix_web::scope("/admin").configure(admin::configure));
+    cfg.default_service(actix_web::web::to(fallback::answer_unmatched));
 }
 
 /// The OpenAPI document of everything `configure` mounts.

@@ -12,6 +12,7 @@ mod interop;
 mod introspect;
 mod jwt_attacks;
 mod keys;
+mod openapi;
 mod password_grant;
 mod properties;
 mod refresh_grant;
