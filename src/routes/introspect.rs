@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -90,13 +90,24 @@ impl IntrospectionResponse {
 }
 
 /// The form of `POST /introspect`, for the OpenAPI document.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // read only by the schema derive
 struct IntrospectionRequestForm {
     /// An access token or a refresh token.
+    #[schema(min_length = 1)]
     token: String,
-    /// `access_token` or `refresh_token`; optional.
+    /// `access_token` or `refresh_token`; only a hint.
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
+    /// Client authentication in the body (or use HTTP Basic, not both).
+    #[schema(nullable = false, pattern = r"^[A-Za-z0-9._~:-]{0,128}$")]
+    client_id: Option<String>,
+    /// Client authentication in the body (or use HTTP Basic, not both).
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+    // RFC 7662 section 2.1: other parameters may be sent; they are ignored.
+    #[serde(flatten)]
+    other: std::collections::HashMap<String, String>,
 }
 
 /// Answers whether `token` is active, for confidential clients holding the `introspect` scope.
@@ -109,7 +120,8 @@ struct IntrospectionRequestForm {
         (status = 401, description = "no or wrong client credentials", body = crate::routes::admin::wire::ErrorResponse),
         (status = 403, description = "the client lacks the introspect scope", body = crate::routes::admin::wire::ErrorResponse)
     ),
-    security(("client_basic" = []))
+    // Authentication is required, by HTTP Basic or by client_id and client_secret in the body.
+    security((), ("client_basic" = []))
 )]
 #[post("/introspect")]
 async fn introspect_token(

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -23,17 +24,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// The form of `POST /revoke`, for the OpenAPI document.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // read only by the schema derive
 struct RevocationRequestForm {
     /// The token to revoke.
+    #[schema(min_length = 1)]
     token: String,
-    /// `access_token` or `refresh_token`; optional.
+    /// `access_token` or `refresh_token`; only a hint.
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
     /// Public clients identify themselves here.
+    #[schema(nullable = false, pattern = r"^[A-Za-z0-9._~:-]{0,128}$")]
     client_id: Option<String>,
-    /// Confidential clients may authenticate here instead of HTTP Basic.
+    /// Confidential clients may authenticate here instead of HTTP Basic (not both).
+    #[schema(nullable = false)]
     client_secret: Option<String>,
+    // RFC 7009 section 2.1 lists the parameters; others are ignored.
+    #[serde(flatten)]
+    other: std::collections::HashMap<String, String>,
 }
 
 /// Revokes a refresh token (with its rotation family) or an access token (by `jti`).

@@ -22,10 +22,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct AuditQuery {
     /// Only events of this action, e.g. `login.failed`.
     #[serde(default, deserialize_with = "super::wire::printable")]
+    #[param(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub action: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

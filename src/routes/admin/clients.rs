@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::wire::{
-    ClientResponse, ClientSecretResponse, CreateClientRequest, CreatedClientResponse,
-    ErrorResponse, PageQuery, PageResponse,
+    ClientResponse, ClientSecretResponse, CreateClientRequest, CreateClientSchema,
+    CreatedClientResponse, ErrorResponse, PageQuery, PageResponse,
 };
 use super::{ChangeRecorder, ClientsRead, ClientsWrite};
 use crate::auth::Authorized;
@@ -36,6 +36,7 @@ fn path_client(raw: &str) -> Result<ClientId, ApiError> {
     params(PageQuery),
     responses(
         (status = 200, body = PageResponse<ClientResponse>),
+        (status = 400, description = "bad paging or an unknown parameter", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
     ),
     security(("bearer" = ["clients:read"]))
@@ -55,11 +56,11 @@ async fn list_clients(
 /// Registers a client; the response shows its secret once.
 #[utoipa::path(
     tag = "admin",
-    request_body = CreateClientRequest,
+    request_body = CreateClientSchema,
     responses(
         (status = 201, body = CreatedClientResponse),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)
+        (status = 403, body = ErrorResponse), (status = 409, description = "the client_id is taken", body = ErrorResponse)
     ),
     security(("bearer" = ["clients:write"]))
 )]
@@ -112,7 +113,7 @@ async fn create_client(
 /// Replaces a confidential client's secret; the old one stops working at once.
 #[utoipa::path(
     tag = "admin",
-    params(("client_id" = String, Path, description = "client_id")),
+    params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
     responses(
         (status = 200, body = ClientSecretResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
@@ -150,7 +151,7 @@ async fn rotate_client_secret(
 /// Deletes a client; its refresh tokens go with it and its access tokens stop introspecting.
 #[utoipa::path(
     tag = "admin",
-    params(("client_id" = String, Path, description = "client_id")),
+    params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
     responses(
         (status = 204, description = "deleted"),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)

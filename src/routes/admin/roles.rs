@@ -30,6 +30,7 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
     params(PageQuery),
     responses(
         (status = 200, body = PageResponse<RoleResponse>),
+        (status = 400, description = "bad paging or an unknown parameter", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
     ),
     security(("bearer" = ["roles:read"]))
@@ -49,7 +50,7 @@ async fn list_roles(
 /// Creates a role or replaces its scopes.
 #[utoipa::path(
     tag = "admin",
-    params(("name" = String, Path, description = "Role name")),
+    params(("name" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,64}$", description = "Role name")),
     request_body = PutRoleRequest,
     responses(
         (status = 200, body = RoleResponse),
@@ -85,9 +86,10 @@ async fn put_role(
 /// Deletes a role; 409 while users hold it unless `force=true`.
 #[utoipa::path(
     tag = "admin",
-    params(("name" = String, Path, description = "Role name"), ForceQuery),
+    params(("name" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,64}$", description = "Role name"), ForceQuery),
     responses(
         (status = 204, description = "deleted"),
+        (status = 400, description = "a malformed or unknown query parameter", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 404, body = ErrorResponse), (status = 409, description = "users still hold the role", body = ErrorResponse)
     ),

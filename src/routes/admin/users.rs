@@ -60,6 +60,7 @@ async fn hash_new_password(
     params(UserListQuery),
     responses(
         (status = 200, body = PageResponse<UserResponse>),
+        (status = 400, description = "bad paging or an unknown parameter", body = ErrorResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
     ),
     security(("bearer" = ["users:read"]))
@@ -86,8 +87,8 @@ async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, body = UserResponse),
-        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse), (status = 404, description = "a role does not exist", body = ErrorResponse),
+        (status = 400, description = "invalid input, including a role that does not exist", body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
         (status = 409, description = "the username is taken", body = ErrorResponse)
     ),
     security(("bearer" = ["users:write"]))
@@ -126,7 +127,7 @@ async fn create_user(
 /// One user.
 #[utoipa::path(
     tag = "admin",
-    params(("username" = String, Path, description = "Username (matched case-insensitively)")),
+    params(("username" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,64}$", description = "Username (matched case-insensitively)")),
     responses(
         (status = 200, body = UserResponse),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
@@ -150,12 +151,12 @@ async fn get_user(
 /// Changes a user; a new password or disabling ends their sessions.
 #[utoipa::path(
     tag = "admin",
-    params(("username" = String, Path, description = "Username (matched case-insensitively)")),
+    params(("username" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,64}$", description = "Username (matched case-insensitively)")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, body = UserResponse),
-        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+        (status = 400, description = "invalid input, including a role that does not exist", body = ErrorResponse),
+        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -191,7 +192,7 @@ async fn patch_user(
 /// Deletes a user; their tokens stop working.
 #[utoipa::path(
     tag = "admin",
-    params(("username" = String, Path, description = "Username (matched case-insensitively)")),
+    params(("username" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,64}$", description = "Username (matched case-insensitively)")),
     responses(
         (status = 204, description = "deleted"),
         (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)

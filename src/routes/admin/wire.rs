@@ -2,9 +2,12 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{Array, Object};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::rfc3339;
+use crate::domain::GrantType;
 use crate::error::ApiError;
 use crate::store::{Client, PageRequest, Role, User};
 
@@ -12,6 +15,11 @@ use crate::store::{Client, PageRequest, Role, User};
 const DEFAULT_LIMIT: i64 = 50;
 /// Largest page size.
 const MAX_LIMIT: i64 = 500;
+
+// What the domain parsers accept, for the OpenAPI document. Usernames are NFKC-normalised, so
+// the server also takes other scripts; the document promises only the ASCII subset.
+const ROLE_PATTERN: &str = r"^[A-Za-z0-9._:-]{1,64}$";
+const SCOPE_PATTERN: &str = r"^[\x21\x23-\x5B\x5D-\x7E]+$";
 
 /// The error body every route shares.
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,8 +35,10 @@ pub struct ErrorResponse {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -59,12 +69,15 @@ fn page_request(limit: Option<i64>, offset: Option<i64>) -> Result<PageRequest, 
 pub struct UserListQuery {
     /// Only holders of this role.
     #[serde(default, deserialize_with = "printable")]
+    #[param(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub role: Option<String>,
     /// Only disabled (true) or enabled (false) users.
     pub disabled: Option<bool>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -154,17 +167,21 @@ impl UserResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// 1 to 64 letters, digits, `.`, `_`, `-`, `@`; stored NFKC-normalised and lower-cased.
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
     pub username: String,
-    /// At least 8 characters, at most 1024 bytes.
-    #[schema(value_type = String, format = Password)]
+    /// At least 8 characters, at most 1024 bytes of UTF-8.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub password: SecretString,
     /// Email.
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// Full name.
+    /// Full name, without control characters.
     #[serde(default, deserialize_with = "printable")]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<String>,
-    /// Roles to assign; each must exist.
+    /// Roles to assign; each must exist (404 otherwise).
     #[serde(default)]
+    #[schema(schema_with = role_list)]
     pub roles: Vec<String>,
     /// Create disabled.
     #[serde(default)]
@@ -177,18 +194,19 @@ pub struct CreateUserRequest {
 pub struct PatchUserRequest {
     /// New email, or null to clear.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
-    /// New full name, or null to clear.
+    /// New full name, or null to clear; no control characters.
     #[serde(default, deserialize_with = "present_printable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<Option<String>>,
-    /// Replace the roles.
+    /// Replace the roles; each must exist (404 otherwise).
+    #[schema(schema_with = nullable_role_list)]
     pub roles: Option<Vec<String>>,
     /// Disable (ends sessions) or enable.
     pub disabled: Option<bool>,
-    /// New password (ends sessions).
-    #[schema(value_type = Option<String>, format = Password)]
+    /// New password (ends sessions): at least 8 characters, at most 1024 bytes of UTF-8.
+    #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 1024)]
     pub password: Option<SecretString>,
 }
 
@@ -250,6 +268,7 @@ impl From<Role> for RoleResponse {
 #[serde(deny_unknown_fields)]
 pub struct PutRoleRequest {
     /// The role's complete set of scopes.
+    #[schema(schema_with = scope_list)]
     pub scopes: Vec<String>,
 }
 
@@ -299,8 +318,8 @@ pub struct CreatedClientResponse {
     pub client_secret: Option<String>,
 }
 
-/// `POST /admin/clients`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `POST /admin/clients`; documented as `CreateClientSchema`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientRequest {
     /// client_id.
@@ -313,6 +332,121 @@ pub struct CreateClientRequest {
     /// No secret; password and refresh_token grants only.
     #[serde(default)]
     pub public: bool,
+}
+
+/// `POST /admin/clients` as the document shows it: public clients may not use
+/// client_credentials, which the server refuses with 400, so each kind has its own shape.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = CreateClientRequest)]
+#[allow(dead_code)] // read only by the schema derive
+pub enum CreateClientSchema {
+    /// A client with a secret.
+    Confidential(ConfidentialClientRequest),
+    /// A client without a secret.
+    Public(PublicClientRequest),
+}
+
+/// A confidential client: it gets a secret and may use any grant.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read only by the schema derive
+pub struct ConfidentialClientRequest {
+    /// 1 to 128 letters, digits, `.`, `_`, `~`, `:`, `-`.
+    #[schema(pattern = r"^[A-Za-z0-9._~:-]{1,128}$")]
+    client_id: String,
+    /// Grant types: password, client_credentials, refresh_token.
+    #[schema(schema_with = grant_list)]
+    grants: Vec<String>,
+    /// Scopes the client may obtain.
+    #[serde(default)]
+    #[schema(schema_with = scope_list)]
+    scopes: Vec<String>,
+    /// False or absent.
+    #[serde(default)]
+    #[schema(schema_with = always_false)]
+    public: bool,
+}
+
+/// A public client: no secret, only the password and refresh_token grants.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read only by the schema derive
+pub struct PublicClientRequest {
+    /// 1 to 128 letters, digits, `.`, `_`, `~`, `:`, `-`.
+    #[schema(pattern = r"^[A-Za-z0-9._~:-]{1,128}$")]
+    client_id: String,
+    /// Grant types: password, refresh_token.
+    #[schema(schema_with = public_grant_list)]
+    grants: Vec<String>,
+    /// Scopes the client may obtain.
+    #[serde(default)]
+    #[schema(schema_with = scope_list)]
+    scopes: Vec<String>,
+    /// True.
+    #[schema(schema_with = always_true)]
+    public: bool,
+}
+
+fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(Some(max_length))
+}
+
+fn role_list() -> Array {
+    ArrayBuilder::new()
+        .items(string_matching(ROLE_PATTERN, 64))
+        .build()
+}
+
+fn nullable_role_list() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(string_matching(ROLE_PATTERN, 64))
+        .build()
+}
+
+fn scope_list() -> Array {
+    ArrayBuilder::new()
+        .items(string_matching(SCOPE_PATTERN, 128))
+        .build()
+}
+
+fn grants_of(grants: &[GrantType]) -> Array {
+    let names = grants.iter().map(|g| g.as_str());
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names)),
+        )
+        .min_items(Some(1))
+        .build()
+}
+
+fn grant_list() -> Array {
+    grants_of(&GrantType::ALL)
+}
+
+fn public_grant_list() -> Array {
+    grants_of(&[GrantType::Password, GrantType::RefreshToken])
+}
+
+fn boolean_of(value: bool) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([value]))
+        .build()
+}
+
+fn always_false() -> Object {
+    boolean_of(false)
+}
+
+fn always_true() -> Object {
+    boolean_of(true)
 }
 
 /// A rotated client secret, shown once.

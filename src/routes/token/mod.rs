@@ -5,9 +5,14 @@ mod password;
 mod refresh_token;
 mod response;
 
+use std::collections::HashMap;
+
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa::openapi::Object;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::AuditLog;
@@ -44,23 +49,96 @@ pub struct GrantContext<'a> {
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
-#[derive(ToSchema)]
+/// Each grant requires its own parameters, so each has its own shape.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)] // read only by the schema derive
-struct TokenRequestForm {
-    /// `password`, `client_credentials` or `refresh_token`.
+enum TokenRequestForm {
+    /// Resource owner password credentials (RFC 6749 section 4.3).
+    Password(PasswordGrantForm),
+    /// Client credentials (RFC 6749 section 4.4).
+    ClientCredentials(ClientCredentialsGrantForm),
+    /// Refreshing (RFC 6749 section 6).
+    RefreshToken(RefreshTokenGrantForm),
+}
+
+/// `grant_type=password`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct PasswordGrantForm {
+    /// `password`.
+    #[schema(schema_with = password_grant)]
     grant_type: String,
-    /// Password grant.
-    username: Option<String>,
-    /// Password grant.
-    password: Option<String>,
-    /// Refresh token grant.
-    refresh_token: Option<String>,
+    /// 1 to 64 letters, digits, `.`, `_`, `-`, `@` (matched NFKC-normalised, case-insensitively).
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
+    username: String,
+    /// Up to 1024 bytes of UTF-8.
+    #[schema(format = Password, min_length = 1, max_length = 1024)]
+    password: String,
+    #[serde(flatten)]
+    client: ClientFormFields,
+}
+
+/// `grant_type=client_credentials`; the client must authenticate.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct ClientCredentialsGrantForm {
+    /// `client_credentials`.
+    #[schema(schema_with = client_credentials_grant)]
+    grant_type: String,
+    #[serde(flatten)]
+    client: ClientFormFields,
+}
+
+/// `grant_type=refresh_token`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct RefreshTokenGrantForm {
+    /// `refresh_token`.
+    #[schema(schema_with = refresh_token_grant)]
+    grant_type: String,
+    /// The refresh token.
+    #[schema(min_length = 1)]
+    refresh_token: String,
+    #[serde(flatten)]
+    client: ClientFormFields,
+}
+
+/// The optional parameters every grant takes.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct ClientFormFields {
     /// Space-delimited scopes; all allowed scopes when absent.
+    #[schema(nullable = false, pattern = r"^[\x20\x21\x23-\x5B\x5D-\x7E]*$")]
     scope: Option<String>,
-    /// Client authentication in the body (or use HTTP Basic).
+    /// Client authentication in the body (or use HTTP Basic, not both).
+    #[schema(nullable = false, pattern = r"^[A-Za-z0-9._~:-]{0,128}$")]
     client_id: Option<String>,
-    /// Client authentication in the body (or use HTTP Basic).
+    /// Client authentication in the body (or use HTTP Basic, not both).
+    #[schema(nullable = false)]
     client_secret: Option<String>,
+    // RFC 6749 section 3.2: unrecognized parameters are ignored.
+    #[serde(flatten)]
+    other: HashMap<String, String>,
+}
+
+fn grant_type_of(grant: GrantType) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([grant.as_str()]))
+        .build()
+}
+
+fn password_grant() -> Object {
+    grant_type_of(GrantType::Password)
+}
+
+fn client_credentials_grant() -> Object {
+    grant_type_of(GrantType::ClientCredentials)
+}
+
+fn refresh_token_grant() -> Object {
+    grant_type_of(GrantType::RefreshToken)
 }
 
 /// Issues tokens for the password, client_credentials and refresh_token grants.
@@ -71,7 +149,7 @@ struct TokenRequestForm {
         (status = 200, body = response::TokenResponse),
         (status = 400, description = "RFC 6749 section 5.2 error", body = crate::routes::admin::wire::ErrorResponse),
         (status = 401, description = "invalid_client", body = crate::routes::admin::wire::ErrorResponse),
-        (status = 413, description = "body too large")
+        (status = 429, description = "too many failed logins; retry after `Retry-After` seconds", body = crate::routes::admin::wire::ErrorResponse)
     ),
     security((), ("client_basic" = []))
 )]
