@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::unix_now_ms;
-use crate::store::{AuditRecord, Store};
+use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
 const QUEUE_CAPACITY: usize = 65_536;
@@ -117,6 +117,47 @@ impl AuditLog {
     }
 }
 
+/// Writes a batch, waiting out database outages (nothing is lost to an outage). A batch the
+/// database refuses outright is retried event by event, so one bad event cannot block the rest.
+async fn write_batch(store: &Store, batch: &mut Vec<AuditRecord>) {
+    let mut delay = Duration::from_millis(100);
+    while !batch.is_empty() {
+        match store.insert_audit_records(batch).await {
+            Ok(()) => break,
+            Err(StoreError::Unavailable(sqlx::Error::PoolClosed)) => {
+                log::error!("audit trail closed; {} events not written", batch.len());
+                break;
+            }
+            Err(StoreError::Unavailable(error)) => {
+                log::warn!(
+                    "audit trail unavailable ({error}); retrying {} events",
+                    batch.len()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                log::warn!(
+                    "writing {} audit events failed ({error}); writing them one by one",
+                    batch.len()
+                );
+                for record in batch.iter() {
+                    let single = std::slice::from_ref(record);
+                    if let Err(error) = store.insert_audit_records(single).await {
+                        log::error!(
+                            "audit event {} ({}) refused: {error}",
+                            record.id,
+                            record.action
+                        );
+                    }
+                }
+                break;
+            }
+        }
+    }
+    batch.clear();
+}
+
 fn truncate(mut text: String, max_chars: usize) -> String {
     // PostgreSQL text cannot hold NUL, and one event the database refuses would hold up the rest.
     if text.contains('\0') {
@@ -142,21 +183,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
                 next = receiver.try_recv().ok();
             }
         }
-        // Keep the batch until the database takes it: nothing recorded is dropped.
-        let mut delay = Duration::from_millis(100);
-        while !batch.is_empty() {
-            match store.insert_audit_records(&batch).await {
-                Ok(()) => batch.clear(),
-                Err(error) => {
-                    log::warn!(
-                        "writing {} audit events failed, retrying: {error}",
-                        batch.len()
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        write_batch(&store, &mut batch).await;
         for done in waiting.drain(..) {
             let _ = done.send(());
         }

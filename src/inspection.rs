@@ -3,9 +3,12 @@
 //! Shared by `/introspect` and by everything that accepts bearer tokens, so that both always
 //! agree on which tokens count.
 
+use std::sync::Arc;
+
 use crate::clock::unix_now;
 use crate::credentials::hash_secret;
 use crate::domain::ClientId;
+use crate::state_cache::StateCache;
 use crate::store::{RefreshTokenRecord, Store, StoreError, User};
 use crate::tokens::{AccessClaims, TokenService};
 
@@ -38,9 +41,10 @@ pub async fn inspect_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
+    cache: &StateCache,
 ) -> Result<Option<LiveToken>, StoreError> {
     if looks_like_jwt(token) {
-        check_access_token(token, store, tokens).await
+        check_access_token(token, store, tokens, cache).await
     } else {
         check_refresh_token(token, store).await
     }
@@ -51,17 +55,27 @@ pub async fn check_access_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
+    cache: &StateCache,
 ) -> Result<Option<LiveToken>, StoreError> {
-    let Ok(claims) = tokens.verify(token) else {
-        return Ok(None);
+    // A token verified before needs no second signature check until its `exp`.
+    let claims = match cache.verified_claims(token) {
+        Some(claims) => claims,
+        None => {
+            let Ok(claims) = tokens.verify(token) else {
+                return Ok(None);
+            };
+            let claims = Arc::new(claims);
+            cache.remember_verified(token, claims.clone());
+            claims
+        }
     };
-    if store.is_access_token_revoked(&claims.jti).await? {
+    if cache.is_revoked(&claims.jti) {
         return Ok(None);
     }
     // A token lives only as long as the client it was issued to is registered.
     if claims.client_id != tokens.builtin_client_id() {
         let registered = match ClientId::parse(&claims.client_id) {
-            Ok(id) => store.find_client(&id).await?.is_some(),
+            Ok(id) => cache.client(store, &id).await?.is_some(),
             Err(_) => false,
         };
         if !registered {
@@ -69,7 +83,7 @@ pub async fn check_access_token(
         }
     }
     if claims.is_user_token() {
-        let Some(user) = store.find_user_by_id(&claims.sub).await? else {
+        let Some(user) = cache.user(store, &claims.sub).await? else {
             return Ok(None);
         };
         // Disabling a user or changing their password ends tokens issued before it.
@@ -77,11 +91,14 @@ pub async fn check_access_token(
             return Ok(None);
         }
         return Ok(Some(LiveToken::Access {
-            claims,
+            claims: AccessClaims::clone(&claims),
             user: Some(user),
         }));
     }
-    Ok(Some(LiveToken::Access { claims, user: None }))
+    Ok(Some(LiveToken::Access {
+        claims: AccessClaims::clone(&claims),
+        user: None,
+    }))
 }
 
 async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {

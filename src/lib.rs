@@ -11,5 +11,6 @@ pub mod error;
 pub mod inspection;
 pub mod routes;
 pub mod startup;
+pub mod state_cache;
 pub mod store;
 pub mod tokens;

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::credentials::{LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::routes;
+use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
 
@@ -25,6 +26,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    audit: web::Data<AuditLog>,
 }
 
 impl Application {
@@ -73,6 +75,8 @@ impl Application {
         );
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
         let audit = web::Data::new(AuditLog::start(store.clone()));
+        let cache = web::Data::from(StateCache::start(store.clone()).await?);
+        let audit_handle = audit.clone();
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
         log::info!(
             "authd listening on {bound} (issuer {issuer}, {} store, {:?} tokens)",
@@ -106,6 +110,7 @@ impl Application {
                 .app_data(hasher.clone())
                 .app_data(settings.clone())
                 .app_data(audit.clone())
+                .app_data(cache.clone())
                 .app_data(lockout.clone())
                 .app_data(openapi.clone())
                 .app_data(
@@ -130,6 +135,7 @@ impl Application {
             port: bound.port(),
             server: server.run(),
             store,
+            audit: audit_handle,
         })
     }
 
@@ -141,6 +147,8 @@ impl Application {
     /// Serves until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // Events of the last requests are written before the pool goes away.
+        self.audit.flush().await;
         self.store.close().await;
         result
     }

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::error::ApiError;
 use crate::inspection::{LiveToken, check_access_token};
+use crate::state_cache::StateCache;
 use crate::store::{Store, User};
 use crate::tokens::{AccessClaims, TokenService};
 
@@ -74,7 +75,10 @@ async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
     let tokens = request
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| anyhow::anyhow!("token service is not configured"))?;
-    match check_access_token(&token, store, tokens).await? {
+    let cache = request
+        .app_data::<web::Data<StateCache>>()
+        .ok_or_else(|| anyhow::anyhow!("state cache is not configured"))?;
+    match check_access_token(&token, store, tokens, cache).await? {
         Some(LiveToken::Access { claims, user }) => Ok(Caller { claims, user }),
         _ => Err(ApiError::InvalidToken),
     }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::secret::secret_hash_matches;
 use crate::config::OAuthSettings;
 use crate::domain::{ClientId, GrantType, ScopeSet};
+use crate::state_cache::StateCache;
 use crate::store::{Store, StoreError};
 
 /// Client credentials as presented, before they are checked.
@@ -125,6 +126,7 @@ impl ClientCredentials {
 /// Establishes which client is calling. Anonymous callers become the built-in public client.
 pub async fn authenticate_client(
     store: &Store,
+    cache: &StateCache,
     settings: &OAuthSettings,
     credentials: &ClientCredentials,
 ) -> Result<PresentedClient, ClientAuthError> {
@@ -144,7 +146,7 @@ pub async fn authenticate_client(
     let Ok(parsed_id) = ClientId::parse(client_id) else {
         return Err(rejected("unknown client or wrong secret"));
     };
-    let Some(client) = store.find_client(&parsed_id).await? else {
+    let Some(client) = cache.client(store, &parsed_id).await? else {
         if *client_id == settings.default_client_id && secret.is_none() {
             return Ok(builtin_public_client(settings, false));
         }

@@ -12,6 +12,7 @@ use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::routes::OAuthForm;
+use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -130,6 +131,7 @@ async fn introspect_token(
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
+    cache: web::Data<StateCache>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
@@ -141,7 +143,7 @@ async fn introspect_token(
     if credentials == ClientCredentials::None {
         return Err(unauthenticated());
     }
-    let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
+    let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
     if !client.confidential {
         return Err(unauthenticated());
     }
@@ -156,7 +158,7 @@ async fn introspect_token(
         )));
     }
     let token = form.require("token")?;
-    let body = match inspect_token(token, &store, &tokens).await? {
+    let body = match inspect_token(token, &store, &tokens, &cache).await? {
         Some(live) => IntrospectionResponse::from_live(live, &tokens),
         None => IntrospectionResponse::default(),
     };

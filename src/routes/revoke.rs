@@ -15,6 +15,7 @@ use crate::error::OAuthError;
 use crate::inspection::looks_like_jwt;
 use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
+use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -62,16 +63,17 @@ async fn revoke_token(
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
+    cache: web::Data<StateCache>,
     audit: web::Data<AuditLog>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
     // Section 2.1: public clients identify by client_id alone.
-    let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
+    let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
     let token = form.require("token")?;
     // The hint only orders the lookups (section 2.1); both kinds are tried.
     let revoked = if looks_like_jwt(token) {
-        revoke_access_token(token, &client, &store, &tokens).await?
+        revoke_access_token(token, &client, &store, &tokens, &cache).await?
     } else {
         revoke_refresh_token(token, &client, &store).await?
     };
@@ -102,6 +104,7 @@ async fn revoke_access_token(
     client: &PresentedClient,
     store: &Store,
     tokens: &TokenService,
+    cache: &StateCache,
 ) -> Result<Option<String>, OAuthError> {
     let Ok(claims) = tokens.verify_ignoring_expiry(token) else {
         return Ok(None);
@@ -113,6 +116,7 @@ async fn revoke_access_token(
         return Ok(None);
     }
     store.revoke_access_token(&claims.jti, claims.exp).await?;
+    cache.mark_revoked(&claims.jti, claims.exp);
     Ok(Some(format!("access token jti={}", claims.jti)))
 }
 

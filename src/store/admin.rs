@@ -1,6 +1,6 @@
 //! Queries behind the admin API: filtered pages, updates and deletions.
 
-use super::{Client, NewUser, Store, StoreError, User, conflict_on_unique, with_pool};
+use super::{BeginWrite, Client, NewUser, Store, StoreError, User, conflict_on_unique, with_pool};
 use crate::credentials::PasswordHash;
 use crate::domain::{ClientId, RoleName, Username};
 
@@ -130,7 +130,7 @@ impl Store {
         };
         let ends_sessions = changes.password_hash.is_some() || changes.disabled == Some(true);
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if let Some(email) = &changes.email {
                 sqlx::query(r"update users set email = $2 where id = $1")
                     .bind(&user.id).bind(email).execute(&mut *tx).await?;
@@ -200,7 +200,7 @@ impl Store {
     /// Deletes a role; refused while users hold it unless `force`.
     pub async fn delete_role(&self, name: &RoleName, force: bool) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let (holders,): (i64,) =
                 sqlx::query_as(r"select count(*) from user_roles where role_name = $1")
                     .bind(name.as_str())
@@ -248,7 +248,7 @@ impl Store {
     /// Deletes a client and the refresh tokens issued to it.
     pub async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let deleted = sqlx::query(r"delete from clients where client_id = $1")
                 .bind(client_id.as_str())
                 .execute(&mut *tx)
@@ -269,7 +269,7 @@ impl Store {
     /// Creates every user in one transaction: all or nothing.
     pub async fn import_users(&self, users: &[NewUser], now: i64) -> Result<usize, StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (index, new) in users.iter().enumerate() {
                 let id = uuid::Uuid::new_v4().to_string();
                 sqlx::query(

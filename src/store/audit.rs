@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Page, PageRequest, Store, StoreError, with_pool};
+use super::{BeginWrite, Page, PageRequest, Store, StoreError, with_pool};
 
 /// An audit event as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -29,7 +29,7 @@ impl Store {
     /// Writes a batch of events in one transaction.
     pub async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for record in records {
                 sqlx::query(
                     r"insert into audit_events (id, at_ms, action, actor, subject, client_id, ip, detail)

@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod clients;
+mod housekeeping;
 mod keys;
 mod login_failures;
 mod records;
@@ -24,10 +25,37 @@ use crate::config::DatabaseSettings;
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
+pub use housekeeping::Swept;
 pub use login_failures::FailureCount;
 pub use records::{
     Client, NewClient, NewUser, RefreshTokenRecord, Role, RotateOutcome, StoredKey, User, UserLogin,
 };
+
+/// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred
+/// transaction that reads first cannot upgrade once another writer has committed (SQLITE_BUSY).
+trait BeginWrite {
+    type Database: sqlx::Database;
+
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>>;
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.
 macro_rules! with_pool {

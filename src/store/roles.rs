@@ -1,6 +1,6 @@
 //! Roles and the scopes they grant.
 
-use super::{Role, Store, StoreError, with_pool};
+use super::{BeginWrite, Role, Store, StoreError, with_pool};
 use crate::domain::{RoleName, Scope, ScopeSet};
 
 impl Store {
@@ -12,7 +12,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r"insert into roles (name, created_at) values ($1, $2)
                   on conflict (name) do nothing",

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{RefreshTokenRecord, RotateOutcome, Store, StoreError, with_pool};
+use super::{BeginWrite, RefreshTokenRecord, RotateOutcome, Store, StoreError, with_pool};
 
 #[derive(FromRow)]
 struct RefreshRow {
@@ -65,7 +65,7 @@ impl Store {
         now: i64,
     ) -> Result<RotateOutcome, StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // The conditional update is the lock: a second exchange finds rotated_at set.
             let updated = sqlx::query(
                 r"update refresh_tokens set rotated_at = $2
@@ -99,11 +99,12 @@ impl Store {
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
         with_pool!(self, pool =>
             sqlx::query(
-                r"insert into revoked_access_tokens (jti, expires_at) values ($1, $2)
+                r"insert into revoked_access_tokens (jti, expires_at, revoked_at_ms) values ($1, $2, $3)
                   on conflict (jti) do nothing",
             )
             .bind(jti)
             .bind(expires_at)
+            .bind(crate::clock::unix_now_ms())
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

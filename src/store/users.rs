@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use sqlx::FromRow;
 
-use super::{NewUser, Store, StoreError, User, UserLogin, conflict_on_unique, with_pool};
+use super::{
+    BeginWrite, NewUser, Store, StoreError, User, UserLogin, conflict_on_unique, with_pool,
+};
 use crate::credentials::PasswordHash;
 use crate::domain::{Scope, ScopeSet, Username};
 
@@ -48,7 +50,7 @@ impl Store {
     pub async fn create_user(&self, new: &NewUser, now: i64) -> Result<User, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for role in &new.roles {
                 let found: Option<(String,)> =
                     sqlx::query_as(r"select name from roles where name = $1")
@@ -234,7 +236,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(sql)
                 .bind(username.as_str())
                 .bind(text)

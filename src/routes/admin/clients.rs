@@ -16,6 +16,7 @@ use crate::clock::unix_now;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::domain::{ClientId, GrantType, ScopeSet};
 use crate::error::ApiError;
+use crate::state_cache::StateCache;
 use crate::store::{NewClient, Store};
 
 /// Mounts the client routes.
@@ -126,12 +127,14 @@ async fn rotate_client_secret(
     recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
+    cache: web::Data<StateCache>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     let secret = generate_secret();
     store
         .set_client_secret(&client_id, &hash_secret(&secret))
         .await?;
+    cache.forget_client(client_id.as_str());
     recorder
         .record(
             &caller.caller,
@@ -164,9 +167,11 @@ async fn delete_client(
     recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
+    cache: web::Data<StateCache>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     store.delete_client(&client_id).await?;
+    cache.forget_client(client_id.as_str());
     recorder
         .record(&caller.caller, "client.deleted", client_id.as_str(), None)
         .await;

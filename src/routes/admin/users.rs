@@ -14,6 +14,7 @@ use crate::clock::unix_now;
 use crate::credentials::PasswordHasher;
 use crate::domain::{NewPassword, RoleName, Username, parse_email};
 use crate::error::ApiError;
+use crate::state_cache::StateCache;
 use crate::store::{NewUser, Store, User, UserChanges, UserFilter};
 
 /// Mounts the user routes.
@@ -167,6 +168,7 @@ async fn patch_user(
     username: web::Path<String>,
     body: web::Json<PatchUserRequest>,
     store: web::Data<Store>,
+    cache: web::Data<StateCache>,
     hasher: web::Data<PasswordHasher>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
@@ -183,6 +185,7 @@ async fn patch_user(
     };
     let detail = changes.describe();
     let user = store.update_user(&username, &changes, unix_now()).await?;
+    cache.forget_user(&user.id);
     recorder
         .record(&caller.caller, "user.updated", &user.username, Some(detail))
         .await;
@@ -205,9 +208,14 @@ async fn delete_user(
     recorder: ChangeRecorder,
     username: web::Path<String>,
     store: web::Data<Store>,
+    cache: web::Data<StateCache>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
+    let id = store.find_user(&username).await?.map(|user| user.id);
     store.delete_user(&username).await?;
+    if let Some(id) = id {
+        cache.forget_user(&id);
+    }
     recorder
         .record(&caller.caller, "user.deleted", username.as_str(), None)
         .await;

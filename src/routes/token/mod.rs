@@ -22,6 +22,7 @@ use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
+use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -162,6 +163,7 @@ async fn issue_token(
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
+    cache: web::Data<StateCache>,
     audit: web::Data<AuditLog>,
     lockout: web::Data<LockoutPolicy>,
 ) -> Result<HttpResponse, OAuthError> {
@@ -171,7 +173,7 @@ async fn issue_token(
         OAuthError::UnsupportedGrantType(format!("grant_type {grant_name:?} is not supported"))
     })?;
     let credentials = form.client_credentials(&request)?;
-    let client = authenticate_client(&store, &settings.oauth, &credentials).await?;
+    let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
     if client.anonymous
         && (grant == GrantType::ClientCredentials
             || settings.oauth.require_client_auth_for_password)

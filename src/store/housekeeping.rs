@@ -1,0 +1,79 @@
+//! Queries for the in-memory revocation set and the janitor.
+
+use super::{Store, StoreError, with_pool};
+
+/// Rows the janitor deleted, per table.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Swept {
+    /// Expired refresh tokens (every family member past expiry).
+    pub refresh_tokens: u64,
+    /// Revoked access token ids past the token's own expiry.
+    pub revoked_access_tokens: u64,
+    /// Failed-login counters neither locked nor recent.
+    pub login_failures: u64,
+    /// Audit events past retention.
+    pub audit_events: u64,
+}
+
+impl Store {
+    /// Revoked access tokens (jti, exp) recorded at or after `since_ms` and not yet expired.
+    pub async fn revocations_since(
+        &self,
+        since_ms: i64,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool =>
+            sqlx::query_as(
+                r"select jti, expires_at from revoked_access_tokens
+                  where revoked_at_ms >= $1 and expires_at > $2",
+            )
+            .bind(since_ms)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Deletes what no request can need any more.
+    pub async fn sweep(
+        &self,
+        now: i64,
+        failure_window_secs: i64,
+        audit_cutoff_ms: i64,
+    ) -> Result<Swept, StoreError> {
+        let run = |sql: &'static str, bind: i64| async move {
+            with_pool!(self, pool =>
+                sqlx::query(sql)
+                    .bind(bind)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()))
+        };
+        Ok(Swept {
+            refresh_tokens: run(r"delete from refresh_tokens where expires_at < $1", now).await?,
+            revoked_access_tokens: run(
+                r"delete from revoked_access_tokens where expires_at < $1",
+                now,
+            )
+            .await?,
+            // Quiet for a whole window and not locked: nothing left to remember.
+            login_failures: with_pool!(self, pool =>
+                sqlx::query(r"delete from login_failures where updated_at < $1 and locked_until < $2")
+                    .bind(now - failure_window_secs.max(0))
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()))?,
+            audit_events: run(
+                r"delete from audit_events where at_ms < $1",
+                audit_cutoff_ms,
+            )
+            .await?,
+        })
+    }
+
+    /// Connections open and idle in the pool.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        with_pool!(self, pool => (pool.size(), pool.num_idle()))
+    }
+}
