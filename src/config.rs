@@ -28,6 +28,8 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     /// Brute-force limits and production safety checks.
     pub security: SecuritySettings,
+    /// Background cleanup.
+    pub janitor: JanitorSettings,
     // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
     #[serde(rename = "config")]
     _config_file: Option<String>,
@@ -268,6 +270,25 @@ impl Default for SecuritySettings {
             lockout_base_secs: 60,
             lockout_max_secs: 900,
             trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Background cleanup of expired rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JanitorSettings {
+    /// Seconds between sweeps.
+    pub interval_secs: u64,
+    /// Days audit events are kept.
+    pub audit_retention_days: u64,
+}
+
+impl Default for JanitorSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            audit_retention_days: 90,
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod credentials;
 pub mod domain;
 pub mod error;
 pub mod inspection;
+pub mod janitor;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod state_cache;

@@ -13,6 +13,8 @@ use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::credentials::{LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
+use crate::janitor::spawn_janitor;
+use crate::metrics::record_request;
 use crate::routes;
 use crate::state_cache::StateCache;
 use crate::store::Store;
@@ -77,6 +79,7 @@ impl Application {
         let audit = web::Data::new(AuditLog::start(store.clone()));
         let cache = web::Data::from(StateCache::start(store.clone()).await?);
         let audit_handle = audit.clone();
+        spawn_janitor(store.clone(), &settings);
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
         log::info!(
             "authd listening on {bound} (issuer {issuer}, {} store, {:?} tokens)",
@@ -97,6 +100,7 @@ impl Application {
         ));
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
                 .wrap(
                     Logger::new(r#"%a "%{route}xi" %s %b %Dms"#)

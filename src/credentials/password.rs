@@ -4,12 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as PhcString, PasswordHasher as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
+use crate::metrics::METRICS;
 
 /// A stored password hash in PHC format; `Debug` never shows it.
 #[derive(Clone)]
@@ -85,6 +89,7 @@ pub enum VerifyOutcome {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    memory: Arc<WorkingMemory>,
     // A hash of a random password, verified when the user does not exist so that
     // unknown usernames cost the same time as wrong passwords.
     dummy_hash: Arc<String>,
@@ -100,10 +105,12 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| anyhow::anyhow!("passwords: invalid argon2 parameters: {e}"))?;
-        let dummy_hash = hash_blocking(&params, &super::generate_secret())?;
+        let memory = Arc::new(WorkingMemory::new());
+        let dummy_hash = hash_blocking(&params, &super::generate_secret(), &memory)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(limit.max(1))),
+            memory,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -112,8 +119,9 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &SecretString) -> anyhow::Result<PasswordHash> {
         let params = self.params.clone();
         let password = password.clone();
+        let memory = self.memory.clone();
         let phc = self
-            .run_blocking(move || hash_blocking(&params, password.expose_secret()))
+            .run_blocking(move || hash_blocking(&params, password.expose_secret(), &memory))
             .await??;
         Ok(PasswordHash(phc))
     }
@@ -128,8 +136,11 @@ impl PasswordHasher {
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), |h| h.0.clone());
         let params = self.params.clone();
         let password = password.clone();
+        let memory = self.memory.clone();
         let outcome = self
-            .run_blocking(move || verify_blocking(&params, password.expose_secret(), &stored))
+            .run_blocking(move || {
+                verify_blocking(&params, password.expose_secret(), &stored, &memory)
+            })
             .await??;
         Ok(if known_user {
             outcome
@@ -142,14 +153,20 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| anyhow::anyhow!("password hasher is shut down"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))
+        METRICS.hash_queue_change(1);
+        let result = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| anyhow::anyhow!("password hasher is shut down"))?;
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))
+        }
+        .await;
+        METRICS.hash_queue_change(-1);
+        result
     }
 }
 
@@ -157,25 +174,102 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
+/// Argon2 working memory kept between hashes. Allocating and freeing `memory_kib` per login
+/// makes glibc keep freed buffers per thread (gigabytes under load); reusing at most one buffer
+/// per concurrent hash keeps resident memory at `limit x memory_kib`.
+pub struct WorkingMemory {
+    buffers: Mutex<Vec<Vec<Block>>>,
+}
+
+impl WorkingMemory {
+    fn new() -> Self {
+        Self {
+            buffers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let reused = self.buffers.lock().expect("memory pool poisoned").pop();
+        match reused {
+            Some(buffer) if buffer.len() >= blocks => buffer,
+            _ => vec![Block::default(); blocks],
+        }
+    }
+
+    fn give_back(&self, buffer: Vec<Block>) {
+        self.buffers
+            .lock()
+            .expect("memory pool poisoned")
+            .push(buffer);
+    }
+}
+
+/// Computes an argon2 output into `out` using pooled memory.
+fn compute(
+    hasher: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &WorkingMemory,
+) -> anyhow::Result<()> {
+    let mut buffer = memory.take(params.block_count());
+    let result = hasher.hash_password_into_with_memory(
+        password,
+        salt,
+        out,
+        &mut buffer[..params.block_count()],
+    );
+    memory.give_back(buffer);
+    result.map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+}
+
+fn hash_blocking(
+    params: &Params,
+    password: &str,
+    memory: &WorkingMemory,
+) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(
+        &argon2(params),
+        params,
+        password.as_bytes(),
+        salt_bytes,
+        &mut output,
+        memory,
+    )?;
+    let phc = PhcString {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("output: {e}"))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// bcrypt reads at most 72 bytes; passlib truncates silently, so imported hashes expect that.
 const BCRYPT_MAX_BYTES: usize = 72;
 
-fn verify_blocking(params: &Params, password: &str, stored: &str) -> anyhow::Result<VerifyOutcome> {
+fn verify_blocking(
+    params: &Params,
+    password: &str,
+    stored: &str,
+    memory: &WorkingMemory,
+) -> anyhow::Result<VerifyOutcome> {
     if PasswordHash::from_stored(stored.to_owned()).scheme() == PasswordScheme::Bcrypt {
         let bytes = password.as_bytes();
         let matched =
             bcrypt::verify(&bytes[..bytes.len().min(BCRYPT_MAX_BYTES)], stored).unwrap_or(false);
         // A correct bcrypt password is rehashed with argon2id on the spot.
         return Ok(if matched {
-            VerifyOutcome::MatchRehashed(hash_blocking(params, password)?)
+            VerifyOutcome::MatchRehashed(hash_blocking(params, password, memory)?)
         } else {
             VerifyOutcome::Mismatch
         });
@@ -183,22 +277,46 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> anyhow::Res
     let Ok(parsed) = PhcString::new(stored) else {
         return Ok(VerifyOutcome::Mismatch);
     };
-    if argon2(params)
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
+    let (Ok(algorithm), Ok(used), Some(salt), Some(expected)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return Ok(VerifyOutcome::Mismatch);
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return Ok(VerifyOutcome::Mismatch);
+    };
+    let mut output = vec![0u8; expected.len()];
+    let hasher = Argon2::new(algorithm, version, used.clone());
+    if compute(
+        &hasher,
+        &used,
+        password.as_bytes(),
+        salt_bytes,
+        &mut output,
+        memory,
+    )
+    .is_err()
+        || !bool::from(output.as_slice().ct_eq(expected.as_bytes()))
     {
         return Ok(VerifyOutcome::Mismatch);
     }
-    let current = Params::try_from(&parsed).is_ok_and(|used| {
-        used.m_cost() == params.m_cost()
-            && used.t_cost() == params.t_cost()
-            && used.p_cost() == params.p_cost()
-    }) && parsed.algorithm.as_str() == "argon2id";
+    let current = algorithm == Algorithm::Argon2id
+        && used.m_cost() == params.m_cost()
+        && used.t_cost() == params.t_cost()
+        && used.p_cost() == params.p_cost();
     if current {
         Ok(VerifyOutcome::Match)
     } else {
         Ok(VerifyOutcome::MatchRehashed(hash_blocking(
-            params, password,
+            params, password, memory,
         )?))
     }
 }

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
+use crate::metrics::METRICS;
 use crate::routes::OAuthForm;
 use crate::state_cache::StateCache;
 use crate::store::Store;
@@ -158,7 +159,9 @@ async fn introspect_token(
         )));
     }
     let token = form.require("token")?;
-    let body = match inspect_token(token, &store, &tokens, &cache).await? {
+    let live = inspect_token(token, &store, &tokens, &cache).await?;
+    METRICS.introspected(live.is_some());
+    let body = match live {
         Some(live) => IntrospectionResponse::from_live(live, &tokens),
         None => IntrospectionResponse::default(),
     };

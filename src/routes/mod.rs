@@ -7,6 +7,7 @@ mod form;
 mod health;
 mod introspect;
 mod me;
+mod metrics;
 pub mod openapi;
 mod revoke;
 mod token;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     revoke::configure(cfg);
     well_known::configure(cfg);
     me::configure(cfg);
+    metrics::configure(cfg);
     openapi::configure(cfg);
     cfg.service(utoipa_actix_web::scope("/admin").configure(admin::configure));
     cfg.default_service(actix_web::web::to(fallback::answer_unmatched));

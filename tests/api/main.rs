@@ -10,6 +10,7 @@ mod health;
 mod import;
 mod interop;
 mod introspect;
+mod janitor;
 mod jwt_attacks;
 mod keys;
 mod openapi;

@@ -12,6 +12,7 @@ use crate::clock::unix_now;
 use crate::credentials::{LoginKeys, PasswordHash, PresentedClient, VerifyOutcome};
 use crate::domain::{MAX_USERNAME_CHARS, Password, Username};
 use crate::error::OAuthError;
+use crate::metrics::METRICS;
 use crate::routes::OAuthForm;
 
 /// Checks the user's password and issues tokens.
@@ -48,9 +49,11 @@ pub async fn grant(
     let (Some(login), VerifyOutcome::Match | VerifyOutcome::MatchRehashed(_)) = (login, &outcome)
     else {
         log::warn!("password grant failed for username {counted_as:?}");
+        METRICS.login_failed();
         record_login(ctx, "login.failed", counted_as, client).await;
         if let Some(seconds) = ctx.lockout.record_failure(ctx.store, &keys, now).await? {
             log::warn!("login for {counted_as:?} locked for {seconds} s");
+            METRICS.locked_out();
             record_login(ctx, "login.lockout", counted_as, client).await;
         }
         return Err(OAuthError::InvalidGrant(

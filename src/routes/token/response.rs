@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
+use crate::metrics::METRICS;
 use crate::store::{RefreshTokenRecord, User};
 use crate::tokens::{TokenService, TokenSubject};
 
@@ -122,6 +123,7 @@ pub async fn record_issuance(
     client: &PresentedClient,
     scope: &ScopeSet,
 ) {
+    METRICS.token_issued(grant);
     let event = AuditEvent::new("token.issued")
         .actor(actor)
         .client(&client.client_id)

@@ -1,0 +1,232 @@
+//! Prometheus metrics: requests, tokens, introspections, logins, hashing, pool, janitor.
+//!
+//! Counters are process-wide atomics (as a metrics registry always is); the request histogram
+//! sits behind one short mutex per request.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+
+use crate::store::{Store, Swept};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, bound) in self.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+/// Every metric authd exports.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    tokens_password: AtomicU64,
+    tokens_client_credentials: AtomicU64,
+    tokens_refresh_token: AtomicU64,
+    introspections_active: AtomicU64,
+    introspections_inactive: AtomicU64,
+    login_failures: AtomicU64,
+    lockouts: AtomicU64,
+    hash_queue: AtomicI64,
+    swept: Mutex<Swept>,
+}
+
+/// The process's metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+impl Metrics {
+    /// Counts an issued access token.
+    pub fn token_issued(&self, grant: &str) {
+        let counter = match grant {
+            "password" => &self.tokens_password,
+            "client_credentials" => &self.tokens_client_credentials,
+            _ => &self.tokens_refresh_token,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an introspection answer.
+    pub fn introspected(&self, active: bool) {
+        let counter = if active {
+            &self.introspections_active
+        } else {
+            &self.introspections_inactive
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed login.
+    pub fn login_failed(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lock imposed on a username or address.
+    pub fn locked_out(&self) {
+        self.lockouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A password hash started waiting (+1) or finished (-1).
+    pub fn hash_queue_change(&self, delta: i64) {
+        self.hash_queue.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Adds the janitor's deletions.
+    pub fn swept(&self, swept: Swept) {
+        let mut total = self.swept.lock().expect("metrics lock poisoned");
+        total.refresh_tokens += swept.refresh_tokens;
+        total.revoked_access_tokens += swept.revoked_access_tokens;
+        total.login_failures += swept.login_failures;
+        total.audit_events += swept.audit_events;
+    }
+
+    fn observe_request(&self, method: &str, route: String, status: u16, seconds: f64) {
+        let mut requests = self.requests.lock().expect("metrics lock poisoned");
+        requests
+            .entry((method.to_owned(), route, status))
+            .or_default()
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self, store: &Store) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let counter = |out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "authd_tokens_issued_total",
+            "Access tokens issued, by grant.",
+            &[
+                ("{grant=\"password\"}", load(&self.tokens_password)),
+                (
+                    "{grant=\"client_credentials\"}",
+                    load(&self.tokens_client_credentials),
+                ),
+                (
+                    "{grant=\"refresh_token\"}",
+                    load(&self.tokens_refresh_token),
+                ),
+            ],
+        );
+        counter(
+            &mut out,
+            "authd_introspections_total",
+            "Introspection answers, by result.",
+            &[
+                ("{result=\"active\"}", load(&self.introspections_active)),
+                ("{result=\"inactive\"}", load(&self.introspections_inactive)),
+            ],
+        );
+        counter(
+            &mut out,
+            "authd_login_failures_total",
+            "Failed password logins.",
+            &[("", load(&self.login_failures))],
+        );
+        counter(
+            &mut out,
+            "authd_lockouts_total",
+            "Locks imposed on usernames or addresses.",
+            &[("", load(&self.lockouts))],
+        );
+        let swept = *self.swept.lock().expect("metrics lock poisoned");
+        counter(
+            &mut out,
+            "authd_janitor_deleted_total",
+            "Rows the janitor deleted, by table.",
+            &[
+                ("{table=\"refresh_tokens\"}", swept.refresh_tokens),
+                (
+                    "{table=\"revoked_access_tokens\"}",
+                    swept.revoked_access_tokens,
+                ),
+                ("{table=\"login_failures\"}", swept.login_failures),
+                ("{table=\"audit_events\"}", swept.audit_events),
+            ],
+        );
+        let (size, idle) = store.pool_usage();
+        let _ = writeln!(
+            out,
+            "# HELP authd_password_hash_queue Password hashes running or waiting for a slot.\n\
+             # TYPE authd_password_hash_queue gauge\nauthd_password_hash_queue {}\n\
+             # HELP authd_db_pool_connections Database pool connections, by state.\n\
+             # TYPE authd_db_pool_connections gauge\n\
+             authd_db_pool_connections{{state=\"idle\"}} {idle}\n\
+             authd_db_pool_connections{{state=\"in_use\"}} {}",
+            self.hash_queue.load(Ordering::Relaxed),
+            (size as usize).saturating_sub(idle)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP authd_http_request_duration_seconds HTTP requests, by method, route and status.\n\
+             # TYPE authd_http_request_duration_seconds histogram"
+        );
+        let requests = self.requests.lock().expect("metrics lock poisoned");
+        for ((method, route, status), histogram) in requests.iter() {
+            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+            for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
+                let _ = writeln!(
+                    out,
+                    "authd_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "authd_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
+                 authd_http_request_duration_seconds_sum{{{labels}}} {}\n\
+                 authd_http_request_duration_seconds_count{{{labels}}} {}",
+                histogram.count, histogram.sum, histogram.count
+            );
+        }
+        out
+    }
+}
+
+/// Middleware recording each request's route pattern, status and latency.
+pub async fn record_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    // The route pattern, not the path: label values must not grow with user input.
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.call(request).await?;
+    METRICS.observe_request(
+        method.as_str(),
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(response)
+}
