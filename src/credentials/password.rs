@@ -105,8 +105,9 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| anyhow::anyhow!("passwords: invalid argon2 parameters: {e}"))?;
+        // The start-up hash uses memory of its own, freed at once: an idle authd holds none.
+        let dummy_hash = hash_blocking(&params, &super::generate_secret(), &WorkingMemory::new())?;
         let memory = Arc::new(WorkingMemory::new());
-        let dummy_hash = hash_blocking(&params, &super::generate_secret(), &memory)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(limit.max(1))),
