@@ -44,15 +44,15 @@ fn parse_line(line: &str) -> anyhow::Result<NewUser> {
     let entry: ImportLine = serde_json::from_str(line)?;
     let password_hash = PasswordHash::from_stored(entry.password_hash);
     let supported = match password_hash.scheme() {
-        PasswordScheme::Argon2id => PhcString::new(password_hash.as_str()).is_ok(),
+        PasswordScheme::Argon2id | PasswordScheme::Argon2Other => {
+            PhcString::new(password_hash.as_str()).is_ok()
+        }
         // $2b$12$ + 53 characters of salt and hash.
         PasswordScheme::Bcrypt => password_hash.as_str().len() == 60,
         PasswordScheme::Unknown => false,
     };
     if !supported {
-        anyhow::bail!(
-            "password_hash must be an argon2id PHC string or a $2a$/$2b$/$2y$ bcrypt hash"
-        );
+        anyhow::bail!("password_hash must be an argon2 PHC string or a $2a$/$2b$/$2y$ bcrypt hash");
     }
     Ok(NewUser {
         username: Username::parse(&entry.username)?,
@@ -78,6 +78,13 @@ mod tests {
         let user = parse_line(bcrypt).unwrap();
         assert_eq!(user.username.as_str(), "johndoe");
         assert_eq!(user.password_hash.scheme(), PasswordScheme::Bcrypt);
+    }
+
+    #[test]
+    fn argon2i_hashes_are_accepted_for_rehashing() {
+        let line = r#"{"username":"old","password_hash":"$argon2i$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"}"#;
+        let user = parse_line(line).unwrap();
+        assert_eq!(user.password_hash.scheme(), PasswordScheme::Argon2Other);
     }
 
     #[test]

@@ -34,6 +34,8 @@ impl PasswordHash {
     pub fn scheme(&self) -> PasswordScheme {
         if self.0.starts_with("$argon2id$") {
             PasswordScheme::Argon2id
+        } else if self.0.starts_with("$argon2i$") || self.0.starts_with("$argon2d$") {
+            PasswordScheme::Argon2Other
         } else if ["$2a$", "$2b$", "$2y$"]
             .iter()
             .any(|prefix| self.0.starts_with(prefix))
@@ -56,6 +58,8 @@ impl fmt::Debug for PasswordHash {
 pub enum PasswordScheme {
     /// argon2id (what authd writes).
     Argon2id,
+    /// argon2i or argon2d (imported; replaced by argon2id at the next login).
+    Argon2Other,
     /// bcrypt (imported).
     Bcrypt,
     /// Anything else; never verifies.
@@ -67,6 +71,7 @@ impl PasswordScheme {
     pub fn as_str(self) -> &'static str {
         match self {
             PasswordScheme::Argon2id => "argon2id",
+            PasswordScheme::Argon2Other => "argon2",
             PasswordScheme::Bcrypt => "bcrypt",
             PasswordScheme::Unknown => "unknown",
         }

@@ -179,7 +179,7 @@ pub struct CreateUserRequest {
     #[serde(default, deserialize_with = "printable")]
     #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<String>,
-    /// Roles to assign; each must exist (404 otherwise).
+    /// Roles to assign; each must exist (400 otherwise).
     #[serde(default)]
     #[schema(schema_with = role_list)]
     pub roles: Vec<String>,
@@ -200,7 +200,7 @@ pub struct PatchUserRequest {
     #[serde(default, deserialize_with = "present_printable")]
     #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub full_name: Option<Option<String>>,
-    /// Replace the roles; each must exist (404 otherwise).
+    /// Replace the roles; each must exist (400 otherwise).
     #[schema(schema_with = nullable_role_list)]
     pub roles: Option<Vec<String>>,
     /// Disable (ends sessions) or enable.
