@@ -255,7 +255,7 @@ pub struct SecuritySettings {
     pub lockout_base_secs: u64,
     /// Longest lock, in seconds.
     pub lockout_max_secs: u64,
-    /// Take the client address from `X-Forwarded-For` / `Forwarded` (only behind a trusted proxy).
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
 
