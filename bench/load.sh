@@ -1,0 +1,417 @@
+#!/usr/bin/env bash
+# Load benchmark for authd (issue 7). From a clean checkout:
+#
+#   bench/load.sh                         # both backends, full run (about 4 minutes plus the build)
+#   BACKENDS=sqlite bench/load.sh         # one backend
+#   SKIP_BUILD=1 DURATION=5s bench/load.sh
+#
+# It installs wrk if missing, builds authd and the ceiling server in release mode, then for each
+# backend: creates a database (a scratch PostgreSQL database on PG_ADMIN_URL, dropped at the end),
+# seeds a role, a user and a confidential client, measures start-to-ready and idle memory, mints
+# TOKENS distinct access tokens, starts the ceiling server, and runs every scenario with the same
+# wrk threads, connections and duration. It prints one Markdown table and stops what it started.
+# Logs and the table are kept in target/bench-load/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+TOKENS=${TOKENS:-10000}
+BACKENDS=${BACKENDS:-sqlite postgres}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_POOL=${PG_POOL:-10}
+AUTHD_PORT=${AUTHD_PORT:-18080}
+CEILING_PORT=${CEILING_PORT:-18090}
+WORKERS=${WORKERS:-$(nproc)}
+HASHRATE_SECS=${HASHRATE_SECS:-10}
+PROBE_DELAY_MS=${PROBE_DELAY_MS:-20}
+export RUST_LOG=${RUST_LOG:-info}
+
+OUT="$ROOT/target/bench-load"
+AUTHD="$ROOT/target/release/authd"
+CEILING="$ROOT/target/release/ceiling"
+HASHRATE="$ROOT/target/release/hashrate"
+WRK_DIR="$ROOT/bench/wrk"
+AUTHD_URL="http://127.0.0.1:$AUTHD_PORT"
+CEILING_URL="http://127.0.0.1:$CEILING_PORT"
+PASSWORD=bench-password-1
+
+AUTHD_PID=""
+CEILING_PID=""
+PROBE_PID=""
+PG_DB=""
+
+log() { printf '[load] %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+stop_pid() {
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+drop_database() {
+  [[ -n $PG_DB ]] || return 0
+  psql -q "$PG_ADMIN_URL" -c "drop database if exists $PG_DB with (force)" >/dev/null 2>&1 ||
+    log "warning: could not drop database $PG_DB"
+  PG_DB=""
+}
+
+cleanup() {
+  stop_pid "$PROBE_PID"
+  stop_pid "$CEILING_PID"
+  stop_pid "$AUTHD_PID"
+  PROBE_PID="" CEILING_PID="" AUTHD_PID=""
+  drop_database
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools and build ----------------------------------------------------------------------------
+
+install_packages() {
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v wrk >/dev/null || { log "installing wrk"; install_packages wrk; }
+command -v curl >/dev/null || { log "installing curl"; install_packages curl; }
+if [[ $BACKENDS == *postgres* ]] && ! command -v psql >/dev/null; then
+  log "installing the PostgreSQL client"
+  install_packages postgresql-client
+fi
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "building release binaries (cargo build --release -p authd -p ceiling)"
+  (cd "$ROOT" && cargo build --release -p authd -p ceiling)
+fi
+for binary in "$AUTHD" "$CEILING" "$HASHRATE"; do
+  [[ -x $binary ]] || die "$binary is missing; run without SKIP_BUILD"
+done
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+ROWS="$OUT/rows.tsv"
+: >"$ROWS"
+
+# --- helpers ------------------------------------------------------------------------------------
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Waits for a 200 on URL; prints the milliseconds since START_MS.
+wait_for_200() {
+  local url=$1 start_ms=$2 pid=$3
+  for _ in $(seq 3000); do
+    if curl -sf -o /dev/null "$url"; then
+      echo $(($(now_ms) - start_ms))
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || die "process $pid exited; see logs in $OUT"
+    sleep 0.002
+  done
+  die "$url did not answer 200 within 30 s"
+}
+
+# KiB from a /proc/PID/status field.
+proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# Resets VmHWM so that each scenario reports its own peak (Linux: clear_refs 5).
+reset_peak() { echo 5 >"/proc/$AUTHD_PID/clear_refs" 2>/dev/null || PEAK_CUMULATIVE=1; }
+PEAK_CUMULATIVE=0
+
+start_authd() {
+  local label=$1
+  local start_ms
+  start_ms=$(now_ms)
+  "$AUTHD" serve >>"$OUT/authd-$BACKEND.log" 2>&1 &
+  AUTHD_PID=$!
+  READY_MS=$(wait_for_200 "$AUTHD_URL/readyz" "$start_ms" "$AUTHD_PID")
+  log "authd ($BACKEND, $label) ready in ${READY_MS} ms"
+}
+
+stop_authd() {
+  stop_pid "$AUTHD_PID"
+  AUTHD_PID=""
+}
+
+# Converts a wrk latency ("512.00us", "1.20ms", "2.01s") to milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n
+  }'
+}
+
+# run_wrk NAME URL SCRIPT [extra wrk args...]: sets RPS P50 P99 ERRORS from the run.
+run_wrk() {
+  local name=$1 url=$2 script=$3
+  shift 3
+  local file="$OUT/wrk-$BACKEND-$name.txt"
+  local with_script=()
+  [[ -z $script ]] || with_script=(-s "$script")
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "${with_script[@]}" "$@" "$url" >"$file" 2>&1 ||
+    die "wrk failed for $name; see $file"
+  parse_wrk "$file"
+}
+
+parse_wrk() {
+  local file=$1
+  RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$file")
+  P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$file")")
+  P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$file")")
+  local non2xx timeouts
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$file")
+  timeouts=$(awk '/Socket errors:/ { gsub(",", ""); print $NF }' "$file")
+  ERRORS=$((${non2xx:-0} + ${timeouts:-0}))
+  [[ -n $RPS ]] || die "could not read wrk output $file"
+}
+
+# row SCENARIO REQ/S P50 P99 PEAK_MIB MEASURE TARGET RESULT
+row() {
+  local IFS=$'\t'
+  echo "$*" >>"$ROWS"
+}
+
+ratio_pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print 0 }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# Verdict for a load row: the scenario's own check, then errors and the 200 MiB memory bound.
+verdict() {
+  local ok=$1 peak=$2 why=()
+  [[ $ok == 1 ]] || why+=("below target")
+  [[ $ERRORS == 0 ]] || why+=("$ERRORS errors")
+  lt "$peak" 200 || why+=("peak RSS ≥ 200 MiB")
+  if ((${#why[@]} == 0)); then echo pass; else
+    local IFS=,
+    echo "FAIL (${why[*]})"
+  fi
+}
+
+peak_mib() { mib "$(proc_kib "$AUTHD_PID" VmHWM)"; }
+
+check_active() {
+  local url=$1 token=$2 answer
+  answer=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "token=$token" "$url/introspect")
+  [[ $answer == *'"active":true'* ]] || die "introspection at $url did not answer active: $answer"
+}
+
+# --- the reference that needs no server ---------------------------------------------------------
+
+log "measuring argon2id verifications/s on all cores, no HTTP (${HASHRATE_SECS}s)"
+HASHES_PER_S=$("$HASHRATE" "$HASHRATE_SECS" 2>>"$OUT/hashrate.log")
+log "hash rate: $HASHES_PER_S/s"
+
+# --- one backend --------------------------------------------------------------------------------
+
+run_backend() {
+  BACKEND=$1
+  export AUTHD_SERVER__BIND="127.0.0.1:$AUTHD_PORT"
+  export AUTHD_TOKENS__ISSUER="$AUTHD_URL"
+  export AUTHD_TOKENS__ACCESS_TTL_SECS=3600
+  export AUTHD_SERVER__WORKERS="$WORKERS"
+  # All load comes from 127.0.0.1 and one user: brute-force limits would throttle the benchmark.
+  export AUTHD_SECURITY__LOCKOUT_THRESHOLD=1000000000
+  export AUTHD_SECURITY__IP_LOCKOUT_THRESHOLD=1000000000
+  AUTHD_KEYS__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+  export AUTHD_KEYS__ENCRYPTION_KEY
+  case $BACKEND in
+    sqlite)
+      export AUTHD_DATABASE__URL="sqlite://$OUT/authd-bench.db"
+      unset AUTHD_DATABASE__MAX_CONNECTIONS
+      ;;
+    postgres)
+      PG_DB="authd_bench_$$"
+      psql -q "$PG_ADMIN_URL" -c "create database $PG_DB" >/dev/null ||
+        die "cannot create a database on $PG_ADMIN_URL"
+      export AUTHD_DATABASE__URL="${PG_ADMIN_URL%/*}/$PG_DB"
+      export AUTHD_DATABASE__MAX_CONNECTIONS="$PG_POOL"
+      ;;
+    *) die "unknown backend $BACKEND" ;;
+  esac
+
+  log "[$BACKEND] seeding"
+  "$AUTHD" role set bench items:read >/dev/null 2>>"$OUT/authd-$BACKEND.log"
+  printf '%s\n' "$PASSWORD" | "$AUTHD" user add bench --role bench >/dev/null 2>>"$OUT/authd-$BACKEND.log"
+  CLIENT_ID=bench-client
+  CLIENT_SECRET=$("$AUTHD" client add "$CLIENT_ID" --grant client_credentials \
+    --scope introspect --scope items:read 2>>"$OUT/authd-$BACKEND.log")
+  local basic
+  basic="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+
+  # The first start generates the signing key; the timed starts below find everything in place.
+  start_authd "first start"
+  stop_authd
+  local starts=()
+  for attempt in 1 2 3; do
+    start_authd "timed start $attempt"
+    starts+=("$READY_MS")
+    ((attempt == 3)) || stop_authd
+  done
+  local ready_ms
+  ready_ms=$(printf '%s\n' "${starts[@]}" | sort -n | sed -n 2p)
+  sleep 1
+  local idle_kib
+  idle_kib=$(proc_kib "$AUTHD_PID" VmRSS)
+
+  log "[$BACKEND] minting $TOKENS distinct access tokens (client_credentials)"
+  local minted=0
+  rm -f "$OUT/tokens-$BACKEND".[0-9]*
+  for _ in $(seq 20); do
+    WRK_BODY="grant_type=client_credentials" WRK_AUTH="$basic" WRK_SAVE="$OUT/tokens-$BACKEND" \
+      wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$WRK_DIR/post.lua" "$AUTHD_URL/token" \
+      >>"$OUT/mint-$BACKEND.txt" 2>&1
+    minted=$(cat "$OUT/tokens-$BACKEND".[0-9]* 2>/dev/null | wc -l)
+    ((minted < TOKENS)) || break
+  done
+  ((minted >= TOKENS)) || die "minted only $minted tokens"
+  cat "$OUT/tokens-$BACKEND".[0-9]* >"$OUT/tokens-$BACKEND.all"
+  head -n "$TOKENS" "$OUT/tokens-$BACKEND.all" >"$OUT/tokens-$BACKEND.txt"
+  rm -f "$OUT/tokens-$BACKEND".[0-9]* "$OUT/tokens-$BACKEND.all"
+
+  local user_token
+  user_token=$(curl -sf "$AUTHD_URL/token" -d grant_type=password -d username=bench \
+    -d "password=$PASSWORD" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  [[ -n $user_token ]] || die "the password grant gave no token"
+
+  "$CEILING" --bind "127.0.0.1:$CEILING_PORT" --authd "$AUTHD_URL" --issuer "$AUTHD_URL" \
+    --workers "$WORKERS" >"$OUT/ceiling-$BACKEND.log" 2>&1 &
+  CEILING_PID=$!
+  wait_for_200_post "$CEILING_URL/introspect" "$CEILING_PID"
+  check_active "$CEILING_URL" "$user_token"
+  check_active "$AUTHD_URL" "$user_token"
+  check_active "$AUTHD_URL" "$(head -n1 "$OUT/tokens-$BACKEND.txt")"
+
+  local peak ok
+  # GET /healthz: the reference for client_credentials.
+  reset_peak
+  run_wrk healthz "$AUTHD_URL/healthz" ""
+  local health_rps=$RPS
+  peak=$(peak_mib)
+  row "GET /healthz" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" "reference" "—" "$(verdict 1 "$peak")"
+
+  # The ceiling: what any introspection must cost at least.
+  WRK_BODY="token=$user_token" WRK_AUTH="$basic" run_wrk ceiling "$CEILING_URL/introspect" "$WRK_DIR/post.lua"
+  local ceiling_rps=$RPS ceiling_p99=$P99
+  row "ceiling POST /introspect (bare verify)" "$BACKEND" "$RPS" "$P50" "$P99" "—" "reference" "—" \
+    "$([[ $ERRORS == 0 ]] && echo pass || echo "FAIL ($ERRORS errors)")"
+  stop_pid "$CEILING_PID"
+  CEILING_PID=""
+
+  reset_peak
+  WRK_BODY="token=$user_token" WRK_AUTH="$basic" run_wrk introspect-repeated "$AUTHD_URL/introspect" "$WRK_DIR/post.lua"
+  peak=$(peak_mib)
+  local pct p99x
+  pct=$(ratio_pct "$RPS" "$ceiling_rps")
+  p99x=$(awk -v a="$P99" -v b="$ceiling_p99" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
+  ok=0
+  ge "$pct" 90 && awk -v x="$p99x" 'BEGIN { exit !(x <= 2) }' && ok=1
+  row "POST /introspect, repeated token" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of ceiling, p99 ${p99x}x" "≥ 90%, p99 ≤ 2x" "$(verdict "$ok" "$peak")"
+
+  reset_peak
+  WRK_TOKENS="$OUT/tokens-$BACKEND.txt" WRK_AUTH="$basic" run_wrk introspect-distinct "$AUTHD_URL/introspect" "$WRK_DIR/rotate.lua"
+  peak=$(peak_mib)
+  pct=$(ratio_pct "$RPS" "$ceiling_rps")
+  ok=0
+  ge "$pct" 70 && ok=1
+  row "POST /introspect, $TOKENS distinct tokens" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of ceiling" "≥ 70%" "$(verdict "$ok" "$peak")"
+
+  reset_peak
+  WRK_BODY="grant_type=client_credentials" WRK_AUTH="$basic" run_wrk token-client-credentials "$AUTHD_URL/token" "$WRK_DIR/post.lua"
+  peak=$(peak_mib)
+  pct=$(ratio_pct "$RPS" "$health_rps")
+  ok=0
+  ge "$pct" 15 && ok=1
+  row "POST /token client_credentials" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of /healthz" "≥ 15%" "$(verdict "$ok" "$peak")"
+
+  # Password grant, saturated, with a low-rate introspection probe running beside it.
+  reset_peak
+  local probe_file="$OUT/wrk-$BACKEND-introspect-probe.txt"
+  WRK_BODY="token=$user_token" WRK_AUTH="$basic" WRK_DELAY_MS="$PROBE_DELAY_MS" \
+    wrk -t1 -c1 -d"$DURATION" --timeout 10s --latency -s "$WRK_DIR/post.lua" \
+    "$AUTHD_URL/introspect" >"$probe_file" 2>&1 &
+  PROBE_PID=$!
+  WRK_BODY="grant_type=password&username=bench&password=$PASSWORD" \
+    run_wrk token-password "$AUTHD_URL/token" "$WRK_DIR/post.lua"
+  local pw_rps=$RPS pw_p50=$P50 pw_p99=$P99 pw_errors=$ERRORS
+  wait "$PROBE_PID" || die "the introspection probe failed; see $probe_file"
+  PROBE_PID=""
+  peak=$(peak_mib)
+  pct=$(ratio_pct "$pw_rps" "$HASHES_PER_S")
+  ok=0
+  ge "$pct" 85 && ok=1
+  ERRORS=$pw_errors
+  row "POST /token password (argon2id OWASP)" "$BACKEND" "$pw_rps" "$pw_p50" "$pw_p99" "$peak" \
+    "$pct% of $HASHES_PER_S hashes/s" "≥ 85%" "$(verdict "$ok" "$peak")"
+  parse_wrk "$probe_file"
+  ok=0
+  lt "$P99" 10 && ok=1
+  row "  └ /introspect probe during it (1 conn, ${PROBE_DELAY_MS} ms apart)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "p99 $P99 ms" "p99 < 10 ms" "$(verdict "$ok" "$peak")"
+
+  ok=0
+  lt "$ready_ms" 150 && ok=1
+  row "start to ready (existing database, median of 3)" "$BACKEND" "—" "—" "—" "—" "${ready_ms} ms" "< 150 ms" \
+    "$([[ $ok == 1 ]] && echo pass || echo FAIL)"
+  ok=0
+  lt "$(mib "$idle_kib")" 30 && ok=1
+  row "idle RSS after start" "$BACKEND" "—" "—" "—" "—" "$(mib "$idle_kib") MiB" "< 30 MiB" \
+    "$([[ $ok == 1 ]] && echo pass || echo FAIL)"
+
+  if curl -sf -o "$OUT/metrics-$BACKEND.txt" "$AUTHD_URL/metrics"; then
+    log "[$BACKEND] /metrics after the load (histogram buckets left out; full text in $OUT):"
+    grep -v -e '_bucket' -e '^#' "$OUT/metrics-$BACKEND.txt" >&2 || true
+  else
+    log "[$BACKEND] no /metrics endpoint"
+  fi
+
+  stop_authd
+  drop_database
+}
+
+# The ceiling answers POST only; a 405 or 401 to an empty POST means it is listening.
+wait_for_200_post() {
+  local url=$1 pid=$2
+  for _ in $(seq 3000); do
+    curl -s -o /dev/null -X POST "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || die "process $pid exited; see logs in $OUT"
+    sleep 0.01
+  done
+  die "$url did not answer within 30 s"
+}
+
+log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+for backend in $BACKENDS; do
+  run_backend "$backend"
+done
+
+{
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION; authd and ceiling with $WORKERS workers; RUST_LOG=$RUST_LOG; Postgres pool $PG_POOL$([[ $PEAK_CUMULATIVE == 1 ]] && echo '; peak RSS is cumulative (clear_refs unavailable)')"
+  echo
+  echo "| scenario | backend | req/s | p50 ms | p99 ms | peak RSS MiB | measured | target | result |"
+  echo "|---|---|---:|---:|---:|---:|---|---|---|"
+  while IFS=$'\t' read -r -a fields; do
+    line="|"
+    for field in "${fields[@]}"; do line+=" $field |"; done
+    echo "$line"
+  done <"$ROWS"
+} | tee "$OUT/table.md"
