@@ -9,6 +9,10 @@ WORKDIR /app
 COPY Cargo.toml Cargo.lock ./
 COPY crates/authd-client/Cargo.toml crates/authd-client/
 COPY examples/items/Cargo.toml examples/items/
+# The benchmark crates are workspace members and benches/ holds a declared [[bench]]: cargo
+# needs them to read the manifest, though the image never builds them.
+COPY bench ./bench
+COPY benches ./benches
 RUN mkdir -p src crates/authd-client/src examples/items/src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs crates/authd-client/src/lib.rs \
