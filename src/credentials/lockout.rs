@@ -28,6 +28,15 @@ impl LoginKeys {
     }
 }
 
+/// What the counters say before a login is tried.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginGate {
+    /// Seconds until a login may be tried again, if it is locked now.
+    pub retry_after: Option<i64>,
+    /// Whether the username has a counter (a success must then clear it).
+    pub username_has_failures: bool,
+}
+
 /// Lock and throttle policy from settings.
 #[derive(Debug, Clone)]
 pub struct LockoutPolicy {
@@ -50,17 +59,21 @@ impl LockoutPolicy {
         }
     }
 
-    /// Seconds until a login for `keys` may be tried again, if it is locked now.
-    pub async fn retry_after(
+    /// Whether a login for `keys` is locked now, in one query.
+    pub async fn check(
         &self,
         store: &Store,
         keys: &LoginKeys,
         now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        let mut all = vec![keys.username.as_str()];
-        all.extend(keys.ip.as_deref());
-        let until = store.locked_until(&all).await?;
-        Ok((until > now).then_some(until - now))
+    ) -> Result<LoginGate, StoreError> {
+        let counters = store
+            .login_counters(&keys.username, keys.ip.as_deref())
+            .await?;
+        let until = counters.iter().map(|(_, until)| *until).max().unwrap_or(0);
+        Ok(LoginGate {
+            retry_after: (until > now).then_some(until - now),
+            username_has_failures: counters.iter().any(|(key, _)| *key == keys.username),
+        })
     }
 
     /// Counts a failure; returns the lock it triggered, in seconds, if any.
@@ -88,8 +101,17 @@ impl LockoutPolicy {
         Ok(locked)
     }
 
-    /// A successful login forgets the username's failures (the address keeps its count).
-    pub async fn record_success(&self, store: &Store, keys: &LoginKeys) -> Result<(), StoreError> {
+    /// A successful login forgets the username's failures (the address keeps its count); with
+    /// none recorded there is nothing to write.
+    pub async fn record_success(
+        &self,
+        store: &Store,
+        keys: &LoginKeys,
+        gate: &LoginGate,
+    ) -> Result<(), StoreError> {
+        if !gate.username_has_failures {
+            return Ok(());
+        }
         store.clear_login_failures(&keys.username).await
     }
 

@@ -1,6 +1,7 @@
 //! Checking who is asking: password hashes, generated secrets, client authentication.
 
 mod client_auth;
+mod hash_pool;
 mod lockout;
 mod password;
 mod secret;

@@ -10,8 +10,8 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcString, Sal
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
+use super::hash_pool::HashPool;
 use crate::config::PasswordSettings;
 use crate::metrics::METRICS;
 
@@ -89,11 +89,11 @@ pub enum VerifyOutcome {
     MatchRehashed(String),
 }
 
-/// Hashes and verifies passwords on the blocking pool, at most `limit` at a time.
+/// Hashes and verifies passwords on low-priority threads, at most `limit` at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     memory: Arc<WorkingMemory>,
     // A hash of a random password, verified when the user does not exist so that
     // unknown usernames cost the same time as wrong passwords.
@@ -115,7 +115,7 @@ impl PasswordHasher {
         let memory = Arc::new(WorkingMemory::new());
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            pool: HashPool::start(limit.max(1))?,
             memory,
             dummy_hash: Arc::new(dummy_hash),
         })
@@ -160,17 +160,7 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         METRICS.hash_queue_change(1);
-        let result = async {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| anyhow::anyhow!("password hasher is shut down"))?;
-            tokio::task::spawn_blocking(work)
-                .await
-                .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))
-        }
-        .await;
+        let result = self.pool.run(work).await;
         METRICS.hash_queue_change(-1);
         result
     }

@@ -12,18 +12,19 @@ pub struct FailureCount {
 }
 
 impl Store {
-    /// The latest `locked_until` among `keys` (0 when none is locked or known).
-    pub async fn locked_until(&self, keys: &[&str]) -> Result<i64, StoreError> {
-        let mut latest = 0;
-        for key in keys {
-            let row: Option<(i64,)> = with_pool!(self, pool =>
-                sqlx::query_as(r"select locked_until from login_failures where key = $1")
-                    .bind(*key)
-                    .fetch_optional(pool)
-                    .await)?;
-            latest = latest.max(row.map_or(0, |(until,)| until));
-        }
-        Ok(latest)
+    /// The counters of `user_key` and `ip_key` that exist, with their `locked_until`.
+    pub async fn login_counters(
+        &self,
+        user_key: &str,
+        ip_key: Option<&str>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool =>
+            sqlx::query_as(r"select key, locked_until from login_failures where key = $1 or key = $2")
+                .bind(user_key)
+                .bind(ip_key.unwrap_or(user_key))
+                .fetch_all(pool)
+                .await)?;
+        Ok(rows)
     }
 
     /// Adds a failure; the window restarts when the last one began before `window_start`.

@@ -35,7 +35,8 @@ pub async fn grant(
     let now = unix_now();
     // A locked username or throttled address is refused before argon2 runs, even with the
     // right password.
-    if let Some(retry_after) = ctx.lockout.retry_after(ctx.store, &keys, now).await? {
+    let gate = ctx.lockout.check(ctx.store, &keys, now).await?;
+    if let Some(retry_after) = gate.retry_after {
         record_login(ctx, "login.locked", counted_as, client).await;
         return Err(OAuthError::LockedOut { retry_after });
     }
@@ -66,7 +67,7 @@ pub async fn grant(
         record_login(ctx, "login.disabled", &user.username, client).await;
         return Err(OAuthError::InvalidGrant("the account is disabled".into()));
     }
-    ctx.lockout.record_success(ctx.store, &keys).await?;
+    ctx.lockout.record_success(ctx.store, &keys, &gate).await?;
     record_login(ctx, "login.succeeded", &user.username, client).await;
     if let VerifyOutcome::MatchRehashed(phc) = outcome {
         let upgraded = PasswordHash::from_stored(phc);
