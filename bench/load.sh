@@ -131,7 +131,18 @@ proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # Resets VmHWM so that each scenario reports its own peak (Linux: clear_refs 5).
-reset_peak() { echo 5 >"/proc/$AUTHD_PID/clear_refs" 2>/dev/null || PEAK_CUMULATIVE=1; }
+# Before a scenario: let authd write the audit events the previous one queued (client_credentials
+# queues one per token), so that background writing is not billed to the next scenario.
+reset_peak() {
+  local waited=0
+  until curl -sf "$AUTHD_URL/metrics" | grep -q '^authd_audit_queue 0$'; do
+    sleep 0.5
+    waited=$((waited + 1))
+    ((waited < 600)) || die "the audit queue did not drain in 5 minutes"
+  done
+  ((waited == 0)) || log "waited $((waited / 2)) s for the audit backlog to be written"
+  echo 5 >"/proc/$AUTHD_PID/clear_refs" 2>/dev/null || PEAK_CUMULATIVE=1
+}
 PEAK_CUMULATIVE=0
 
 start_authd() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::unix_now_ms;
+use crate::metrics::METRICS;
 use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
@@ -103,6 +104,7 @@ impl AuditLog {
             ip: event.ip,
             detail: event.detail.map(|d| truncate(d, 512)),
         };
+        METRICS.audit_queue_change(1);
         if self.sender.send(Message::Event(record)).await.is_err() {
             log::error!("audit writer has stopped; event {} lost", event.action);
         }
@@ -183,7 +185,9 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
                 next = receiver.try_recv().ok();
             }
         }
+        let written = batch.len() as i64;
         write_batch(&store, &mut batch).await;
+        METRICS.audit_queue_change(-written);
         for done in waiting.drain(..) {
             let _ = done.send(());
         }

@@ -51,6 +51,7 @@ pub struct Metrics {
     login_failures: AtomicU64,
     lockouts: AtomicU64,
     hash_queue: AtomicI64,
+    audit_queue: AtomicI64,
     swept: Mutex<Swept>,
 }
 
@@ -91,6 +92,11 @@ impl Metrics {
     /// A password hash started waiting (+1) or finished (-1).
     pub fn hash_queue_change(&self, delta: i64) {
         self.hash_queue.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Audit events were queued (+n) or written (-n).
+    pub fn audit_queue_change(&self, delta: i64) {
+        self.audit_queue.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// Adds the janitor's deletions.
@@ -177,11 +183,14 @@ impl Metrics {
             out,
             "# HELP authd_password_hash_queue Password hashes running or waiting for a slot.\n\
              # TYPE authd_password_hash_queue gauge\nauthd_password_hash_queue {}\n\
+             # HELP authd_audit_queue Audit events queued and not yet written.\n\
+             # TYPE authd_audit_queue gauge\nauthd_audit_queue {}\n\
              # HELP authd_db_pool_connections Database pool connections, by state.\n\
              # TYPE authd_db_pool_connections gauge\n\
              authd_db_pool_connections{{state=\"idle\"}} {idle}\n\
              authd_db_pool_connections{{state=\"in_use\"}} {}",
             self.hash_queue.load(Ordering::Relaxed),
+            self.audit_queue.load(Ordering::Relaxed),
             (size as usize).saturating_sub(idle)
         );
         let _ = writeln!(

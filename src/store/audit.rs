@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{BeginWrite, Page, PageRequest, Store, StoreError, with_pool};
+use super::{Page, PageRequest, Store, StoreError, with_pool};
 
 /// An audit event as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -26,29 +26,28 @@ pub struct AuditRecord {
 }
 
 impl Store {
-    /// Writes a batch of events in one transaction.
+    /// Writes a batch of events with one multi-row insert.
     pub async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            for record in records {
-                sqlx::query(
-                    r"insert into audit_events (id, at_ms, action, actor, subject, client_id, ip, detail)
-                      values ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&record.id)
-                .bind(record.at_ms)
-                .bind(&record.action)
-                .bind(&record.actor)
-                .bind(&record.subject)
-                .bind(&record.client_id)
-                .bind(&record.ip)
-                .bind(&record.detail)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        }.await)
+        if records.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, pool => {
+            let mut insert = sqlx::QueryBuilder::new(
+                "insert into audit_events (id, at_ms, action, actor, subject, client_id, ip, detail) ",
+            );
+            insert.push_values(records, |mut row, record| {
+                row.push_bind(&record.id)
+                    .push_bind(record.at_ms)
+                    .push_bind(&record.action)
+                    .push_bind(&record.actor)
+                    .push_bind(&record.subject)
+                    .push_bind(&record.client_id)
+                    .push_bind(&record.ip)
+                    .push_bind(&record.detail);
+            });
+            insert.build().execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// Newest events first, optionally of one action.
