@@ -12,7 +12,7 @@ use crate::metrics::METRICS;
 use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
-const QUEUE_CAPACITY: usize = 65_536;
+const QUEUE_CAPACITY: usize = 8_192;
 /// Most events written in one transaction.
 const BATCH_SIZE: usize = 500;
 

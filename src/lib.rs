@@ -1,5 +1,6 @@
 //! authd: a standalone OAuth 2.0 token issuer.
 
+pub mod allocator;
 pub mod audit;
 pub mod auth;
 pub mod cli;

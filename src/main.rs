@@ -6,8 +6,12 @@ use clap::Parser;
 
 use authd::cli::{Cli, run};
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    authd::allocator::limit_malloc_arenas();
+    actix_web::rt::System::new().block_on(run_cli())
+}
+
+async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(cli).await {
