@@ -177,7 +177,7 @@ pub struct CreateUserRequest {
     pub email: Option<String>,
     /// Full name, without control characters.
     #[serde(default, deserialize_with = "printable")]
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 256)]
     pub full_name: Option<String>,
     /// Roles to assign; each must exist (400 otherwise).
     #[serde(default)]
@@ -198,7 +198,7 @@ pub struct PatchUserRequest {
     pub email: Option<Option<String>>,
     /// New full name, or null to clear; no control characters.
     #[serde(default, deserialize_with = "present_printable")]
-    #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
+    #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 256)]
     pub full_name: Option<Option<String>>,
     /// Replace the roles; each must exist (400 otherwise).
     #[schema(schema_with = nullable_role_list)]
@@ -212,6 +212,9 @@ pub struct PatchUserRequest {
 
 // Free text that reaches the database: PostgreSQL cannot store NUL in `text` (a 500 otherwise),
 // and no name or filter has a use for control characters.
+/// Longest free-text field (full names, filters).
+const MAX_TEXT_CHARS: usize = 256;
+
 pub(super) fn printable<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
 where
     D: Deserializer<'de>,
@@ -224,6 +227,14 @@ where
         return Err(serde::de::Error::custom(
             "text must not contain control characters",
         ));
+    }
+    if text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS)
+    {
+        return Err(serde::de::Error::custom(format!(
+            "text must be at most {MAX_TEXT_CHARS} characters"
+        )));
     }
     Ok(text)
 }
