@@ -162,7 +162,7 @@ async fn run_user(
         }
         UserCommand::Import { file } => {
             let users = read_import_file(&file)?;
-            let count = store.import_users(&users, unix_now()).await?;
+            let count = store.insert_users(&users, unix_now()).await?.len();
             let detail = format!("{count} users from {}", file.display());
             record(audit, "user.imported", "", Some(detail)).await;
             println!("imported {count} users from {}", file.display());

@@ -1,6 +1,6 @@
 //! Queries behind the admin API: filtered pages, updates and deletions.
 
-use super::{BeginWrite, Client, NewUser, Store, StoreError, User, conflict_on_unique, with_pool};
+use super::{BeginWrite, Client, Store, StoreError, User, with_pool};
 use crate::credentials::PasswordHash;
 use crate::domain::{ClientId, RoleName, Username};
 
@@ -263,48 +263,6 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(())
-        }.await)
-    }
-
-    /// Creates every user in one transaction: all or nothing.
-    pub async fn import_users(&self, users: &[NewUser], now: i64) -> Result<usize, StoreError> {
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            for (index, new) in users.iter().enumerate() {
-                let id = uuid::Uuid::new_v4().to_string();
-                sqlx::query(
-                    r"insert into users (id, username, email, full_name, disabled, password_hash,
-                                         token_generation, created_at, updated_at)
-                      values ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
-                )
-                .bind(&id)
-                .bind(new.username.as_str())
-                .bind(&new.email)
-                .bind(&new.full_name)
-                .bind(new.disabled)
-                .bind(new.password_hash.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    conflict_on_unique(e, &format!("user {} (entry {}) already exists", new.username, index + 1))
-                })?;
-                for role in &new.roles {
-                    sqlx::query(r"insert into user_roles (user_id, role_name) values ($1, $2)")
-                        .bind(&id)
-                        .bind(role.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| match &e {
-                            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                                StoreError::UnknownReference(format!("role {role} does not exist (user {})", new.username))
-                            }
-                            _ => e.into(),
-                        })?;
-                }
-            }
-            tx.commit().await?;
-            Ok(users.len())
         }.await)
     }
 

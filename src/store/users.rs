@@ -48,47 +48,59 @@ const USER_COLUMNS: &str = "id, username, email, full_name, disabled, password_h
 impl Store {
     /// Creates a user with roles; every role must exist and the username must be free.
     pub async fn create_user(&self, new: &NewUser, now: i64) -> Result<User, StoreError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            for role in &new.roles {
-                let found: Option<(String,)> =
-                    sqlx::query_as(r"select name from roles where name = $1")
-                        .bind(role.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if found.is_none() {
-                    return Err(StoreError::UnknownReference(format!("role {role} does not exist")));
-                }
-            }
-            sqlx::query(
-                r"insert into users (id, username, email, full_name, disabled, password_hash,
-                                     token_generation, created_at, updated_at)
-                  values ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
-            )
-            .bind(&id)
-            .bind(new.username.as_str())
-            .bind(&new.email)
-            .bind(&new.full_name)
-            .bind(new.disabled)
-            .bind(new.password_hash.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_on_unique(e, "a user with that username already exists"))?;
-            for role in &new.roles {
-                sqlx::query(r"insert into user_roles (user_id, role_name) values ($1, $2)")
-                    .bind(&id)
-                    .bind(role.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        }.await)?;
-        self.find_user_by_id(&id)
+        let ids = self.insert_users(std::slice::from_ref(new), now).await?;
+        self.find_user_by_id(&ids[0])
             .await?
             .ok_or_else(|| StoreError::NotFound("user vanished after creation".into()))
+    }
+
+    /// Creates every user in one transaction, all or nothing (CLI import); returns their ids.
+    pub async fn insert_users(
+        &self,
+        users: &[NewUser],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = users
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            for (new, id) in users.iter().zip(&ids) {
+                sqlx::query(
+                    r"insert into users (id, username, email, full_name, disabled, password_hash,
+                                         token_generation, created_at, updated_at)
+                      values ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+                )
+                .bind(id)
+                .bind(new.username.as_str())
+                .bind(&new.email)
+                .bind(&new.full_name)
+                .bind(new.disabled)
+                .bind(new.password_hash.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, &format!("user {} already exists", new.username)))?;
+                for role in &new.roles {
+                    // The foreign key is the existence check: one statement, no race.
+                    sqlx::query(r"insert into user_roles (user_id, role_name) values ($1, $2)")
+                        .bind(id)
+                        .bind(role.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match &e {
+                            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                                StoreError::UnknownReference(format!("role {role} does not exist"))
+                            }
+                            _ => e.into(),
+                        })?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }.await)?;
+        Ok(ids)
     }
 
     /// The user with this username and their password hash.
