@@ -10,6 +10,7 @@ use crate::credentials::hash_secret;
 use crate::domain::ClientId;
 use crate::state_cache::StateCache;
 use crate::store::{RefreshTokenRecord, Store, StoreError, User};
+pub use crate::tokens::looks_like_jwt;
 use crate::tokens::{AccessClaims, TokenService};
 
 /// A token that is currently honoured.
@@ -31,10 +32,8 @@ pub enum LiveToken {
     },
 }
 
-/// Whether a compact JWS could be this token (three dot-separated parts).
-pub fn looks_like_jwt(token: &str) -> bool {
-    token.bytes().filter(|b| *b == b'.').count() == 2
-}
+/// Refresh tokens are 43 characters; anything much longer is not one of ours.
+pub const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 
 /// Inspects any token authd issues; `None` means inactive for whatever reason.
 pub async fn inspect_token(
@@ -102,7 +101,7 @@ pub async fn check_access_token(
 }
 
 async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {
-    if token.len() > 256 {
+    if token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Ok(None);
     }
     let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {

@@ -12,7 +12,7 @@ use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
 use crate::error::OAuthError;
-use crate::inspection::looks_like_jwt;
+use crate::inspection::{MAX_REFRESH_TOKEN_BYTES, looks_like_jwt};
 use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
 use crate::state_cache::StateCache;
@@ -125,7 +125,7 @@ async fn revoke_refresh_token(
     client: &PresentedClient,
     store: &Store,
 ) -> Result<Option<String>, OAuthError> {
-    if token.len() > 256 {
+    if token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Ok(None);
     }
     let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use sqlx::FromRow;
 
 use super::{
-    BeginWrite, NewUser, Store, StoreError, User, UserLogin, conflict_on_unique, with_pool,
+    BeginWrite, NewUser, Store, StoreError, User, UserChanges, UserLogin, conflict_on_unique,
+    with_pool,
 };
 use crate::credentials::PasswordHash;
 use crate::domain::{Scope, ScopeSet, Username};
@@ -186,11 +187,11 @@ impl Store {
         hash: &PasswordHash,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sql = r"update users set password_hash = $2, token_generation = token_generation + 1,
-                        updated_at = $3
-                    where username = $1";
-        self.update_user_and_end_sessions(username, sql, Some(hash.as_str()), now)
-            .await
+        let changes = UserChanges {
+            password_hash: Some(hash.clone()),
+            ..UserChanges::default()
+        };
+        self.update_user(username, &changes, now).await.map(drop)
     }
 
     /// Disables or enables a user; disabling ends their sessions.
@@ -200,27 +201,11 @@ impl Store {
         disabled: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        if disabled {
-            let sql = r"update users set disabled = true, token_generation = token_generation + 1,
-                            updated_at = $3
-                        where username = $1 and $2 is null";
-            self.update_user_and_end_sessions(username, sql, None, now)
-                .await
-        } else {
-            let updated = with_pool!(self, pool =>
-                sqlx::query(r"update users set disabled = false, updated_at = $2 where username = $1")
-                    .bind(username.as_str())
-                    .bind(now)
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected()))?;
-            if updated == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "user {username} does not exist"
-                )));
-            }
-            Ok(())
-        }
+        let changes = UserChanges {
+            disabled: Some(disabled),
+            ..UserChanges::default()
+        };
+        self.update_user(username, &changes, now).await.map(drop)
     }
 
     /// Replaces a hash after a successful login (upgrade to current parameters); sessions stay.
@@ -237,36 +222,5 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected()))?;
         Ok(())
-    }
-
-    /// Runs `sql` (binds: username, optional text, now) and deletes the user's refresh tokens.
-    async fn update_user_and_end_sessions(
-        &self,
-        username: &Username,
-        sql: &str,
-        text: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(sql)
-                .bind(username.as_str())
-                .bind(text)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if updated.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!("user {username} does not exist")));
-            }
-            sqlx::query(
-                r"delete from refresh_tokens
-                  where user_id = (select id from users where username = $1)",
-            )
-            .bind(username.as_str())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        }.await)
     }
 }

@@ -11,6 +11,11 @@ use crate::domain::ScopeSet;
 /// Longest token authd will try to parse; anything longer is not one of ours.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// Whether a token could be a compact JWS (three dot-separated parts).
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
 /// Why a token was not accepted. Callers treat every variant alike (inactive / 401).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -157,7 +162,7 @@ impl TokenService {
     }
 
     fn verify_signature(&self, token: &str, check_time: bool) -> Result<AccessClaims, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES || token.bytes().filter(|b| *b == b'.').count() != 2 {
+        if token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token) {
             return Err(TokenError::Invalid("not a compact JWS"));
         }
         let header =
