@@ -74,7 +74,7 @@ fn issue(service: &TokenService, scope: &ScopeSet) -> String {
     };
     let now = chrono::Utc::now().timestamp();
     service
-        .issue(subject, "public", scope, now)
+        .issue(subject, "public", "", scope, now)
         .expect("signing works")
         .token
 }

@@ -205,6 +205,10 @@ pub struct PasswordSettings {
     pub parallelism: u32,
     /// Hashes computed at once; 0 means one per CPU core. Each holds `memory_kib` of memory.
     pub max_concurrent_hashes: usize,
+    /// Password checks that may wait for a hashing thread; past that, 503 with `Retry-After`.
+    pub max_queued_hashes: usize,
+    /// Password checks one client address may have waiting or running at once (IPv6 per /64).
+    pub max_hashes_per_address: usize,
 }
 
 impl Default for PasswordSettings {
@@ -214,6 +218,8 @@ impl Default for PasswordSettings {
             iterations: 2,
             parallelism: 1,
             max_concurrent_hashes: 0,
+            max_queued_hashes: 64,
+            max_hashes_per_address: 8,
         }
     }
 }

@@ -5,11 +5,14 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::credentials::ClientAuthError;
+use crate::credentials::{ClientAuthError, HashError};
 use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying when the database is unreachable.
 const RETRY_AFTER_SECS: &str = "5";
+
+/// Seconds a client should wait when password hashing is saturated (a hash takes milliseconds).
+const BUSY_RETRY_AFTER_SECS: &str = "1";
 
 /// An error from `/token`, `/introspect` or `/revoke`.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,9 @@ pub enum OAuthError {
     /// The database is unreachable: 503 with `Retry-After`.
     #[error("the service is temporarily unavailable")]
     TemporarilyUnavailable,
+    /// Password hashing is saturated (overall or for this address): 503 with `Retry-After`.
+    #[error("too many passwords are being checked; try again shortly")]
+    Busy,
     /// Too many failed logins for this username or from this address: 429 with `Retry-After`.
     #[error("too many failed logins; try again in {retry_after} seconds")]
     LockedOut {
@@ -71,9 +77,9 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
-            OAuthError::TemporarilyUnavailable | OAuthError::LockedOut { .. } => {
-                "temporarily_unavailable"
-            }
+            OAuthError::TemporarilyUnavailable
+            | OAuthError::Busy
+            | OAuthError::LockedOut { .. } => "temporarily_unavailable",
             OAuthError::Internal(_) => "server_error",
         }
     }
@@ -89,7 +95,9 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::TemporarilyUnavailable | OAuthError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             OAuthError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -119,6 +127,9 @@ impl ResponseError for OAuthError {
             OAuthError::TemporarilyUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
+            OAuthError::Busy => {
+                response.insert_header((header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS));
+            }
             OAuthError::LockedOut { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
@@ -139,6 +150,25 @@ impl From<StoreError> for OAuthError {
                 OAuthError::TemporarilyUnavailable
             }
             other => OAuthError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<HashError> for OAuthError {
+    fn from(error: HashError) -> Self {
+        match error {
+            // Nobody reads the answer to a gone client; Busy is as good as any.
+            HashError::Busy | HashError::ClientGone => OAuthError::Busy,
+            HashError::Failed(error) => OAuthError::Internal(error),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy | HashError::ClientGone => ApiError::Unavailable,
+            HashError::Failed(error) => ApiError::Internal(error),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::clock::unix_now;
 use crate::credentials::hash_secret;
 use crate::domain::ClientId;
 use crate::state_cache::StateCache;
-use crate::store::{RefreshTokenRecord, Store, StoreError, User};
+use crate::store::{RefreshFamily, Store, StoreError, User};
 pub use crate::tokens::looks_like_jwt;
 use crate::tokens::{AccessClaims, TokenService};
 
@@ -23,17 +23,16 @@ pub enum LiveToken {
         /// The user it belongs to (None for client tokens).
         user: Option<User>,
     },
-    /// An opaque refresh token.
+    /// An opaque refresh token, the current one of its family.
     Refresh {
-        /// The stored record.
-        record: RefreshTokenRecord,
+        /// Its family.
+        record: RefreshFamily,
         /// The user it belongs to.
         user: User,
     },
 }
 
-/// Refresh tokens are 43 characters; anything much longer is not one of ours.
-pub const MAX_REFRESH_TOKEN_BYTES: usize = 256;
+pub use crate::tokens::MAX_REFRESH_TOKEN_BYTES;
 
 /// Inspects any token authd issues; `None` means inactive for whatever reason.
 pub async fn inspect_token(
@@ -71,10 +70,14 @@ pub async fn check_access_token(
     if cache.is_revoked(&claims.jti) {
         return Ok(None);
     }
-    // A token lives only as long as the client it was issued to is registered.
+    // A token lives only as long as the registration of the client it was issued to: a client
+    // deleted and registered again under the same client_id does not revive it.
     if claims.client_id != tokens.builtin_client_id() {
         let registered = match ClientId::parse(&claims.client_id) {
-            Ok(id) => cache.client(store, &id).await?.is_some(),
+            Ok(id) => cache
+                .client(store, &id)
+                .await?
+                .is_some_and(|client| client.registration == claims.client_registration),
             Err(_) => false,
         };
         if !registered {
@@ -107,11 +110,13 @@ async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveTo
     let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
         return Ok(None);
     };
-    if record.rotated_at.is_some() || record.expires_at <= unix_now() {
+    if record.expires_at <= unix_now() {
         return Ok(None);
     }
     match store.find_user_by_id(&record.user_id).await? {
-        Some(user) if !user.disabled => Ok(Some(LiveToken::Refresh { record, user })),
+        Some(user) if !user.disabled && user.token_generation == record.user_generation => {
+            Ok(Some(LiveToken::Refresh { record, user }))
+        }
         _ => Ok(None),
     }
 }

@@ -102,7 +102,7 @@ impl Metrics {
     /// Adds the janitor's deletions.
     pub fn swept(&self, swept: Swept) {
         let mut total = self.swept.lock().expect("metrics lock poisoned");
-        total.refresh_tokens += swept.refresh_tokens;
+        total.refresh_families += swept.refresh_families;
         total.revoked_access_tokens += swept.revoked_access_tokens;
         total.login_failures += swept.login_failures;
         total.audit_events += swept.audit_events;
@@ -169,7 +169,7 @@ impl Metrics {
             "authd_janitor_deleted_total",
             "Rows the janitor deleted, by table.",
             &[
-                ("{table=\"refresh_tokens\"}", swept.refresh_tokens),
+                ("{table=\"refresh_families\"}", swept.refresh_families),
                 (
                     "{table=\"revoked_access_tokens\"}",
                     swept.revoked_access_tokens,

@@ -128,6 +128,7 @@ impl Application {
                 .configure(routes::configure)
                 .into_app()
         })
+        .on_connect(routes::connection::remember_socket)
         .shutdown_timeout(grace)
         .client_request_timeout(request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1));

@@ -45,6 +45,8 @@ pub struct PresentedClient {
     pub scopes: Option<ScopeSet>,
     /// No credentials were sent; this is the built-in public client by default.
     pub anonymous: bool,
+    /// The registration it authenticated as (empty for the built-in client).
+    pub registration: String,
 }
 
 /// Why client authentication failed.
@@ -164,6 +166,7 @@ pub async fn authenticate_client(
         grants: client.grants,
         scopes: Some(client.scopes),
         anonymous: false,
+        registration: client.registration,
     })
 }
 
@@ -174,6 +177,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
         grants: [GrantType::Password, GrantType::RefreshToken].into(),
         scopes: None,
         anonymous,
+        registration: String::new(),
     }
 }
 

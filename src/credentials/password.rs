@@ -11,7 +11,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use super::hash_pool::HashPool;
+use super::address_slots::AddressSlots;
+use super::hash_pool::{HashError, HashPool, StillWaiting};
 use crate::config::PasswordSettings;
 use crate::metrics::METRICS;
 
@@ -94,6 +95,7 @@ pub enum VerifyOutcome {
 pub struct PasswordHasher {
     params: Params,
     pool: HashPool,
+    per_address: Arc<AddressSlots>,
     memory: Arc<WorkingMemory>,
     // A hash of a random password, verified when the user does not exist so that
     // unknown usernames cost the same time as wrong passwords.
@@ -115,19 +117,23 @@ impl PasswordHasher {
         let memory = Arc::new(WorkingMemory::new());
         Ok(Self {
             params,
-            pool: HashPool::start(limit.max(1))?,
+            pool: HashPool::start(limit.max(1), settings.max_queued_hashes.max(1))?,
+            per_address: Arc::new(AddressSlots::new(settings.max_hashes_per_address)),
             memory,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
 
     /// Hashes a new password with the configured parameters.
-    pub async fn hash(&self, password: &SecretString) -> anyhow::Result<PasswordHash> {
+    pub async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashError> {
         let params = self.params.clone();
         let password = password.clone();
         let memory = self.memory.clone();
         let phc = self
-            .run_blocking(move || hash_blocking(&params, password.expose_secret(), &memory))
+            .run_blocking(
+                move || hash_blocking(&params, password.expose_secret(), &memory),
+                None,
+            )
             .await??;
         Ok(PasswordHash(phc))
     }
@@ -137,16 +143,33 @@ impl PasswordHasher {
         &self,
         password: &SecretString,
         stored: Option<&PasswordHash>,
-    ) -> anyhow::Result<VerifyOutcome> {
+    ) -> Result<VerifyOutcome, HashError> {
+        self.verify_for(password, stored, HashRequester::default())
+            .await
+    }
+
+    /// Like `verify`, for a request: its address gets at most its share of the hashing
+    /// threads and queue, and the check is skipped if its client is gone before it runs.
+    pub async fn verify_for(
+        &self,
+        password: &SecretString,
+        stored: Option<&PasswordHash>,
+        requester: HashRequester,
+    ) -> Result<VerifyOutcome, HashError> {
+        let _slot = match &requester.address {
+            Some(address) => Some(self.per_address.acquire(address).ok_or(HashError::Busy)?),
+            None => None,
+        };
         let known_user = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), |h| h.0.clone());
         let params = self.params.clone();
         let password = password.clone();
         let memory = self.memory.clone();
         let outcome = self
-            .run_blocking(move || {
-                verify_blocking(&params, password.expose_secret(), &stored, &memory)
-            })
+            .run_blocking(
+                move || verify_blocking(&params, password.expose_secret(), &stored, &memory),
+                requester.still_waiting,
+            )
             .await??;
         Ok(if known_user {
             outcome
@@ -158,12 +181,22 @@ impl PasswordHasher {
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+        still_waiting: Option<StillWaiting>,
+    ) -> Result<T, HashError> {
         METRICS.hash_queue_change(1);
-        let result = self.pool.run(work).await;
+        let result = self.pool.run(work, still_waiting).await;
         METRICS.hash_queue_change(-1);
         result
     }
+}
+
+/// Who asks for a password check.
+#[derive(Default)]
+pub struct HashRequester {
+    /// The client address (IPv6 per /64), whose share of hashing is capped.
+    pub address: Option<String>,
+    /// Whether its client still waits for the answer.
+    pub still_waiting: Option<StillWaiting>,
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
@@ -327,6 +360,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent_hashes: 1,
+            ..PasswordSettings::default()
         }
     }
 

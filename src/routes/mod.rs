@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod client_ip;
+pub mod connection;
 mod fallback;
 mod form;
 mod health;

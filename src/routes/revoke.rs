@@ -18,6 +18,7 @@ use crate::routes::client_ip::client_ip;
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
+use crate::tokens::family_secret_of;
 
 /// Mounts `/revoke`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -128,15 +129,24 @@ async fn revoke_refresh_token(
     if token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Ok(None);
     }
-    let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
+    // The current token of a family, or an older one of it: either way the family ends.
+    let family = match store.find_refresh_token(&hash_secret(token)).await? {
+        Some(family) => Some(family),
+        None => match family_secret_of(token) {
+            Some(secret) => {
+                store
+                    .find_refresh_family_by_secret(&hash_secret(secret))
+                    .await?
+            }
+            None => None,
+        },
+    };
+    let Some(family) = family else {
         return Ok(None);
     };
-    if record.client_id != client.client_id {
+    if family.client_id != client.client_id {
         return Err(not_issued_to(client));
     }
-    let revoked = store.revoke_refresh_family(&record.family_id).await?;
-    Ok(Some(format!(
-        "refresh token family {} ({revoked} tokens)",
-        record.family_id
-    )))
+    store.revoke_refresh_family(&family.id).await?;
+    Ok(Some(format!("refresh token family {}", family.id)))
 }

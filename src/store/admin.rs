@@ -168,7 +168,7 @@ impl Store {
             if ends_sessions {
                 sqlx::query(r"update users set token_generation = token_generation + 1 where id = $1")
                     .bind(&user.id).execute(&mut *tx).await?;
-                sqlx::query(r"delete from refresh_tokens where user_id = $1")
+                sqlx::query(r"delete from refresh_families where user_id = $1")
                     .bind(&user.id).execute(&mut *tx).await?;
             }
             sqlx::query(r"update users set updated_at = $2 where id = $1")
@@ -257,7 +257,7 @@ impl Store {
             if deleted == 0 {
                 return Err(StoreError::NotFound(format!("client {client_id} does not exist")));
             }
-            sqlx::query(r"delete from refresh_tokens where client_id = $1")
+            sqlx::query(r"delete from refresh_families where client_id = $1")
                 .bind(client_id.as_str())
                 .execute(&mut *tx)
                 .await?;

@@ -12,6 +12,7 @@ struct ClientRow {
     grant_types: String,
     scopes: String,
     created_at: i64,
+    registration: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -30,11 +31,13 @@ impl TryFrom<ClientRow> for Client {
             client_id: row.client_id,
             secret_hash: row.secret_hash,
             created_at: row.created_at,
+            registration: row.registration,
         })
     }
 }
 
-const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at";
+const CLIENT_COLUMNS: &str =
+    "client_id, secret_hash, grant_types, scopes, created_at, registration";
 
 impl Store {
     /// Registers a client; the client_id must be free.
@@ -47,14 +50,15 @@ impl Store {
             .join(" ");
         with_pool!(self, pool =>
             sqlx::query(
-                r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at)
-                  values ($1, $2, $3, $4, $5)",
+                r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at, registration)
+                  values ($1, $2, $3, $4, $5, $6)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
             .bind(&grants)
             .bind(new.scopes.to_string())
             .bind(now)
+            .bind(uuid::Uuid::new_v4().to_string())
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))

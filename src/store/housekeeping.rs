@@ -6,7 +6,7 @@ use super::{Store, StoreError, with_pool};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Swept {
     /// Expired refresh tokens (every family member past expiry).
-    pub refresh_tokens: u64,
+    pub refresh_families: u64,
     /// Revoked access token ids past the token's own expiry.
     pub revoked_access_tokens: u64,
     /// Failed-login counters neither locked nor recent.
@@ -50,7 +50,8 @@ impl Store {
                     .map(|done| done.rows_affected()))
         };
         Ok(Swept {
-            refresh_tokens: run(r"delete from refresh_tokens where expires_at < $1", now).await?,
+            refresh_families: run(r"delete from refresh_families where expires_at < $1", now)
+                .await?,
             revoked_access_tokens: run(
                 r"delete from revoked_access_tokens where expires_at < $1",
                 now,

@@ -1,40 +1,25 @@
-//! Failed-login counters shared by every instance, for lockout and throttling.
+//! Login attempt counters shared by every instance, for lockout and throttling.
+//!
+//! A counter's `failures` holds the attempts of its window that failed or are still being
+//! checked: an attempt is reserved before its password is hashed and stays counted unless it
+//! succeeds, so a burst cannot outrun the limit.
 
 use super::{Store, StoreError, with_pool};
 
-/// A key's counter after a failure was added.
-#[derive(Debug, Clone, Copy)]
-pub struct FailureCount {
-    /// Failures in the current window.
-    pub failures: i64,
-    /// Locks so far.
-    pub lock_count: i64,
-}
-
 impl Store {
-    /// The counters of `user_key` and `ip_key` that exist, with their `locked_until`.
-    pub async fn login_counters(
-        &self,
-        user_key: &str,
-        ip_key: Option<&str>,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, pool =>
-            sqlx::query_as(r"select key, locked_until from login_failures where key = $1 or key = $2")
-                .bind(user_key)
-                .bind(ip_key.unwrap_or(user_key))
-                .fetch_all(pool)
-                .await)?;
-        Ok(rows)
-    }
-
-    /// Adds a failure; the window restarts when the last one began before `window_start`.
-    pub async fn add_login_failure(
+    /// Reserves one attempt for `key` if it is not locked and has fewer than `threshold`
+    /// attempts in the window that began after `window_start`; returns whether it did.
+    ///
+    /// One statement does the check and the count, so concurrent attempts cannot all pass the
+    /// check before any of them is counted.
+    pub async fn reserve_login_attempt(
         &self,
         key: &str,
+        threshold: i64,
         now: i64,
         window_start: i64,
-    ) -> Result<FailureCount, StoreError> {
-        let (failures, lock_count): (i64, i64) = with_pool!(self, pool =>
+    ) -> Result<bool, StoreError> {
+        let reserved: Option<(i64,)> = with_pool!(self, pool =>
             sqlx::query_as(
                 r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
                   values ($1, 1, $2, 0, 0, $2)
@@ -44,38 +29,73 @@ impl Store {
                       window_start = case when login_failures.window_start < $3 then $2
                                           else login_failures.window_start end,
                       updated_at = $2
-                  returning failures, lock_count",
+                  where login_failures.locked_until <= $2
+                    and (login_failures.window_start < $3 or login_failures.failures < $4)
+                  returning failures",
             )
             .bind(key)
             .bind(now)
             .bind(window_start)
-            .fetch_one(pool)
+            .bind(threshold)
+            .fetch_optional(pool)
             .await)?;
-        Ok(FailureCount {
-            failures,
-            lock_count,
-        })
+        Ok(reserved.is_some())
     }
 
-    /// Locks `key` until `until` and starts a new counting window.
-    pub async fn lock_login(&self, key: &str, until: i64, now: i64) -> Result<(), StoreError> {
+    /// Seconds until `key` is unlocked (0 when it is not locked).
+    pub async fn login_locked_for(&self, key: &str, now: i64) -> Result<i64, StoreError> {
+        let until: Option<(i64,)> = with_pool!(self, pool =>
+            sqlx::query_as(r"select locked_until from login_failures where key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(until.map_or(0, |(until,)| (until - now).max(0)))
+    }
+
+    /// Gives back an attempt that was reserved but not used as a failure.
+    pub async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
         with_pool!(self, pool =>
             sqlx::query(
-                r"update login_failures
-                  set locked_until = $2, lock_count = lock_count + 1, failures = 0,
-                      window_start = $3, updated_at = $3
-                  where key = $1",
+                r"update login_failures set failures = failures - 1
+                  where key = $1 and failures > 0",
             )
             .bind(key)
-            .bind(until)
-            .bind(now)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
-    /// Forgets a key's failures (after a successful login).
+    /// Locks `key` if its window holds `threshold` attempts and it is not locked already;
+    /// returns the lock's length in seconds when this call set it.
+    ///
+    /// `lock_secs_sql` is the lock length as an SQL expression of `lock_count` (built from
+    /// settings, never from input). Exactly one of several concurrent callers sets the lock.
+    pub async fn lock_login_if_exhausted(
+        &self,
+        key: &str,
+        threshold: i64,
+        now: i64,
+        lock_secs_sql: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            r"update login_failures
+              set locked_until = $3 + ({lock_secs_sql}), lock_count = lock_count + 1,
+                  failures = 0, window_start = $3, updated_at = $3
+              where key = $1 and failures >= $2 and locked_until <= $3
+              returning locked_until - $3"
+        );
+        let locked: Option<(i64,)> = with_pool!(self, pool =>
+            sqlx::query_as(&sql)
+                .bind(key)
+                .bind(threshold)
+                .bind(now)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(locked.map(|(seconds,)| seconds))
+    }
+
+    /// Forgets a key's attempts and lock (after a successful login).
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         with_pool!(self, pool =>
             sqlx::query(r"delete from login_failures where key = $1")

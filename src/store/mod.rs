@@ -26,9 +26,9 @@ use crate::config::DatabaseSettings;
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
 pub use housekeeping::Swept;
-pub use login_failures::FailureCount;
 pub use records::{
-    Client, NewClient, NewUser, RefreshTokenRecord, Role, RotateOutcome, StoredKey, User, UserLogin,
+    Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role, RotateOutcome, StoredKey,
+    User, UserLogin,
 };
 
 /// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred

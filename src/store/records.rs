@@ -78,6 +78,9 @@ pub struct Client {
     pub scopes: ScopeSet,
     /// Unix time of registration.
     pub created_at: i64,
+    /// Random per registration: tokens of a deleted client stay dead when its client_id is
+    /// registered again (empty for clients registered before migration 0005).
+    pub registration: String,
 }
 
 impl Client {
@@ -129,32 +132,56 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-/// A refresh token as stored (by hash only).
+/// A refresh-token family: one grant and its rotations, stored as one row (by hashes only).
 #[derive(Debug, Clone)]
-pub struct RefreshTokenRecord {
-    /// SHA-256 (hex) of the token.
-    pub token_hash: String,
-    /// The rotation family it belongs to.
-    pub family_id: String,
+pub struct RefreshFamily {
+    /// Internal id, for the audit trail; never part of a token.
+    pub id: String,
+    /// Rotations so far; the current token carries this number.
+    pub generation: i64,
+    /// SHA-256 (hex) of the token that may be exchanged now.
+    pub current_hash: String,
     /// Client it was issued to.
     pub client_id: String,
+    /// That client's registration at issuance (see `Client::registration`).
+    pub client_registration: String,
     /// User it was issued for.
     pub user_id: String,
+    /// The user's token generation at issuance.
+    pub user_generation: i64,
     /// Scopes granted, space-delimited.
     pub scope: String,
-    /// Unix time of issuance.
+    /// Unix time the current token was issued.
     pub issued_at: i64,
-    /// Unix time of expiry.
+    /// Unix time the current token expires.
     pub expires_at: i64,
-    /// Unix time it was exchanged, if it was.
-    pub rotated_at: Option<i64>,
+}
+
+/// The next token of a family, replacing its current one.
+#[derive(Debug)]
+pub struct RefreshRotation<'a> {
+    /// The family.
+    pub family_id: &'a str,
+    /// The generation being exchanged.
+    pub generation: i64,
+    /// Hash of the token being exchanged.
+    pub current_hash: &'a str,
+    /// Hash of its successor.
+    pub next_hash: &'a str,
+    /// Hash of the family secret (set on the first rotation of a family from before 0005).
+    pub family_hash: &'a str,
+    /// Unix time of the exchange.
+    pub now: i64,
+    /// Unix time the successor expires.
+    pub expires_at: i64,
 }
 
 /// Result of exchanging a refresh token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RotateOutcome {
-    /// The old token was retired and the new one stored.
+    /// The successor replaced the exchanged token.
     Rotated,
-    /// The old token had already been exchanged: this is reuse.
-    AlreadyRotated,
+    /// The token was no longer the family's current one (exchanged concurrently, or the family
+    /// or its user's sessions were revoked).
+    NotCurrent,
 }

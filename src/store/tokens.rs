@@ -1,98 +1,147 @@
-//! Refresh tokens (by hash) and revoked access tokens (by `jti`).
+//! Refresh-token families (by hashes) and revoked access tokens (by `jti`).
 
 use sqlx::FromRow;
 
-use super::{BeginWrite, RefreshTokenRecord, RotateOutcome, Store, StoreError, with_pool};
+use super::{RefreshFamily, RefreshRotation, RotateOutcome, Store, StoreError, with_pool};
 
 #[derive(FromRow)]
-struct RefreshRow {
-    token_hash: String,
-    family_id: String,
+struct FamilyRow {
+    id: String,
+    generation: i64,
+    current_hash: String,
     client_id: String,
+    client_registration: String,
     user_id: String,
+    user_generation: i64,
     scope: String,
     issued_at: i64,
     expires_at: i64,
-    rotated_at: Option<i64>,
 }
 
-const INSERT_REFRESH: &str = r"insert into refresh_tokens
-    (token_hash, family_id, client_id, user_id, scope, issued_at, expires_at, rotated_at)
-    values ($1, $2, $3, $4, $5, $6, $7, null)";
-
-impl Store {
-    /// Stores a newly issued refresh token.
-    pub async fn insert_refresh_token(
-        &self,
-        record: &RefreshTokenRecord,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
-            bind_refresh(sqlx::query(INSERT_REFRESH), record).execute(pool).await.map(|done| done.rows_affected()))?;
-        Ok(())
-    }
-
-    /// The refresh token with this hash, rotated or not.
-    pub async fn find_refresh_token(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        let row: Option<RefreshRow> = with_pool!(self, pool =>
-            sqlx::query_as(
-                r"select token_hash, family_id, client_id, user_id, scope, issued_at, expires_at,
-                         rotated_at
-                  from refresh_tokens where token_hash = $1",
-            )
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(|row| RefreshTokenRecord {
-            token_hash: row.token_hash,
-            family_id: row.family_id,
+impl From<FamilyRow> for RefreshFamily {
+    fn from(row: FamilyRow) -> Self {
+        Self {
+            id: row.id,
+            generation: row.generation,
+            current_hash: row.current_hash,
             client_id: row.client_id,
+            client_registration: row.client_registration,
             user_id: row.user_id,
+            user_generation: row.user_generation,
             scope: row.scope,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
-            rotated_at: row.rotated_at,
-        }))
+        }
+    }
+}
+
+const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
+                              user_id, user_generation, scope, issued_at, expires_at";
+
+impl Store {
+    /// Stores the first token of a new family; `family_hash` is the hash of its family secret.
+    pub async fn insert_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        family_hash: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool =>
+            sqlx::query(
+                r"insert into refresh_families
+                    (id, family_hash, current_hash, generation, client_id, client_registration,
+                     user_id, user_generation, scope, issued_at, expires_at)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&family.id)
+            .bind(family_hash)
+            .bind(&family.current_hash)
+            .bind(family.generation)
+            .bind(&family.client_id)
+            .bind(&family.client_registration)
+            .bind(&family.user_id)
+            .bind(family.user_generation)
+            .bind(&family.scope)
+            .bind(family.issued_at)
+            .bind(family.expires_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
     }
 
-    /// Retires `old_hash` and stores `new` atomically; exactly one concurrent caller wins.
+    /// The family whose current token has this hash.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        self.find_family_by("current_hash", token_hash).await
+    }
+
+    /// The family whose secret has this hash (to recognise an old token of it).
+    pub async fn find_refresh_family_by_secret(
+        &self,
+        family_hash: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        self.find_family_by("family_hash", family_hash).await
+    }
+
+    async fn find_family_by(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let sql = format!("select {FAMILY_COLUMNS} from refresh_families where {column} = $1");
+        let row: Option<FamilyRow> = with_pool!(self, pool =>
+            sqlx::query_as(&sql).bind(value).fetch_optional(pool).await)?;
+        Ok(row.map(RefreshFamily::from))
+    }
+
+    /// Replaces a family's current token with its successor, in one conditional statement.
+    ///
+    /// It succeeds only while the exchanged token is still current, unexpired, and its user is
+    /// enabled at the generation the family was issued under. A revocation deletes the row and a
+    /// concurrent exchange moves the generation on, so whichever of two racing writers comes
+    /// second finds nothing to update (PostgreSQL re-checks the row it waited for).
     pub async fn rotate_refresh_token(
         &self,
-        old_hash: &str,
-        new: &RefreshTokenRecord,
-        now: i64,
+        rotation: &RefreshRotation<'_>,
     ) -> Result<RotateOutcome, StoreError> {
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            // The conditional update is the lock: a second exchange finds rotated_at set.
-            let updated = sqlx::query(
-                r"update refresh_tokens set rotated_at = $2
-                  where token_hash = $1 and rotated_at is null",
+        let updated = with_pool!(self, pool =>
+            sqlx::query(
+                r"update refresh_families
+                  set current_hash = $4, family_hash = $5, generation = generation + 1,
+                      issued_at = $6, expires_at = $7
+                  where id = $1 and generation = $2 and current_hash = $3 and expires_at > $6
+                    and exists (select 1 from users u
+                                where u.id = refresh_families.user_id and not u.disabled
+                                  and u.token_generation = refresh_families.user_generation)",
             )
-            .bind(old_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 0 {
-                return Ok(RotateOutcome::AlreadyRotated);
-            }
-            bind_refresh(sqlx::query(INSERT_REFRESH), new).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(RotateOutcome::Rotated)
-        }.await)
+            .bind(rotation.family_id)
+            .bind(rotation.generation)
+            .bind(rotation.current_hash)
+            .bind(rotation.next_hash)
+            .bind(rotation.family_hash)
+            .bind(rotation.now)
+            .bind(rotation.expires_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(if updated == 1 {
+            RotateOutcome::Rotated
+        } else {
+            RotateOutcome::NotCurrent
+        })
     }
 
-    /// Deletes every token of a rotation family; returns how many there were.
-    pub async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, StoreError> {
+    /// Deletes a rotation family; returns whether it existed.
+    pub async fn revoke_refresh_family(&self, family_id: &str) -> Result<bool, StoreError> {
         let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from refresh_tokens where family_id = $1")
+            sqlx::query(r"delete from refresh_families where id = $1")
                 .bind(family_id)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected()))?;
-        Ok(deleted)
+        Ok(deleted > 0)
     }
 
     /// Remembers a revoked access token until it would have expired.
@@ -110,22 +159,4 @@ impl Store {
             .map(|done| done.rows_affected()))?;
         Ok(())
     }
-}
-
-fn bind_refresh<'q, DB: sqlx::Database>(
-    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    record: &'q RefreshTokenRecord,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(&record.token_hash)
-        .bind(&record.family_id)
-        .bind(&record.client_id)
-        .bind(&record.user_id)
-        .bind(&record.scope)
-        .bind(record.issued_at)
-        .bind(record.expires_at)
 }

@@ -24,6 +24,14 @@ pub struct AccessClaims {
     pub jti: String,
     /// The client the token was issued to.
     pub client_id: String,
+    /// That client's registration (see `Client::registration`); absent for the built-in client
+    /// and clients registered before it existed.
+    #[serde(
+        default,
+        rename = "client_reg",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub client_registration: String,
     /// Granted scopes, space-delimited.
     pub scope: String,
     /// The user's name, on user tokens.

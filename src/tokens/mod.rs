@@ -4,10 +4,15 @@ mod claims;
 mod key_encryption;
 mod key_material;
 mod keyring;
+mod refresh;
 mod service;
 
 pub use claims::{AccessClaims, TOKEN_TYPE_HEADER};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};
+pub use refresh::{
+    MAX_REFRESH_TOKEN_BYTES, MintedRefreshToken, family_secret_of, mint as mint_refresh_token,
+    mint_new_family,
+};
 pub use service::{IssuedAccessToken, TokenError, TokenService, TokenSubject, looks_like_jwt};

@@ -104,11 +104,13 @@ impl TokenService {
         &self.keys
     }
 
-    /// Signs a token for `subject` issued to `client_id` with `scope`.
+    /// Signs a token for `subject` issued to `client_id` (registration `client_registration`)
+    /// with `scope`.
     pub fn issue(
         &self,
         subject: TokenSubject<'_>,
         client_id: &str,
+        client_registration: &str,
         scope: &ScopeSet,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
@@ -139,6 +141,7 @@ impl TokenService {
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client_id.to_owned(),
+            client_registration: client_registration.to_owned(),
             scope: scope.to_string(),
             username,
             roles,

@@ -27,7 +27,11 @@ async fn expired_rows_are_deleted_so_tables_stop_growing(backend: Backend) {
     })
     .await;
     let password = app.seed_alice().await;
-    let tables = ["refresh_tokens", "revoked_access_tokens", "login_failures"];
+    let tables = [
+        "refresh_families",
+        "revoked_access_tokens",
+        "login_failures",
+    ];
 
     // A steady load: logins (refresh tokens), revocations (revoked jtis), failures (counters).
     let start = Instant::now();

@@ -1,6 +1,6 @@
 //! The password grant (RFC 6749 section 4.3).
 
-use authd::domain::{GrantType, Username};
+use authd::domain::GrantType;
 use serde_json::Value;
 
 use crate::backend_tests;
@@ -78,53 +78,6 @@ async fn wrong_password_and_unknown_user_get_the_same_invalid_grant(backend: Bac
     let a = assert_oauth_error(wrong_password, 400, "invalid_grant").await;
     let b = assert_oauth_error(unknown_user, 400, "invalid_grant").await;
     assert_eq!(a, b, "the answers must not reveal which usernames exist");
-}
-
-async fn a_disabled_user_is_told_so_only_after_the_right_password(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let password = app.seed_alice().await;
-    app.store
-        .set_disabled(&Username::parse("alice").unwrap(), true, 1)
-        .await
-        .unwrap();
-
-    let right = app
-        .post_form(
-            "/token",
-            &[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", password),
-            ],
-        )
-        .await;
-    let wrong = app
-        .post_form(
-            "/token",
-            &[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", "wrong-one"),
-            ],
-        )
-        .await;
-
-    let right = assert_oauth_error(right, 400, "invalid_grant").await;
-    assert!(
-        right["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("disabled"),
-        "{right}"
-    );
-    let wrong = assert_oauth_error(wrong, 400, "invalid_grant").await;
-    assert!(
-        !wrong["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("disabled"),
-        "{wrong}"
-    );
 }
 
 async fn a_narrower_scope_can_be_requested(backend: Backend) {
@@ -346,7 +299,6 @@ backend_tests!(
     password_grant_issues_a_bearer_token_with_every_scope_of_the_users_roles,
     usernames_match_regardless_of_case_and_width,
     wrong_password_and_unknown_user_get_the_same_invalid_grant,
-    a_disabled_user_is_told_so_only_after_the_right_password,
     a_narrower_scope_can_be_requested,
     a_scope_beyond_the_users_roles_is_invalid_scope,
     a_user_without_roles_gets_an_empty_scope,

@@ -64,6 +64,7 @@ fn genuine_token() -> String {
         .issue(
             TokenSubject::Client,
             "svc",
+            "",
             &scope,
             authd::clock::unix_now(),
         )

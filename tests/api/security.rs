@@ -131,7 +131,7 @@ async fn failures_on_two_instances_add_up_to_one_lock(backend: Backend) {
     assert_locked(login(&b, "alice", password).await).await;
 }
 
-async fn wait_for_audit(app: &TestApp, token: &str, action: &str) -> Vec<Value> {
+pub async fn wait_for_audit(app: &TestApp, token: &str, action: &str) -> Vec<Value> {
     let start = Instant::now();
     loop {
         let page: Value = app

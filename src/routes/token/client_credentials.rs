@@ -21,9 +21,13 @@ pub async fn grant(
     }
     let allowed = client.scopes.clone().unwrap_or_default();
     let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let issued = ctx
-        .tokens
-        .issue(TokenSubject::Client, &client.client_id, &scope, unix_now())?;
+    let issued = ctx.tokens.issue(
+        TokenSubject::Client,
+        &client.client_id,
+        &client.registration,
+        &scope,
+        unix_now(),
+    )?;
     record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,

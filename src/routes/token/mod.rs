@@ -17,11 +17,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::credentials::{LockoutPolicy, PasswordHasher, authenticate_client};
+use crate::credentials::{LockoutPolicy, PasswordHasher, StillWaiting, authenticate_client};
 use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
+use crate::routes::connection::still_waiting;
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
@@ -47,6 +48,8 @@ pub struct GrantContext<'a> {
     pub lockout: &'a LockoutPolicy,
     /// The caller's address.
     pub ip: Option<String>,
+    /// Whether the caller is still connected (taken by the one password check).
+    pub still_waiting: Option<StillWaiting>,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -174,10 +177,12 @@ async fn issue_token(
     })?;
     let credentials = form.client_credentials(&request)?;
     let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
-    if client.anonymous
-        && (grant == GrantType::ClientCredentials
-            || settings.oauth.require_client_auth_for_password)
-    {
+    // Naming a public client is not authenticating: where a grant requires client
+    // authentication, only a confidential client's secret counts.
+    let must_authenticate = grant == GrantType::ClientCredentials
+        || (grant == GrantType::Password && settings.oauth.require_client_auth_for_password);
+    let refused_anonymous = client.anonymous && settings.oauth.require_client_auth_for_password;
+    if (must_authenticate && !client.confidential) || refused_anonymous {
         return Err(OAuthError::InvalidClient {
             description: "client authentication is required".into(),
             basic: false,
@@ -189,7 +194,7 @@ async fn issue_token(
             client.client_id
         )));
     }
-    let ctx = GrantContext {
+    let mut ctx = GrantContext {
         store: &store,
         hasher: &hasher,
         tokens: &tokens,
@@ -197,9 +202,10 @@ async fn issue_token(
         audit: &audit,
         lockout: &lockout,
         ip: client_ip(&request, settings.security.trust_forwarded_for),
+        still_waiting: still_waiting(&request),
     };
     let response = match grant {
-        GrantType::Password => password::grant(&form, &client, &ctx).await?,
+        GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
         GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
     };

@@ -4,12 +4,15 @@ use secrecy::SecretString;
 
 use super::GrantContext;
 use super::response::{
-    TokenResponse, allowed_user_scope, client_gets_refresh_tokens, new_refresh_token,
-    record_issuance, resolve_scope, user_access_token,
+    TokenResponse, allowed_user_scope, client_gets_refresh_tokens, record_issuance, resolve_scope,
+    start_refresh_family, user_access_token,
 };
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
-use crate::credentials::{LoginKeys, PasswordHash, PresentedClient, VerifyOutcome};
+use crate::credentials::{
+    HashRequester, LoginKeys, PasswordHash, PresentedClient, Reservation, VerifyOutcome,
+    address_bucket,
+};
 use crate::domain::{MAX_USERNAME_CHARS, Password, Username};
 use crate::error::OAuthError;
 use crate::metrics::METRICS;
@@ -19,7 +22,7 @@ use crate::routes::OAuthForm;
 pub async fn grant(
     form: &OAuthForm,
     client: &PresentedClient,
-    ctx: &GrantContext<'_>,
+    ctx: &mut GrantContext<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let raw_username = form.require("username")?;
     if raw_username.chars().count() > MAX_USERNAME_CHARS {
@@ -33,41 +36,66 @@ pub async fn grant(
     let counted_as = username.as_ref().map_or(raw_username, |u| u.as_str());
     let keys = LoginKeys::new(counted_as, ctx.ip.as_deref());
     let now = unix_now();
-    // A locked username or throttled address is refused before argon2 runs, even with the
-    // right password.
-    let gate = ctx.lockout.check(ctx.store, &keys, now).await?;
-    if let Some(retry_after) = gate.retry_after {
-        record_login(ctx, "login.locked", counted_as, client).await;
-        return Err(OAuthError::LockedOut { retry_after });
-    }
+    // The attempt is counted before argon2 runs: a locked username or throttled address is
+    // refused without hashing, even with the right password.
+    let attempt = match ctx.lockout.reserve(ctx.store, &keys, now).await? {
+        Reservation::Granted(attempt) => attempt,
+        Reservation::Refused { retry_after } => {
+            record_login(ctx, "login.locked", counted_as, client).await;
+            return Err(OAuthError::LockedOut { retry_after });
+        }
+    };
     // A username that cannot exist is checked like an unknown one, at the same cost.
     let login = match &username {
         Ok(username) => ctx.store.find_user_login(username).await?,
         Err(_) => None,
     };
     let stored_hash: Option<&PasswordHash> = login.as_ref().map(|l| &l.password_hash);
-    let outcome = ctx.hasher.verify(password.secret(), stored_hash).await?;
-    let (Some(login), VerifyOutcome::Match | VerifyOutcome::MatchRehashed(_)) = (login, &outcome)
-    else {
-        log::warn!("password grant failed for username {counted_as:?}");
-        METRICS.login_failed();
-        record_login(ctx, "login.failed", counted_as, client).await;
-        if let Some(seconds) = ctx.lockout.record_failure(ctx.store, &keys, now).await? {
-            log::warn!("login for {counted_as:?} locked for {seconds} s");
-            METRICS.locked_out();
-            record_login(ctx, "login.lockout", counted_as, client).await;
-        }
-        return Err(OAuthError::InvalidGrant(
-            "invalid username or password".into(),
-        ));
+    let requester = HashRequester {
+        address: ctx.ip.as_deref().map(address_bucket),
+        still_waiting: ctx.still_waiting.take(),
     };
-    let user = login.user;
-    if user.disabled {
-        log::warn!("password grant refused: user {} is disabled", user.username);
-        record_login(ctx, "login.disabled", &user.username, client).await;
-        return Err(OAuthError::InvalidGrant("the account is disabled".into()));
-    }
-    ctx.lockout.record_success(ctx.store, &keys, &gate).await?;
+    let outcome = match ctx
+        .hasher
+        .verify_for(password.secret(), stored_hash, requester)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // Not evaluated: the attempt does not count against anyone.
+            ctx.lockout.abandoned(ctx.store, attempt).await?;
+            return Err(error.into());
+        }
+    };
+    let matched = matches!(
+        outcome,
+        VerifyOutcome::Match | VerifyOutcome::MatchRehashed(_)
+    );
+    let user = match login {
+        Some(login) if matched && !login.user.disabled => login.user,
+        other => {
+            // A disabled account answers exactly like a wrong password, or the answer would
+            // confirm the password; the audit trail tells them apart.
+            let disabled = matched && other.is_some();
+            log::warn!("password grant failed for username {counted_as:?}");
+            METRICS.login_failed();
+            let action = if disabled {
+                "login.disabled"
+            } else {
+                "login.failed"
+            };
+            record_login(ctx, action, counted_as, client).await;
+            if let Some(seconds) = ctx.lockout.failed(ctx.store, attempt, now).await? {
+                log::warn!("login for {counted_as:?} locked for {seconds} s");
+                METRICS.locked_out();
+                record_login(ctx, "login.lockout", counted_as, client).await;
+            }
+            return Err(OAuthError::InvalidGrant(
+                "invalid username or password".into(),
+            ));
+        }
+    };
+    ctx.lockout.succeeded(ctx.store, attempt).await?;
     record_login(ctx, "login.succeeded", &user.username, client).await;
     if let VerifyOutcome::MatchRehashed(phc) = outcome {
         let upgraded = PasswordHash::from_stored(phc);
@@ -82,17 +110,7 @@ pub async fn grant(
     let scope = resolve_scope(form.get("scope"), &allowed)?;
     let access_token = user_access_token(ctx.tokens, &user, client, &scope, now)?;
     let refresh_token = if client_gets_refresh_tokens(client) {
-        let family_id = uuid::Uuid::new_v4().to_string();
-        let (token, record) = new_refresh_token(
-            &family_id,
-            &scope.to_string(),
-            client,
-            &user,
-            ctx.settings,
-            now,
-        );
-        ctx.store.insert_refresh_token(&record).await?;
-        Some(token)
+        Some(start_refresh_family(ctx, client, &user, &scope, now).await?)
     } else {
         None
     };

@@ -2,16 +2,16 @@
 
 use super::GrantContext;
 use super::response::{
-    TokenResponse, allowed_user_scope, new_refresh_token, record_issuance, resolve_scope,
-    user_access_token,
+    TokenResponse, allowed_user_scope, record_issuance, resolve_scope, user_access_token,
 };
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
-use crate::credentials::{PresentedClient, hash_secret};
+use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
-use crate::store::RotateOutcome;
+use crate::store::{RefreshRotation, RotateOutcome};
+use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
 
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
@@ -25,12 +25,17 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let (store, tokens) = (ctx.store, ctx.tokens);
     let presented = form.require("refresh_token")?;
-    let old_hash = hash_secret(presented);
-    let Some(record) = store.find_refresh_token(&old_hash).await? else {
+    if presented.len() > MAX_REFRESH_TOKEN_BYTES {
+        return Err(invalid());
+    }
+    let presented_hash = hash_secret(presented);
+    let Some(family) = store.find_refresh_token(&presented_hash).await? else {
+        detect_reuse(ctx, presented, client).await?;
         return Err(invalid());
     };
-    // Section 6: the token must have been issued to the authenticated client.
-    if record.client_id != client.client_id {
+    // Section 6: the token must have been issued to the authenticated client, and to this
+    // registration of it.
+    if family.client_id != client.client_id || family.client_registration != client.registration {
         log::warn!(
             "client {} presented a refresh token of another client",
             client.client_id
@@ -38,39 +43,35 @@ pub async fn grant(
         return Err(invalid());
     }
     let now = unix_now();
-    if record.rotated_at.is_some() {
-        revoke_family_on_reuse(ctx, &record.family_id, &client.client_id).await?;
+    if family.expires_at <= now {
         return Err(invalid());
     }
-    if record.expires_at <= now {
-        return Err(invalid());
-    }
-    let user = match store.find_user_by_id(&record.user_id).await? {
-        Some(user) if !user.disabled => user,
-        Some(_) => return Err(OAuthError::InvalidGrant("the account is disabled".into())),
-        None => return Err(invalid()),
+    let user = match store.find_user_by_id(&family.user_id).await? {
+        Some(user) if !user.disabled && user.token_generation == family.user_generation => user,
+        _ => return Err(invalid()),
     };
     let original =
-        ScopeSet::parse(&record.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
+        ScopeSet::parse(&family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // Narrowing is allowed, widening is not; roles lost since issuance are not carried over.
     let requested = resolve_scope(form.get("scope"), &original)?;
     let allowed = allowed_user_scope(store.scopes_of_user(&user.id).await?, client);
     let scope = requested.intersection(&allowed);
-    // Section 6: a new refresh token keeps the scope of the one it replaces.
-    let (token, new_record) = new_refresh_token(
-        &record.family_id,
-        &record.scope,
-        client,
-        &user,
-        ctx.settings,
+    // Section 6: the new refresh token keeps the family's scope. A family from before
+    // migration 0005 gets its secret now.
+    let family_secret = family_secret_of(presented).map_or_else(generate_secret, str::to_owned);
+    let next = mint_refresh_token(&family_secret, family.generation + 1);
+    let rotation = RefreshRotation {
+        family_id: &family.id,
+        generation: family.generation,
+        current_hash: &presented_hash,
+        next_hash: &next.token_hash,
+        family_hash: &next.family_hash,
         now,
-    );
-    if store
-        .rotate_refresh_token(&old_hash, &new_record, now)
-        .await?
-        == RotateOutcome::AlreadyRotated
-    {
-        revoke_family_on_reuse(ctx, &record.family_id, &client.client_id).await?;
+        expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
+    };
+    if store.rotate_refresh_token(&rotation).await? == RotateOutcome::NotCurrent {
+        // Exchanged concurrently (reuse, section 4.14.2), or revoked while we looked.
+        revoke_family_on_reuse(ctx, &family.id, &client.client_id).await?;
         return Err(invalid());
     }
     let access_token = user_access_token(tokens, &user, client, &scope, now)?;
@@ -79,8 +80,31 @@ pub async fn grant(
         access_token,
         tokens.access_ttl(),
         &scope,
-        Some(token),
+        Some(next.token),
     ))
+}
+
+/// A token that is not its family's current one but carries the family's secret was exchanged
+/// before: whoever holds it, the family is compromised (RFC 9700 section 4.14.2).
+async fn detect_reuse(
+    ctx: &GrantContext<'_>,
+    presented: &str,
+    client: &PresentedClient,
+) -> Result<(), OAuthError> {
+    let Some(secret) = family_secret_of(presented) else {
+        return Ok(());
+    };
+    let Some(family) = ctx
+        .store
+        .find_refresh_family_by_secret(&hash_secret(secret))
+        .await?
+    else {
+        return Ok(());
+    };
+    if family.client_id == client.client_id {
+        revoke_family_on_reuse(ctx, &family.id, &client.client_id).await?;
+    }
+    Ok(())
 }
 
 async fn revoke_family_on_reuse(
@@ -92,10 +116,8 @@ async fn revoke_family_on_reuse(
     let event = AuditEvent::new("refresh.reuse_detected")
         .client(client_id)
         .ip(ctx.ip.clone())
-        .detail(format!("revoked {revoked} tokens of the family"));
+        .detail(format!("family={family_id} revoked={revoked}"));
     ctx.audit.record(event).await;
-    log::warn!(
-        "refresh token reuse detected for client {client_id}: revoked {revoked} tokens of its family"
-    );
+    log::warn!("refresh token reuse detected for client {client_id}: family {family_id} revoked");
     Ok(())
 }

@@ -6,13 +6,12 @@ use serde::Serialize;
 
 use super::GrantContext;
 use crate::audit::AuditEvent;
-use crate::config::Settings;
-use crate::credentials::{PresentedClient, generate_secret, hash_secret};
+use crate::credentials::PresentedClient;
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
 use crate::metrics::METRICS;
-use crate::store::{RefreshTokenRecord, User};
-use crate::tokens::{TokenService, TokenSubject};
+use crate::store::{RefreshFamily, User};
+use crate::tokens::{TokenService, TokenSubject, mint_new_family};
 
 /// The JSON body of a successful token response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -67,35 +66,40 @@ pub fn resolve_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<Scop
     Ok(requested)
 }
 
-/// What a user may hold through this client: their roles' scopes, bounded by a confidential client's.
+/// What a user may hold through this client: their roles' scopes, bounded by the registered
+/// client's (public or confidential); only the built-in client passes the user's scopes through.
 pub fn allowed_user_scope(user_scopes: ScopeSet, client: &PresentedClient) -> ScopeSet {
-    match (&client.scopes, client.confidential) {
-        (Some(client_scopes), true) => user_scopes.intersection(client_scopes),
-        _ => user_scopes,
+    match &client.scopes {
+        Some(client_scopes) => user_scopes.intersection(client_scopes),
+        None => user_scopes,
     }
 }
 
-/// A new opaque refresh token and the record that stores its hash.
-pub fn new_refresh_token(
-    family_id: &str,
-    refresh_scope: &str,
+/// Starts a refresh-token family for `user` through `client`: stores it, returns its first token.
+pub async fn start_refresh_family(
+    ctx: &GrantContext<'_>,
     client: &PresentedClient,
     user: &User,
-    settings: &Settings,
+    scope: &ScopeSet,
     now: i64,
-) -> (String, RefreshTokenRecord) {
-    let token = generate_secret();
-    let record = RefreshTokenRecord {
-        token_hash: hash_secret(&token),
-        family_id: family_id.to_owned(),
+) -> Result<String, OAuthError> {
+    let minted = mint_new_family();
+    let family = RefreshFamily {
+        id: uuid::Uuid::new_v4().to_string(),
+        generation: 0,
+        current_hash: minted.token_hash,
         client_id: client.client_id.clone(),
+        client_registration: client.registration.clone(),
         user_id: user.id.clone(),
-        scope: refresh_scope.to_owned(),
+        user_generation: user.token_generation,
+        scope: scope.to_string(),
         issued_at: now,
-        expires_at: now + settings.tokens.refresh_ttl_secs as i64,
-        rotated_at: None,
+        expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
     };
-    (token, record)
+    ctx.store
+        .insert_refresh_family(&family, &minted.family_hash)
+        .await?;
+    Ok(minted.token)
 }
 
 /// Signs an access token for `user`.
@@ -112,7 +116,9 @@ pub fn user_access_token(
         roles: &user.roles,
         generation: user.token_generation,
     };
-    Ok(tokens.issue(subject, &client.client_id, scope, now)?.token)
+    Ok(tokens
+        .issue(subject, &client.client_id, &client.registration, scope, now)?
+        .token)
 }
 
 /// Records an issued token in the audit trail (queued; written in batches).
