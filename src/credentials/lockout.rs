@@ -182,10 +182,11 @@ impl LockoutPolicy {
         let mut sql = String::from("case lock_count");
         for previous in 0..=20 {
             let seconds = self.lock_duration(previous);
+            // At least one `when`: SQL has no CASE without one.
+            sql.push_str(&format!(" when {previous} then {seconds}"));
             if seconds >= self.max_secs {
                 break;
             }
-            sql.push_str(&format!(" when {previous} then {seconds}"));
         }
         sql.push_str(&format!(" else {} end", self.max_secs));
         sql
@@ -212,7 +213,16 @@ mod tests {
         assert_eq!(
             policy.lock_secs_sql,
             "case lock_count when 0 then 60 when 1 then 120 when 2 then 240 when 3 then 480 \
-             else 900 end"
+             when 4 then 900 else 900 end"
+        );
+        let flat = LockoutPolicy::new(&SecuritySettings {
+            lockout_base_secs: 1,
+            lockout_max_secs: 1,
+            ..SecuritySettings::default()
+        });
+        assert_eq!(
+            flat.lock_secs_sql,
+            "case lock_count when 0 then 1 else 1 end"
         );
     }
 

@@ -43,7 +43,13 @@ struct Chain {
     last_refresh_token: String,
 }
 
-async fn keep_refreshing(app: Arc<TestApp>, first: String, deadline: Instant) -> Chain {
+async fn keep_refreshing(
+    app: Arc<TestApp>,
+    first: String,
+    deadline: Instant,
+    going: tokio::sync::oneshot::Sender<()>,
+) -> Chain {
+    let mut going = Some(going);
     let mut current = first;
     let mut successes = Vec::new();
     while Instant::now() < deadline {
@@ -55,6 +61,9 @@ async fn keep_refreshing(app: Arc<TestApp>, first: String, deadline: Instant) ->
         let body: Value = response.json().await.unwrap();
         successes.push((started, body["access_token"].as_str().unwrap().to_owned()));
         current = body["refresh_token"].as_str().unwrap().to_owned();
+        if let Some(going) = going.take() {
+            let _ = going.send(());
+        }
     }
     Chain {
         successes,
@@ -110,13 +119,16 @@ async fn no_refresh_outlives(backend: Backend, ending: Ending) {
         let second: Value = refresh(&app, &first).await.json().await.unwrap();
         let second = second["refresh_token"].as_str().unwrap().to_owned();
 
+        let (going, thief_going) = tokio::sync::oneshot::channel();
         let thief = tokio::spawn(keep_refreshing(
             app.clone(),
             second,
             Instant::now() + Duration::from_secs(10),
+            going,
         ));
         // Let a few rotations go by, a different number each trial.
-        tokio::time::sleep(Duration::from_millis(25 + (trial as u64 * 7) % 40)).await;
+        let _ = thief_going.await;
+        tokio::time::sleep(Duration::from_millis((trial as u64 * 7) % 40)).await;
         end_sessions(&app, &admin, &username, &first, ending).await;
         let ended = Instant::now();
         let chain = thief.await.unwrap();

@@ -32,6 +32,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(issue_token);
 }
 
+fn client_authentication_required() -> OAuthError {
+    OAuthError::InvalidClient {
+        description: "client authentication is required".into(),
+        basic: false,
+    }
+}
+
 /// What a grant may need, borrowed from the app's shared state for one request.
 pub struct GrantContext<'a> {
     /// Storage.
@@ -177,22 +184,24 @@ async fn issue_token(
     })?;
     let credentials = form.client_credentials(&request)?;
     let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
-    // Naming a public client is not authenticating: where a grant requires client
-    // authentication, only a confidential client's secret counts.
-    let must_authenticate = grant == GrantType::ClientCredentials
-        || (grant == GrantType::Password && settings.oauth.require_client_auth_for_password);
-    let refused_anonymous = client.anonymous && settings.oauth.require_client_auth_for_password;
-    if (must_authenticate && !client.confidential) || refused_anonymous {
-        return Err(OAuthError::InvalidClient {
-            description: "client authentication is required".into(),
-            basic: false,
-        });
+    if client.anonymous
+        && (grant == GrantType::ClientCredentials
+            || settings.oauth.require_client_auth_for_password)
+    {
+        return Err(client_authentication_required());
     }
     if !client.grants.contains(&grant) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "client {} may not use the {grant} grant",
             client.client_id
         )));
+    }
+    // Naming a public client is not authenticating: where a grant requires client
+    // authentication, only a confidential client's secret counts.
+    let must_authenticate = grant == GrantType::ClientCredentials
+        || (grant == GrantType::Password && settings.oauth.require_client_auth_for_password);
+    if must_authenticate && !client.confidential {
+        return Err(client_authentication_required());
     }
     let mut ctx = GrantContext {
         store: &store,
