@@ -228,7 +228,7 @@ impl Default for PasswordSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OAuthSettings {
-    /// Refuse password grants that carry no client credentials.
+    /// Allow the password grant only to confidential clients that authenticate with their secret.
     pub require_client_auth_for_password: bool,
     /// The built-in public client that unauthenticated password grants belong to.
     pub default_client_id: String,
