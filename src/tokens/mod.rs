@@ -10,4 +10,6 @@ pub use claims::{AccessClaims, TOKEN_TYPE_HEADER};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};
-pub use service::{IssuedAccessToken, TokenError, TokenService, TokenSubject, looks_like_jwt};
+pub use service::{
+    IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
+};

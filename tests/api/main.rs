@@ -12,6 +12,7 @@ mod interop;
 mod introspect;
 mod janitor;
 mod jwt_attacks;
+mod key_revocation;
 mod keys;
 mod openapi;
 mod password_grant;
