@@ -2,6 +2,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Largest clock difference assumed between instances sharing a database (NTP keeps real ones
+/// well inside it). Tokens carry `nbf` this far before `iat`, verification accepts an `iat` this
+/// far in the future, and revocation polling overlaps by more than it.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 5;
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     SystemTime::now()

@@ -140,6 +140,11 @@ pub struct TokenSettings {
     pub refresh_ttl_secs: u64,
     /// Clock skew tolerated when checking `exp` and `nbf`.
     pub leeway_secs: u64,
+    /// Longest `exp - iat` of an access token that is accepted; the same on every instance.
+    pub max_lifetime_secs: u64,
+    /// Most revoked access token ids each instance keeps in memory; past it, introspection asks
+    /// the database about tokens it cannot decide from memory.
+    pub revocation_cache_entries: usize,
     /// Signature algorithm for new keys.
     pub algorithm: SigningAlgorithm,
     /// Shared secret for HS256, at least 32 bytes; only read when `algorithm = "HS256"`.
@@ -154,6 +159,8 @@ impl Default for TokenSettings {
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
             leeway_secs: 0,
+            max_lifetime_secs: 86_400,
+            revocation_cache_entries: 100_000,
             algorithm: SigningAlgorithm::EdDSA,
             hs256_secret: None,
         }
@@ -348,6 +355,11 @@ impl Settings {
                 "tokens.access_ttl_secs and tokens.refresh_ttl_secs must be positive".into(),
             ));
         }
+        if self.tokens.access_ttl_secs > self.tokens.max_lifetime_secs {
+            return Err(ConfigError(
+                "tokens.access_ttl_secs must not exceed tokens.max_lifetime_secs".into(),
+            ));
+        }
         if self.tokens.algorithm == SigningAlgorithm::HS256 {
             let length = self
                 .tokens
@@ -425,6 +437,16 @@ mod tests {
         assert_eq!(settings.passwords.parallelism, 1);
         assert_eq!(settings.tokens.leeway_secs, 0);
         assert_eq!(settings.keys.activation_delay(), 300);
+        assert_eq!(settings.tokens.max_lifetime_secs, 86_400);
+        assert_eq!(settings.tokens.revocation_cache_entries, 100_000);
+    }
+
+    #[test]
+    fn an_access_ttl_beyond_the_max_lifetime_is_refused() {
+        let mut settings = Settings::default();
+        settings.tokens.access_ttl_secs = 86_401;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("tokens.max_lifetime_secs"), "{error}");
     }
 
     #[test]

@@ -55,19 +55,27 @@ pub async fn check_access_token(
     tokens: &TokenService,
     cache: &StateCache,
 ) -> Result<Option<LiveToken>, StoreError> {
-    // A token verified before needs no second signature check until its `exp`.
-    let claims = match cache.verified_claims(token) {
-        Some(claims) => claims,
+    // A token verified before needs no second signature check, but it lives no longer than its
+    // key: a revoked, deleted or expired key ends cached verifications too.
+    let verified = match cache.verified_token(token) {
+        Some(verified) if tokens.verifies_with(&verified.kid) => verified,
+        Some(_) => return Ok(None),
         None => {
-            let Ok(claims) = tokens.verify(token) else {
+            let Ok(verified) = tokens.verify_token(token) else {
                 return Ok(None);
             };
-            let claims = Arc::new(claims);
-            cache.remember_verified(token, claims.clone());
-            claims
+            let verified = Arc::new(verified);
+            cache.remember_verified(token, verified.clone());
+            verified
         }
     };
-    if cache.is_revoked(&claims.jti) {
+    let claims = &verified.claims;
+    let revoked = match cache.revocation_status(&claims.jti) {
+        Some(revoked) => revoked,
+        // The in-memory set overflowed and cannot tell: the database can.
+        None => store.is_access_token_revoked(&claims.jti).await?,
+    };
+    if revoked {
         return Ok(None);
     }
     // A token lives only as long as the registration of the client it was issued to: a client
@@ -93,12 +101,12 @@ pub async fn check_access_token(
             return Ok(None);
         }
         return Ok(Some(LiveToken::Access {
-            claims: AccessClaims::clone(&claims),
+            claims: claims.clone(),
             user: Some(user),
         }));
     }
     Ok(Some(LiveToken::Access {
-        claims: AccessClaims::clone(&claims),
+        claims: claims.clone(),
         user: None,
     }))
 }

@@ -74,10 +74,11 @@ impl Application {
             settings.tokens.access_ttl_secs,
             settings.tokens.leeway_secs,
             settings.oauth.default_client_id.clone(),
-        );
+        )
+        .with_max_lifetime(settings.tokens.max_lifetime_secs);
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
         let audit = web::Data::new(AuditLog::start(store.clone()));
-        let cache = web::Data::from(StateCache::start(store.clone()).await?);
+        let cache = web::Data::from(StateCache::start(store.clone(), &settings).await?);
         let audit_handle = audit.clone();
         spawn_janitor(store.clone(), &settings);
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));

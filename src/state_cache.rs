@@ -3,7 +3,12 @@
 //!
 //! Freshness is the contract: users and clients are re-read after `ENTRY_TTL`, and revocations
 //! made by any instance are polled every `REVOCATION_POLL`, so a revocation, a disabled user or a
-//! deleted client is honoured everywhere within one second.
+//! deleted client is honoured everywhere within one second. A verified token is kept no longer
+//! than an access token's lifetime, and only as long as its signing key still verifies.
+//!
+//! The revoked set is bounded (`tokens.revocation_cache_entries`). When it overflows, the tokens
+//! expiring first are dropped from memory and, until they have all expired, tokens not found in
+//! memory are looked up in the database.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,17 +17,19 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest::{SHA256, digest};
 
-use crate::clock::{unix_now, unix_now_ms};
+use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now, unix_now_ms};
+use crate::config::Settings;
 use crate::domain::ClientId;
 use crate::store::{Client, Store, StoreError, User};
-use crate::tokens::AccessClaims;
+use crate::tokens::VerifiedToken;
 
 /// How long a user or client row is trusted.
 const ENTRY_TTL: Duration = Duration::from_millis(500);
 /// How often new revocations are fetched.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
-/// Overlap of successive polls, covering clock skew and transactions that commit late.
-const REVOCATION_OVERLAP_MS: i64 = 5_000;
+/// Overlap of successive polls: rows are stamped with the revoking instance's clock, which may lag
+/// ours by `MAX_CLOCK_SKEW_SECS`, and transactions may commit late. Rows seen twice are deduplicated.
+const REVOCATION_OVERLAP_MS: i64 = (MAX_CLOCK_SKEW_SECS + 2) * 1000;
 /// Most entries per map; beyond it the map is emptied (cheap, and rare with sane limits).
 const MAX_ENTRIES: usize = 100_000;
 
@@ -66,32 +73,94 @@ impl<K: Eq + Hash, V: Clone> ExpiringMap<K, V> {
     }
 }
 
+/// Revoked access tokens (jti -> exp), at most `capacity` of them.
+struct RevokedSet {
+    entries: HashMap<String, i64>,
+    capacity: usize,
+    // Tokens stay valid this long past `exp` (`tokens.leeway_secs`).
+    leeway: i64,
+    // Until this Unix time some revoked token dropped from memory may still be valid.
+    incomplete_until: i64,
+}
+
+impl RevokedSet {
+    fn new(capacity: usize, leeway: i64) -> Self {
+        Self {
+            entries: HashMap::new(),
+            capacity,
+            leeway,
+            incomplete_until: i64::MIN,
+        }
+    }
+
+    /// `Some(revoked?)` when memory can tell, `None` when only the database can.
+    fn status(&self, jti: &str, now: i64) -> Option<bool> {
+        if self.entries.contains_key(jti) {
+            Some(true)
+        } else if now <= self.incomplete_until {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    fn absorb(&mut self, revoked: Vec<(String, i64)>, now: i64) {
+        let horizon = now - self.leeway;
+        self.entries.retain(|_, exp| *exp >= horizon);
+        self.entries
+            .extend(revoked.into_iter().filter(|(_, exp)| *exp >= horizon));
+        if self.entries.len() > self.capacity {
+            self.trim();
+        }
+    }
+
+    // Drops the tokens expiring first: they stop needing the database soonest. Trimming to three
+    // quarters of the capacity keeps the sort rare.
+    fn trim(&mut self) {
+        let keep = self.capacity - self.capacity / 4;
+        let mut expiries: Vec<i64> = self.entries.values().copied().collect();
+        expiries.sort_unstable();
+        let cutoff = expiries[self.entries.len() - keep - 1];
+        self.entries.retain(|_, exp| *exp > cutoff);
+        self.incomplete_until = self.incomplete_until.max(cutoff + self.leeway);
+    }
+}
+
 /// The caches behind introspection and client authentication.
 pub struct StateCache {
     users: ExpiringMap<String, Option<User>>,
     clients: ExpiringMap<String, Option<Client>>,
-    // SHA-256 of a token -> its verified claims, until the token's `exp`.
-    verified: ExpiringMap<[u8; 32], Arc<AccessClaims>>,
-    // jti -> exp of every revoked, unexpired access token.
-    revoked: RwLock<HashMap<String, i64>>,
+    // SHA-256 of a token -> its verification, until `exp` or `verified_ttl`, whichever is first.
+    verified: ExpiringMap<[u8; 32], Arc<VerifiedToken>>,
+    // No cached verification outlives an access token's lifetime (plus leeway).
+    verified_ttl: Duration,
+    revoked: RwLock<RevokedSet>,
 }
 
-impl Default for StateCache {
-    fn default() -> Self {
+impl StateCache {
+    /// An empty cache sized by `settings.tokens`.
+    pub fn new(settings: &Settings) -> Self {
+        let tokens = &settings.tokens;
         Self {
             users: ExpiringMap::new(),
             clients: ExpiringMap::new(),
             verified: ExpiringMap::new(),
-            revoked: RwLock::new(HashMap::new()),
+            verified_ttl: Duration::from_secs(tokens.access_ttl_secs + tokens.leeway_secs),
+            revoked: RwLock::new(RevokedSet::new(
+                tokens.revocation_cache_entries,
+                tokens.leeway_secs as i64,
+            )),
         }
     }
-}
 
-impl StateCache {
     /// Loads current revocations and keeps polling for new ones while the cache lives.
-    pub async fn start(store: Store) -> Result<Arc<Self>, StoreError> {
-        let cache = Arc::new(Self::default());
-        cache.absorb_revocations(store.revocations_since(0, unix_now()).await?);
+    pub async fn start(store: Store, settings: &Settings) -> Result<Arc<Self>, StoreError> {
+        let cache = Arc::new(Self::new(settings));
+        cache.absorb_revocations(
+            store
+                .revocations_since(0, cache.revocation_horizon())
+                .await?,
+        );
         tokio::spawn(poll_revocations(Arc::downgrade(&cache), store));
         Ok(cache)
     }
@@ -131,24 +200,25 @@ impl StateCache {
         self.clients.remove(&id.to_owned());
     }
 
-    /// Claims of a token verified before, if it has not expired.
-    pub fn verified_claims(&self, token: &str) -> Option<Arc<AccessClaims>> {
+    /// A token verified before, if it has not expired; the caller must still check its `kid`.
+    pub fn verified_token(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         self.verified.get(&token_digest(token))
     }
 
-    /// Remembers a verified token's claims until its `exp`.
-    pub fn remember_verified(&self, token: &str, claims: Arc<AccessClaims>) {
-        let remaining = (claims.exp - unix_now()).max(0) as u64;
-        let until = Instant::now() + Duration::from_secs(remaining);
-        self.verified.insert(token_digest(token), claims, until);
+    /// Remembers a verification until the token's `exp`, and no longer than an access token lives.
+    pub fn remember_verified(&self, token: &str, verified: Arc<VerifiedToken>) {
+        let remaining = Duration::from_secs((verified.claims.exp - unix_now()).max(0) as u64);
+        let until = Instant::now() + remaining.min(self.verified_ttl);
+        self.verified.insert(token_digest(token), verified, until);
     }
 
-    /// Whether the access token with `jti` is revoked.
-    pub fn is_revoked(&self, jti: &str) -> bool {
+    /// Whether the access token with `jti` is revoked: `None` when memory cannot tell (the set
+    /// overflowed) and the database must be asked.
+    pub fn revocation_status(&self, jti: &str) -> Option<bool> {
         self.revoked
             .read()
             .expect("cache lock poisoned")
-            .contains_key(jti)
+            .status(jti, unix_now())
     }
 
     /// Records a revocation made by this instance.
@@ -157,10 +227,15 @@ impl StateCache {
     }
 
     fn absorb_revocations(&self, revoked: Vec<(String, i64)>) {
-        let now = unix_now();
-        let mut set = self.revoked.write().expect("cache lock poisoned");
-        set.retain(|_, exp| *exp > now);
-        set.extend(revoked);
+        self.revoked
+            .write()
+            .expect("cache lock poisoned")
+            .absorb(revoked, unix_now());
+    }
+
+    // Revocations of tokens that expired before this (leeway included) no longer matter.
+    fn revocation_horizon(&self) -> i64 {
+        unix_now() - self.revoked.read().expect("cache lock poisoned").leeway - 1
     }
 }
 
@@ -178,7 +253,10 @@ async fn poll_revocations(cache: Weak<StateCache>, store: Store) {
         ticker.tick().await;
         let Some(cache) = cache.upgrade() else { break };
         let polled_at = unix_now_ms();
-        match store.revocations_since(since_ms, unix_now()).await {
+        match store
+            .revocations_since(since_ms, cache.revocation_horizon())
+            .await
+        {
             Ok(revoked) => {
                 cache.absorb_revocations(revoked);
                 since_ms = polled_at - REVOCATION_OVERLAP_MS;
@@ -205,11 +283,36 @@ mod tests {
 
     #[test]
     fn revocations_are_kept_until_their_tokens_expire() {
-        let cache = StateCache::default();
+        let cache = StateCache::new(&Settings::default());
         cache.mark_revoked("live", unix_now() + 60);
         cache.mark_revoked("stale", unix_now() - 1);
         cache.mark_revoked("other", unix_now() + 60);
-        assert!(cache.is_revoked("live"));
-        assert!(!cache.is_revoked("stale"));
+        assert_eq!(cache.revocation_status("live"), Some(true));
+        assert_eq!(cache.revocation_status("stale"), Some(false));
+    }
+
+    #[test]
+    fn an_overflowing_revoked_set_keeps_the_longest_lived_and_defers_the_rest() {
+        let now = 1_000;
+        let mut set = RevokedSet::new(4, 0);
+        let revoked = (0..10).map(|i| (format!("t{i}"), now + 10 + i)).collect();
+        set.absorb(revoked, now);
+
+        assert_eq!(set.entries.len(), 3);
+        for kept in ["t7", "t8", "t9"] {
+            assert_eq!(set.status(kept, now), Some(true), "{kept}");
+        }
+        assert_eq!(set.status("t0", now), None);
+        assert_eq!(set.status("never-revoked", now), None);
+        // Once every dropped token has expired, memory is complete again.
+        assert_eq!(set.status("never-revoked", now + 17), Some(false));
+    }
+
+    #[test]
+    fn a_zero_capacity_always_defers_to_the_database() {
+        let mut set = RevokedSet::new(0, 0);
+        set.absorb(vec![("a".into(), 2_000)], 1_000);
+        assert!(set.entries.is_empty());
+        assert_eq!(set.status("a", 1_000), None);
     }
 }

@@ -270,6 +270,27 @@ async fn run_keys(
                 );
             }
         }
+        KeysCommand::Revoke { kid } => {
+            let replacement = keys.revoke(&kid).await?;
+            if let Some(key) = &replacement {
+                let detail = format!("{} signs from now, replacing revoked {kid}", key.algorithm);
+                record(audit, "key.rotated", &key.kid, Some(detail)).await;
+            }
+            let detail = replacement
+                .as_ref()
+                .map(|key| format!("was active; replaced by {}", key.kid));
+            record(audit, "key.revoked", &kid, detail).await;
+            println!("revoked {kid}");
+            if let Some(key) = replacement {
+                println!(
+                    "{}\t{}\t{}\tsigns from {}",
+                    key.kid,
+                    key.algorithm,
+                    key.state.as_str(),
+                    rfc3339(key.activates_at_ms / 1000)
+                );
+            }
+        }
         KeysCommand::Prune => {
             for kid in keys.prune().await? {
                 record(audit, "key.pruned", &kid, None).await;

@@ -148,4 +148,11 @@ pub enum KeysCommand {
     List,
     /// Delete keys that no unexpired token can need.
     Prune,
+    /// Withdraw a key at once (e.g. leaked): unpublished, and tokens it signed stop verifying on
+    /// every instance within `keys.reload_interval_ms`. Revoking the active key first activates
+    /// a new one, as `rotate --now` does.
+    Revoke {
+        /// The key's `kid`, as `keys list` shows it.
+        kid: String,
+    },
 }

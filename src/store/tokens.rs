@@ -159,4 +159,14 @@ impl Store {
             .map(|done| done.rows_affected()))?;
         Ok(())
     }
+
+    /// Whether the access token with `jti` was revoked (and its record not yet swept).
+    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = with_pool!(self, pool =>
+            sqlx::query_as(r"select jti from revoked_access_tokens where jti = $1")
+                .bind(jti)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(row.is_some())
+    }
 }

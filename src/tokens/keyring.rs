@@ -193,12 +193,18 @@ impl KeyManager {
         self.snapshot().active(unix_now_ms()).cloned()
     }
 
-    /// The key with this `kid`, if it is still published.
+    /// The key with this `kid`, if it may still verify tokens: stored (not revoked or pruned)
+    /// and not expired, even if the reloader has not pruned it yet.
     pub fn find(&self, kid: &str) -> Option<Arc<SigningKey>> {
         if let Some(key) = self.static_key.as_ref().filter(|k| k.kid == kid) {
             return Some(key.clone());
         }
-        self.snapshot().keys.iter().find(|k| k.kid == kid).cloned()
+        let ring = self.snapshot();
+        let index = ring.keys.iter().position(|k| k.kid == kid)?;
+        match ring.state_of(index, unix_now_ms(), self.retention_ms) {
+            KeyState::Expired => None,
+            _ => Some(ring.keys[index].clone()),
+        }
     }
 
     /// Public JWKs of every published key (RFC 7517 JWK Set members).
@@ -255,6 +261,30 @@ impl KeyManager {
             .into_iter()
             .find(|k| k.kid == kid)
             .ok_or_else(|| anyhow::anyhow!("rotated key {kid} is not in the table"))
+    }
+
+    /// Withdraws a key at once (a leaked key): its row is deleted, so every instance stops
+    /// publishing it and verifying with it at its next reload, and it never comes back.
+    /// Revoking the active key first activates a new one, as `rotate(true)` does; that key's
+    /// summary is returned.
+    pub async fn revoke(&self, kid: &str) -> anyhow::Result<Option<KeySummary>> {
+        if self.static_key.is_some() {
+            anyhow::bail!("HS256 keys come from tokens.hs256_secret; change it to revoke");
+        }
+        // Decide on the table as it is now, not as this process last saw it.
+        self.reload().await?;
+        let key = self
+            .summaries()
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| anyhow::anyhow!("no signing key {kid}"))?;
+        let replacement = match key.state {
+            KeyState::Active => Some(self.rotate(true).await?),
+            _ => None,
+        };
+        self.store.delete_signing_key(kid).await?;
+        self.reload().await?;
+        Ok(replacement)
     }
 
     /// Deletes keys no live token can need; returns their ids.

@@ -15,4 +15,6 @@ pub use refresh::{
     MAX_REFRESH_TOKEN_BYTES, MintedRefreshToken, family_secret_of, mint as mint_refresh_token,
     mint_new_family,
 };
-pub use service::{IssuedAccessToken, TokenError, TokenService, TokenSubject, looks_like_jwt};
+pub use service::{
+    IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
+};

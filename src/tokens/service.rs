@@ -6,10 +6,14 @@ use jsonwebtoken::{Header, Validation};
 
 use super::claims::{AccessClaims, TOKEN_TYPE_HEADER};
 use super::keyring::KeyManager;
+use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
 
 /// Longest token authd will try to parse; anything longer is not one of ours.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// `tokens.max_lifetime_secs` when the service is built without one.
+const DEFAULT_MAX_LIFETIME_SECS: i64 = 86_400;
 
 /// Whether a token could be a compact JWS (three dot-separated parts).
 pub fn looks_like_jwt(token: &str) -> bool {
@@ -25,6 +29,15 @@ pub enum TokenError {
     /// Signature fine, but expired or not yet valid.
     #[error("token is expired or not yet valid")]
     Expired,
+}
+
+/// A token whose signature and claims verified, and the key that signed it.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The `kid` of the signing key: the token lives no longer than that key verifies.
+    pub kid: String,
+    /// The verified claims.
+    pub claims: AccessClaims,
 }
 
 /// A freshly signed access token.
@@ -61,6 +74,7 @@ pub struct TokenService {
     audience: String,
     access_ttl: i64,
     leeway: u64,
+    max_lifetime: i64,
     builtin_client_id: String,
 }
 
@@ -80,8 +94,15 @@ impl TokenService {
             audience,
             access_ttl: access_ttl_secs as i64,
             leeway: leeway_secs,
+            max_lifetime: DEFAULT_MAX_LIFETIME_SECS,
             builtin_client_id,
         }
+    }
+
+    /// Refuses tokens whose `exp - iat` exceeds `seconds` (`tokens.max_lifetime_secs`).
+    pub fn with_max_lifetime(mut self, seconds: u64) -> Self {
+        self.max_lifetime = i64::try_from(seconds).unwrap_or(i64::MAX);
+        self
     }
 
     /// The built-in public client, which lives in configuration rather than the database.
@@ -138,7 +159,8 @@ impl TokenService {
             aud: self.audience.clone(),
             exp: now + self.access_ttl,
             iat: now,
-            nbf: now,
+            // An instance or resource server whose clock lags ours still accepts the token.
+            nbf: now - MAX_CLOCK_SKEW_SECS,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client_id.to_owned(),
             client_registration: client_registration.to_owned(),
@@ -154,17 +176,30 @@ impl TokenService {
         Ok(IssuedAccessToken { token, claims })
     }
 
-    /// Verifies signature, `typ`, `iss`, `aud`, `exp` and `nbf`; the algorithm is the key's.
+    /// Verifies signature, `typ`, `iss`, `aud`, `exp`, `nbf`, `iat` and the lifetime; the
+    /// algorithm is the key's.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_token(token).map(|verified| verified.claims)
+    }
+
+    /// Like `verify`, keeping the `kid` so that a cached result can be tied to its key.
+    pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         self.verify_signature(token, true)
     }
 
     /// Verifies everything but expiry (for revocation of a token that may have just expired).
     pub fn verify_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, TokenError> {
         self.verify_signature(token, false)
+            .map(|verified| verified.claims)
     }
 
-    fn verify_signature(&self, token: &str, check_time: bool) -> Result<AccessClaims, TokenError> {
+    /// Whether tokens signed by `kid` still verify: false once the key is revoked, deleted or
+    /// expired (as seen by this instance's last key reload).
+    pub fn verifies_with(&self, kid: &str) -> bool {
+        self.keys.find(kid).is_some()
+    }
+
+    fn verify_signature(&self, token: &str, check_time: bool) -> Result<VerifiedToken, TokenError> {
         if token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token) {
             return Err(TokenError::Invalid("not a compact JWS"));
         }
@@ -187,17 +222,37 @@ impl TokenService {
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = self.leeway;
         validation.validate_exp = check_time;
-        validation.validate_nbf = check_time;
+        // `nbf` and `iat` are checked below, with the clock skew between instances allowed.
+        validation.validate_nbf = false;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
-            Ok(data) => Ok(data.claims),
-            Err(error) => match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature
-                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => Err(TokenError::Expired),
-                _ => Err(TokenError::Invalid("signature or claims rejected")),
-            },
+        let claims = match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
+            Ok(data) => data.claims,
+            Err(error) => {
+                return Err(match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                    | jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::Expired,
+                    _ => TokenError::Invalid("signature or claims rejected"),
+                });
+            }
+        };
+        // A leaked key must not mint tokens that outlive every rotation and revocation.
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(TokenError::Invalid(
+                "lifetime exceeds tokens.max_lifetime_secs",
+            ));
         }
+        // Another instance's clock may run up to MAX_CLOCK_SKEW_SECS ahead of ours.
+        let latest = unix_now()
+            .saturating_add(self.leeway as i64)
+            .saturating_add(MAX_CLOCK_SKEW_SECS);
+        if claims.iat > latest {
+            return Err(TokenError::Invalid("issued in the future"));
+        }
+        if check_time && claims.nbf > latest {
+            return Err(TokenError::Expired);
+        }
+        Ok(VerifiedToken { kid, claims })
     }
 }

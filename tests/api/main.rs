@@ -13,6 +13,7 @@ mod interop;
 mod introspect;
 mod janitor;
 mod jwt_attacks;
+mod key_revocation;
 mod keys;
 mod login_limits;
 mod openapi;

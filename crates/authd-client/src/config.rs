@@ -60,6 +60,7 @@ pub struct Config {
     pub(crate) leeway_secs: u64,
     pub(crate) jwks_refetch_interval: Duration,
     pub(crate) jwks_max_age: Duration,
+    pub(crate) max_token_lifetime: Duration,
     pub(crate) http_timeout: Duration,
 }
 
@@ -78,6 +79,7 @@ impl Config {
             leeway_secs: 0,
             jwks_refetch_interval: Duration::from_secs(10),
             jwks_max_age: Duration::from_secs(300),
+            max_token_lifetime: Duration::from_secs(86_400),
             http_timeout: Duration::from_secs(5),
         }
     }
@@ -141,9 +143,17 @@ impl Config {
     }
 
     /// How long a fetched JWKS is used before it is fetched again (default 300 s, authd's
-    /// `Cache-Control` max-age).
+    /// `Cache-Control` max-age). A key authd withdrew is refused after at most this (or
+    /// `jwks_refetch_interval`, if longer); while authd is unreachable the old set stays in use.
     pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.jwks_max_age = max_age;
+        self
+    }
+
+    /// Longest `exp - iat` accepted in local mode (default 86 400 s, authd's
+    /// `tokens.max_lifetime_secs`), so that a leaked key cannot mint tokens that never expire.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
         self
     }
 
@@ -214,6 +224,7 @@ impl fmt::Debug for Config {
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
             .field("leeway_secs", &self.leeway_secs)
+            .field("max_token_lifetime", &self.max_token_lifetime)
             .finish_non_exhaustive()
     }
 }

@@ -27,6 +27,7 @@ struct AccessClaims {
     #[serde(default)]
     roles: Option<Vec<String>>,
     exp: i64,
+    iat: i64,
     #[serde(default)]
     jti: Option<String>,
 }
@@ -53,6 +54,7 @@ pub struct JwksVerifier {
     leeway: u64,
     refetch_interval: Duration,
     max_age: Duration,
+    max_lifetime: i64,
     state: RwLock<KeyState>,
     // One fetch at a time; requests that miss meanwhile wait and then reuse its result.
     fetching: tokio::sync::Mutex<()>,
@@ -69,6 +71,7 @@ impl JwksVerifier {
             leeway: config.leeway_secs,
             refetch_interval: config.jwks_refetch_interval,
             max_age: config.jwks_max_age,
+            max_lifetime: i64::try_from(config.max_token_lifetime.as_secs()).unwrap_or(i64::MAX),
             state: RwLock::new(KeyState::default()),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -108,6 +111,10 @@ impl JwksVerifier {
                 _ => AuthError::InvalidToken("invalid"),
             })?
             .claims;
+        // A leaked key must not mint tokens that outlive its withdrawal from the JWKS.
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(AuthError::InvalidToken("lifetime too long"));
+        }
         Ok(Arc::new(Caller {
             subject: claims.sub,
             client_id: claims.client_id,
@@ -119,7 +126,8 @@ impl JwksVerifier {
         }))
     }
 
-    /// The key for `kid`, fetching the JWKS when it is unknown or the set is old.
+    /// The key for `kid`, fetching the JWKS when it is unknown or the set is old. A key authd
+    /// withdrew (`keys revoke`) is refused once the set is refetched, within `jwks_max_age`.
     async fn key(&self, kid: &str) -> Result<Arc<VerifyingKey>, AuthError> {
         let (known, stale) = self.lookup(kid);
         if let (Some(key), false) = (&known, stale) {

@@ -342,6 +342,13 @@ async fn local_mode_checks_signature_typ_iss_aud_exp_and_nbf() {
                 &with(claims("items:read"), "nbf", json!(now() + 60)),
             ),
         ),
+        (
+            "living longer than a day",
+            key.sign(
+                "at+jwt",
+                &with(claims("items:read"), "exp", json!(now() + 86_401)),
+            ),
+        ),
         ("algorithm switched to HS256", hs256),
         ("tampered", format!("{good}x")),
     ];
@@ -393,6 +400,28 @@ async fn local_mode_refetches_the_jwks_for_an_unknown_kid_at_most_once_per_inter
     assert_eq!(forged, 401);
     assert_eq!(later, 200);
     assert_eq!(fake.jwks_fetches.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn local_mode_refuses_a_key_withdrawn_from_the_jwks_once_the_set_is_refetched() {
+    // Arrange
+    let (fake, url) = spawn_fake_authd();
+    let leaked = TestKey::generate("leaked");
+    fake.jwks.lock().unwrap().push(leaked.jwk.clone());
+    let config = Config::local(&url)
+        .issuer(ISSUER)
+        .jwks_max_age(Duration::from_millis(300))
+        .jwks_refetch_interval(Duration::from_millis(100));
+    let app = resource_server(AuthdClient::new(config).unwrap());
+    let token = leaked.sign("at+jwt", &claims("items:read"));
+    assert_eq!(call(&app, "GET", "/items", Some(&token)).await.0, 200);
+
+    // Act: `authd keys revoke leaked` replaces it with a new key.
+    *fake.jwks.lock().unwrap() = vec![TestKey::generate("new").jwk];
+    tokio::time::sleep(Duration::from_millis(350)).await;
+
+    // Assert
+    assert_eq!(call(&app, "GET", "/items", Some(&token)).await.0, 401);
 }
 
 #[actix_web::test]
