@@ -82,13 +82,13 @@ async fn full_admins(app: &TestApp) -> Vec<String> {
     let roles = app.store.list_roles().await.unwrap();
     let mut admins = Vec::new();
     for user in app.store.list_users().await.unwrap() {
-        let holds = |scope: &&str| {
+        let holds = |scope: &str| {
             roles
                 .iter()
                 .filter(|r| user.roles.contains(&r.name))
                 .any(|r| r.scopes.contains(scope))
         };
-        if !user.disabled && ADMIN_SCOPES.iter().all(|s| holds(&s)) {
+        if !user.disabled && ADMIN_SCOPES.iter().all(|s| holds(s)) {
             admins.push(user.username.clone());
         }
     }
