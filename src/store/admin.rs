@@ -210,10 +210,14 @@ impl Store {
             };
             let full_admins =
                 guard_user_change(&mut *tx, authority, (&id, username.as_str()), None, true).await?;
-            sqlx::query(r"delete from users where id = $1")
+            let deleted = sqlx::query(r"delete from users where id = $1")
                 .bind(&id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!("user {username} does not exist")));
+            }
             keep_a_full_admin(&mut *tx, full_admins).await?;
             tx.commit().await?;
             Ok(())
