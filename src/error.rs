@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::credentials::{ClientAuthError, HashError};
+use crate::domain::Refusal;
 use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying when the database is unreachable.
@@ -201,6 +202,10 @@ pub enum ApiError {
     /// Authenticated, but this caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The delegation rule forbids this admin change: 403 `insufficient_scope` naming the
+    /// missing admin scopes, or 409 when it would remove the last full admin.
+    #[error(transparent)]
+    Refused(#[from] crate::domain::Refusal),
     /// Bad input: 400.
     #[error("{0}")]
     Validation(String),
@@ -225,6 +230,8 @@ impl ApiError {
             ApiError::InvalidToken => "invalid_token",
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Refused(Refusal::MissingScopes { .. }) => "insufficient_scope",
+            ApiError::Refused(Refusal::LastFullAdmin) => "conflict",
             ApiError::Validation(_) => "invalid_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
@@ -244,6 +251,9 @@ impl ApiError {
             ApiError::InsufficientScope(scope) => Some(format!(
                 "{REALM}, error=\"insufficient_scope\", scope=\"{scope}\""
             )),
+            ApiError::Refused(Refusal::MissingScopes { missing, .. }) => Some(format!(
+                "{REALM}, error=\"insufficient_scope\", scope=\"{missing}\""
+            )),
             _ => None,
         }
     }
@@ -253,7 +263,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::InsufficientScope(_)
+            | ApiError::Forbidden(_)
+            | ApiError::Refused(Refusal::MissingScopes { .. }) => StatusCode::FORBIDDEN,
+            ApiError::Refused(Refusal::LastFullAdmin) => StatusCode::CONFLICT,
             ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -287,6 +300,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => ApiError::NotFound(message),
             StoreError::UnknownReference(message) => ApiError::Validation(message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Refused(refusal) => ApiError::Refused(refusal),
             StoreError::Unavailable(source) => {
                 log::warn!("database unavailable: {source}");
                 ApiError::Unavailable

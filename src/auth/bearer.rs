@@ -8,6 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::domain::{Authority, Scope};
 use crate::error::ApiError;
 use crate::inspection::{LiveToken, check_access_token};
 use crate::state_cache::StateCache;
@@ -27,6 +28,21 @@ impl Caller {
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.claims.scope.split(' ').any(|s| s == scope)
+    }
+
+    /// What this caller may grant and act on under the delegation rule: its token's scopes.
+    pub fn authority(&self) -> Authority {
+        // Tokens authd signed carry valid scopes; anything else grants nothing.
+        let scopes = self
+            .claims
+            .scope
+            .split(' ')
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect();
+        Authority::Caller {
+            scopes,
+            user_id: self.user.as_ref().map(|user| user.id.clone()),
+        }
     }
 
     /// A short name for logs: the username, or the client for client tokens.

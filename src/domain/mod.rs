@@ -1,6 +1,7 @@
 //! Newtypes that parse once at the edge; past this point code takes only these types.
 
 mod client_id;
+mod delegation;
 mod email;
 mod grant_type;
 mod password;
@@ -9,6 +10,7 @@ mod scope;
 mod username;
 
 pub use client_id::ClientId;
+pub use delegation::{Authority, Refusal, admin_scopes, require_admin_scopes};
 pub use email::parse_email;
 pub use grant_type::GrantType;
 pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password};

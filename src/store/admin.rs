@@ -1,8 +1,11 @@
 //! Queries behind the admin API: filtered pages, updates and deletions.
 
+use super::delegation::{
+    guard_client_change, guard_role_change, guard_user_change, keep_a_full_admin,
+};
 use super::{BeginWrite, Client, Store, StoreError, User, with_pool};
 use crate::credentials::PasswordHash;
-use crate::domain::{ClientId, RoleName, Username};
+use crate::domain::{Authority, ClientId, RoleName, Username};
 
 /// Which users to list.
 #[derive(Debug, Default, Clone)]
@@ -117,11 +120,14 @@ impl Store {
     }
 
     /// Applies `changes` in one transaction; a new password or disabling ends the user's sessions.
+    /// An API caller must hold every admin scope the user holds and the new roles grant, and may
+    /// not disable or demote the last full admin.
     pub async fn update_user(
         &self,
         username: &Username,
         changes: &UserChanges,
         now: i64,
+        authority: &Authority,
     ) -> Result<User, StoreError> {
         let Some(user) = self.find_user(username).await? else {
             return Err(StoreError::NotFound(format!(
@@ -129,8 +135,12 @@ impl Store {
             )));
         };
         let ends_sessions = changes.password_hash.is_some() || changes.disabled == Some(true);
+        let may_remove_admin = changes.roles.is_some() || changes.disabled == Some(true);
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
+            let full_admins = guard_user_change(
+                &mut *tx, authority, (&user.id, &user.username), changes.roles.as_deref(), may_remove_admin,
+            ).await?;
             if let Some(email) = &changes.email {
                 sqlx::query(r"update users set email = $2 where id = $1")
                     .bind(&user.id).bind(email).execute(&mut *tx).await?;
@@ -173,6 +183,7 @@ impl Store {
             }
             sqlx::query(r"update users set updated_at = $2 where id = $1")
                 .bind(&user.id).bind(now).execute(&mut *tx).await?;
+            keep_a_full_admin(&mut *tx, full_admins).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         }.await)?;
@@ -181,26 +192,49 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("user {username} does not exist")))
     }
 
-    /// Deletes a user, their role assignments and refresh tokens.
-    pub async fn delete_user(&self, username: &Username) -> Result<(), StoreError> {
-        let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from users where username = $1")
-                .bind(username.as_str())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound(format!(
-                "user {username} does not exist"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Deletes a role; refused while users hold it unless `force`.
-    pub async fn delete_role(&self, name: &RoleName, force: bool) -> Result<(), StoreError> {
+    /// Deletes a user, their role assignments and refresh tokens. An API caller must hold every
+    /// admin scope the user holds, and may not delete the last full admin.
+    pub async fn delete_user(
+        &self,
+        username: &Username,
+        authority: &Authority,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
+            let found: Option<(String,)> = sqlx::query_as(r"select id from users where username = $1")
+                .bind(username.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((id,)) = found else {
+                return Err(StoreError::NotFound(format!("user {username} does not exist")));
+            };
+            let full_admins =
+                guard_user_change(&mut *tx, authority, (&id, username.as_str()), None, true).await?;
+            let deleted = sqlx::query(r"delete from users where id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!("user {username} does not exist")));
+            }
+            keep_a_full_admin(&mut *tx, full_admins).await?;
+            tx.commit().await?;
+            Ok(())
+        }.await)
+    }
+
+    /// Deletes a role; refused while users hold it unless `force`. An API caller must hold every
+    /// admin scope the role grants, and may not take the last full admin's scopes away.
+    pub async fn delete_role(
+        &self,
+        name: &RoleName,
+        force: bool,
+        authority: &Authority,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            let full_admins = guard_role_change(&mut *tx, authority, name, None).await?;
             let (holders,): (i64,) =
                 sqlx::query_as(r"select count(*) from user_roles where role_name = $1")
                     .bind(name.as_str())
@@ -219,36 +253,51 @@ impl Store {
             if deleted == 0 {
                 return Err(StoreError::NotFound(format!("role {name} does not exist")));
             }
+            keep_a_full_admin(&mut *tx, full_admins).await?;
             tx.commit().await?;
             Ok(())
         }.await)
     }
 
-    /// Replaces a client's secret hash; the old secret stops working at once.
+    /// Replaces a client's secret hash; the old secret stops working at once. An API caller must
+    /// hold every admin scope the client holds.
     pub async fn set_client_secret(
         &self,
         client_id: &ClientId,
         secret_hash: &str,
+        authority: &Authority,
     ) -> Result<(), StoreError> {
-        let updated = with_pool!(self, pool =>
-            sqlx::query(r"update clients set secret_hash = $2 where client_id = $1 and secret_hash is not null")
-                .bind(client_id.as_str())
-                .bind(secret_hash)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        if updated == 0 {
-            return Err(StoreError::NotFound(format!(
-                "confidential client {client_id} does not exist"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Deletes a client and the refresh tokens issued to it.
-    pub async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
+            guard_client_change(&mut *tx, authority, client_id.as_str()).await?;
+            let updated = sqlx::query(
+                r"update clients set secret_hash = $2 where client_id = $1 and secret_hash is not null",
+            )
+            .bind(client_id.as_str())
+            .bind(secret_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "confidential client {client_id} does not exist"
+                )));
+            }
+            tx.commit().await?;
+            Ok(())
+        }.await)
+    }
+
+    /// Deletes a client and the refresh tokens issued to it. An API caller must hold every admin
+    /// scope the client holds.
+    pub async fn delete_client(
+        &self,
+        client_id: &ClientId,
+        authority: &Authority,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            guard_client_change(&mut *tx, authority, client_id.as_str()).await?;
             let deleted = sqlx::query(r"delete from clients where client_id = $1")
                 .bind(client_id.as_str())
                 .execute(&mut *tx)

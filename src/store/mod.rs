@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod clients;
+mod delegation;
 mod housekeeping;
 mod keys;
 mod login_failures;
@@ -89,6 +90,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the message says which.
     #[error("{0}")]
     Conflict(String),
+    /// The delegation rule forbids this admin change.
+    #[error(transparent)]
+    Refused(#[from] crate::domain::Refusal),
     /// The database cannot be reached right now.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

@@ -1,18 +1,33 @@
 //! Roles and the scopes they grant.
 
+use super::delegation::{guard_role_change, keep_a_full_admin};
 use super::{BeginWrite, Role, Store, StoreError, with_pool};
-use crate::domain::{RoleName, Scope, ScopeSet};
+use crate::domain::{Authority, RoleName, Scope, ScopeSet};
 
 impl Store {
-    /// Creates the role or replaces its scopes.
+    /// Creates the role or replaces its scopes, as the operator.
     pub async fn set_role(
         &self,
         name: &RoleName,
         scopes: &ScopeSet,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.set_role_as(name, scopes, now, &Authority::Operator)
+            .await
+    }
+
+    /// Creates the role or replaces its scopes. An API caller must hold every admin scope the
+    /// role grants before and after, and may not take the last full admin's scopes away.
+    pub async fn set_role_as(
+        &self,
+        name: &RoleName,
+        scopes: &ScopeSet,
+        now: i64,
+        authority: &Authority,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
+            let full_admins = guard_role_change(&mut *tx, authority, name, Some(scopes)).await?;
             sqlx::query(
                 r"insert into roles (name, created_at) values ($1, $2)
                   on conflict (name) do nothing",
@@ -32,6 +47,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            keep_a_full_admin(&mut *tx, full_admins).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         }.await)

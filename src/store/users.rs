@@ -9,7 +9,7 @@ use super::{
     with_pool,
 };
 use crate::credentials::PasswordHash;
-use crate::domain::{Scope, ScopeSet, Username};
+use crate::domain::{Authority, Scope, ScopeSet, Username};
 
 #[derive(FromRow)]
 struct UserRow {
@@ -191,7 +191,9 @@ impl Store {
             password_hash: Some(hash.clone()),
             ..UserChanges::default()
         };
-        self.update_user(username, &changes, now).await.map(drop)
+        self.update_user(username, &changes, now, &Authority::Operator)
+            .await
+            .map(drop)
     }
 
     /// Disables or enables a user; disabling ends their sessions.
@@ -205,7 +207,9 @@ impl Store {
             disabled: Some(disabled),
             ..UserChanges::default()
         };
-        self.update_user(username, &changes, now).await.map(drop)
+        self.update_user(username, &changes, now, &Authority::Operator)
+            .await
+            .map(drop)
     }
 
     /// Replaces a hash after a successful login (upgrade to current parameters); sessions stay.

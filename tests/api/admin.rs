@@ -39,7 +39,7 @@ fn admin_routes() -> Vec<(Method, &'static str, Option<Value>, &'static str, u16
         (
             Method::PUT,
             "/admin/roles/auditor",
-            Some(json!({"scopes": ["audit:read"]})),
+            Some(json!({"scopes": ["items:read"]})),
             "roles:write",
             200,
         ),

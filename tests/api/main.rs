@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod client_credentials;
 mod client_policy;
+mod delegation;
 mod health;
 mod import;
 mod interop;

@@ -61,7 +61,8 @@ async fn list_clients(
     responses(
         (status = 201, body = CreatedClientResponse),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse), (status = 409, description = "the client_id is taken", body = ErrorResponse)
+        (status = 403, description = "a missing scope, or the scopes include admin scopes the token lacks", body = ErrorResponse),
+        (status = 409, description = "the client_id is taken", body = ErrorResponse)
     ),
     security(("bearer" = ["clients:write"]))
 )]
@@ -88,12 +89,24 @@ async fn create_client(
             "public clients may use only the password and refresh_token grants".into(),
         ));
     }
+    let scopes = ScopeSet::from_tokens(&body.scopes)?;
+    let granted = store
+        .authorize_grant(&caller.caller.authority(), &[], &scopes)
+        .await;
+    recorder
+        .unless_refused(
+            &caller.caller,
+            "client.created",
+            client_id.as_str(),
+            granted,
+        )
+        .await?;
     let secret = (!body.public).then(generate_secret);
     let new = NewClient {
         client_id,
         secret_hash: secret.as_deref().map(hash_secret),
         grants,
-        scopes: ScopeSet::from_tokens(&body.scopes)?,
+        scopes,
     };
     let client = store.create_client(&new, unix_now()).await?;
     recorder
@@ -117,7 +130,9 @@ async fn create_client(
     params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
     responses(
         (status = 200, body = ClientSecretResponse),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the client holds admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse)
     ),
     security(("bearer" = ["clients:write"]))
 )]
@@ -131,8 +146,20 @@ async fn rotate_client_secret(
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     let secret = generate_secret();
-    store
-        .set_client_secret(&client_id, &hash_secret(&secret))
+    let rotated = store
+        .set_client_secret(
+            &client_id,
+            &hash_secret(&secret),
+            &caller.caller.authority(),
+        )
+        .await;
+    recorder
+        .unless_refused(
+            &caller.caller,
+            "client.secret_rotated",
+            client_id.as_str(),
+            rotated,
+        )
         .await?;
     cache.forget_client(client_id.as_str());
     recorder
@@ -157,7 +184,9 @@ async fn rotate_client_secret(
     params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the client holds admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse)
     ),
     security(("bearer" = ["clients:write"]))
 )]
@@ -170,7 +199,17 @@ async fn delete_client(
     cache: web::Data<StateCache>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
-    store.delete_client(&client_id).await?;
+    let deleted = store
+        .delete_client(&client_id, &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(
+            &caller.caller,
+            "client.deleted",
+            client_id.as_str(),
+            deleted,
+        )
+        .await?;
     cache.forget_client(client_id.as_str());
     recorder
         .record(&caller.caller, "client.deleted", client_id.as_str(), None)

@@ -15,9 +15,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::Caller;
 use crate::config::Settings;
+use crate::domain::Refusal;
 use crate::error::ApiError;
 use crate::required_scope;
 use crate::routes::client_ip::client_ip;
+use crate::store::StoreError;
 
 required_scope!(
     /// Reading users.
@@ -71,6 +73,26 @@ impl ChangeRecorder {
             .ip(self.ip.clone());
         event.detail = detail;
         self.audit.record(event).await;
+    }
+
+    /// Passes `result` on, first auditing a refusal by the delegation rule as `admin.refused`
+    /// with the refused `action` on `subject`.
+    pub async fn unless_refused<T>(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        subject: &str,
+        result: Result<T, StoreError>,
+    ) -> Result<T, ApiError> {
+        if let Err(StoreError::Refused(refusal)) = &result {
+            let detail = match refusal {
+                Refusal::MissingScopes { missing, .. } => format!("{action} needs {missing}"),
+                Refusal::LastFullAdmin => format!("{action} would remove the last full admin"),
+            };
+            self.record(caller, "admin.refused", subject, Some(detail))
+                .await;
+        }
+        Ok(result?)
     }
 }
 

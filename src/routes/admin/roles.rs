@@ -54,7 +54,9 @@ async fn list_roles(
     request_body = PutRoleRequest,
     responses(
         (status = 200, body = RoleResponse),
-        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the role grants (or would grant) admin scopes the token lacks", body = ErrorResponse),
+        (status = 409, description = "it would take the last full admin's scopes away", body = ErrorResponse)
     ),
     security(("bearer" = ["roles:write"]))
 )]
@@ -68,7 +70,12 @@ async fn put_role(
 ) -> Result<HttpResponse, ApiError> {
     let name = RoleName::parse(&name)?;
     let scopes = ScopeSet::from_tokens(&body.scopes)?;
-    store.set_role(&name, &scopes, unix_now()).await?;
+    let set = store
+        .set_role_as(&name, &scopes, unix_now(), &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(&caller.caller, "role.set", name.as_str(), set)
+        .await?;
     recorder
         .record(
             &caller.caller,
@@ -90,8 +97,10 @@ async fn put_role(
     responses(
         (status = 204, description = "deleted"),
         (status = 400, description = "a malformed or unknown query parameter", body = ErrorResponse),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
-        (status = 404, body = ErrorResponse), (status = 409, description = "users still hold the role", body = ErrorResponse)
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the role grants admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "users still hold the role, or it would take the last full admin's scopes away", body = ErrorResponse)
     ),
     security(("bearer" = ["roles:write"]))
 )]
@@ -104,7 +113,12 @@ async fn delete_role(
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_role(&name)?;
-    store.delete_role(&name, query.force).await?;
+    let deleted = store
+        .delete_role(&name, query.force, &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(&caller.caller, "role.deleted", name.as_str(), deleted)
+        .await?;
     recorder
         .record(
             &caller.caller,

@@ -12,7 +12,7 @@ use super::{ChangeRecorder, UsersRead, UsersWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::credentials::PasswordHasher;
-use crate::domain::{NewPassword, RoleName, Username, parse_email};
+use crate::domain::{NewPassword, RoleName, ScopeSet, Username, parse_email};
 use crate::error::ApiError;
 use crate::state_cache::StateCache;
 use crate::store::{NewUser, Store, User, UserChanges, UserFilter};
@@ -89,7 +89,8 @@ async fn list_users(
     responses(
         (status = 201, body = UserResponse),
         (status = 400, description = "invalid input, including a role that does not exist", body = ErrorResponse),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the roles grant admin scopes the token lacks", body = ErrorResponse),
         (status = 409, description = "the username is taken", body = ErrorResponse)
     ),
     security(("bearer" = ["users:write"]))
@@ -103,12 +104,20 @@ async fn create_user(
     hasher: web::Data<PasswordHasher>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let username = Username::parse(&body.username)?;
+    let roles = parse_roles(&body.roles)?;
+    let granted = store
+        .authorize_grant(&caller.caller.authority(), &roles, &ScopeSet::default())
+        .await;
+    recorder
+        .unless_refused(&caller.caller, "user.created", username.as_str(), granted)
+        .await?;
     let new = NewUser {
-        username: Username::parse(&body.username)?,
+        username,
         email: parse_optional_email(body.email)?,
         full_name: body.full_name,
         disabled: body.disabled,
-        roles: parse_roles(&body.roles)?,
+        roles,
         password_hash: hash_new_password(&hasher, body.password).await?,
     };
     let user = store.create_user(&new, unix_now()).await?;
@@ -157,7 +166,10 @@ async fn get_user(
     responses(
         (status = 200, body = UserResponse),
         (status = 400, description = "invalid input, including a role that does not exist", body = ErrorResponse),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the user or the new roles hold admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "it would disable or demote the last full admin", body = ErrorResponse)
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -184,7 +196,12 @@ async fn patch_user(
         },
     };
     let detail = changes.describe();
-    let user = store.update_user(&username, &changes, unix_now()).await?;
+    let updated = store
+        .update_user(&username, &changes, unix_now(), &caller.caller.authority())
+        .await;
+    let user = recorder
+        .unless_refused(&caller.caller, "user.updated", username.as_str(), updated)
+        .await?;
     cache.forget_user(&user.id);
     recorder
         .record(&caller.caller, "user.updated", &user.username, Some(detail))
@@ -198,7 +215,10 @@ async fn patch_user(
     params(("username" = String, Path, pattern = r"^[A-Za-z0-9._@-]{1,64}$", description = "Username (matched case-insensitively)")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the user holds admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "it is the last full admin", body = ErrorResponse)
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -212,7 +232,12 @@ async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
     let id = store.find_user(&username).await?.map(|user| user.id);
-    store.delete_user(&username).await?;
+    let deleted = store
+        .delete_user(&username, &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(&caller.caller, "user.deleted", username.as_str(), deleted)
+        .await?;
     if let Some(id) = id {
         cache.forget_user(&id);
     }
