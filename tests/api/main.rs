@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod cli;
 mod client_credentials;
+mod edge;
 mod health;
 mod import;
 mod interop;
