@@ -439,3 +439,42 @@ async fn a_key_file_others_can_read_stops_start_up_with_one_line() {
     assert!(error.contains(&kek), "{error}");
     assert!(!error.contains('\n'), "{error}");
 }
+
+#[test]
+fn trusted_proxies_are_read_from_the_file_and_from_a_comma_separated_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authd.toml");
+    std::fs::write(
+        &file,
+        "[security]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\n",
+    )
+    .unwrap();
+    let from_file = authd::config::Settings::load(Some(&file)).unwrap();
+    std::fs::write(&file, "[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+    let bad_file = authd::config::Settings::load(Some(&file)).unwrap_err();
+    let migrate = |proxies: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AUTHD_")) {
+            command.env_remove(key);
+        }
+        command
+            .current_dir(dir.path())
+            .arg("migrate")
+            .env("AUTHD_SECURITY__TRUSTED_PROXIES", proxies)
+            .output()
+            .unwrap()
+    };
+
+    let listed = migrate("10.0.0.0/8, 192.168.0.0/16");
+    let malformed = migrate("10.0.0.0/8,not-a-network");
+
+    assert_eq!(from_file.security.trusted_proxies.len(), 3);
+    assert!(
+        bad_file.to_string().contains("trusted_proxies"),
+        "{bad_file}"
+    );
+    assert!(listed.status.success(), "{listed:?}");
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert!(!malformed.status.success());
+    assert!(stderr.contains("trusted_proxies"), "{stderr}");
+}
