@@ -284,7 +284,7 @@ fn assert_cut_off(received: &Received, deadline: Duration) {
 
 async fn slow_bodies_from_one_address_are_capped_and_healthz_still_answers(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.server.request_body_timeout_secs = 2;
+        s.server.request_body_timeout_secs = 3;
         s.server.max_connections_per_address = 8;
     })
     .await;
@@ -299,9 +299,9 @@ async fn slow_bodies_from_one_address_are_capped_and_healthz_still_answers(backe
         };
         clients.push(SlowBody::start(CLIENT, server, framing).await);
     }
-    let outcomes: Vec<_> = clients
+    let tasks: Vec<_> = clients
         .into_iter()
-        .map(|client| tokio::spawn(client.outcome(started, Duration::from_secs(6))))
+        .map(|client| tokio::spawn(client.outcome(started, Duration::from_secs(8))))
         .collect();
 
     let probe = reqwest::Client::builder()
@@ -309,24 +309,24 @@ async fn slow_bodies_from_one_address_are_capped_and_healthz_still_answers(backe
         .build()
         .unwrap();
     let health = tokio::time::timeout(
-        Duration::from_secs(1),
+        Duration::from_secs(2),
         probe.get(app.url("/healthz")).send(),
     )
     .await
-    .expect("/healthz did not answer within 1 s")
+    .expect("/healthz did not answer within 2 s")
     .unwrap();
-    let mut outcomes_done = Vec::new();
-    for outcome in outcomes {
-        outcomes_done.push(outcome.await.unwrap());
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
     }
     let after = app.http.get(app.url("/healthz")).send().await.unwrap();
 
     assert_eq!(health.status(), 200);
-    let refused: Vec<_> = outcomes_done
+    let refused: Vec<_> = outcomes
         .iter()
         .filter(|r| r.text.is_empty() && r.closed)
         .collect();
-    let timed_out: Vec<_> = outcomes_done
+    let timed_out: Vec<_> = outcomes
         .iter()
         .filter(|r| r.text.starts_with("HTTP/1.1 408"))
         .collect();
@@ -336,13 +336,13 @@ async fn slow_bodies_from_one_address_are_capped_and_healthz_still_answers(backe
         "connections over the cap were not closed"
     );
     assert!(
-        refused.iter().all(|r| r.after < Duration::from_secs(1)),
+        refused.iter().all(|r| r.after < Duration::from_secs(2)),
         "refusing took {:?}",
         refused.iter().map(|r| r.after).max()
     );
     assert_eq!(timed_out.len(), 8, "admitted slow bodies were not answered");
     for received in timed_out {
-        assert_cut_off(received, Duration::from_secs(2));
+        assert_cut_off(received, Duration::from_secs(3));
     }
     // The closed connections gave their slots back.
     assert_eq!(after.status(), 200);
