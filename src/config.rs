@@ -7,6 +7,8 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::net::Cidr;
+
 /// Environment variable naming the configuration file, as `--config` does.
 pub const CONFIG_FILE_ENV: &str = "AUTHD_CONFIG";
 
@@ -49,6 +51,12 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     /// Seconds a client has to send a request's head before it is answered 408.
     pub request_timeout_secs: u64,
+    /// Seconds, from the end of its head, a request's body has to arrive before it is answered
+    /// 408 and the connection closed.
+    pub request_body_timeout_secs: u64,
+    /// Open connections one client address (IPv6: one /64) may hold; more are closed at once.
+    /// 0 turns the cap off. `security.trusted_proxies` are exempt.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerSettings {
@@ -59,6 +67,8 @@ impl Default for ServerSettings {
             max_form_bytes: 16 * 1024,
             shutdown_grace_secs: 10,
             request_timeout_secs: 5,
+            request_body_timeout_secs: 10,
+            max_connections_per_address: 64,
         }
     }
 }
@@ -270,6 +280,9 @@ pub struct SecuritySettings {
     pub lockout_max_secs: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Networks of the proxies in front of authd (CIDR); their connections are not capped per
+    /// address, since every client behind a proxy shares its address.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for SecuritySettings {
@@ -283,6 +296,7 @@ impl Default for SecuritySettings {
             lockout_base_secs: 60,
             lockout_max_secs: 900,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -333,7 +347,10 @@ impl Settings {
                 config::Environment::with_prefix("AUTHD")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    // AUTHD_SECURITY__TRUSTED_PROXIES="10.0.0.0/8,192.168.0.0/16"
+                    .list_separator(",")
+                    .with_list_parse_key("security.trusted_proxies"),
             )
             .build()
             .and_then(config::Config::try_deserialize)
@@ -380,6 +397,11 @@ impl Settings {
             None,
         )
         .map_err(|e| ConfigError(format!("passwords: invalid argon2 parameters: {e}")))?;
+        if self.server.request_body_timeout_secs == 0 {
+            return Err(ConfigError(
+                "server.request_body_timeout_secs must be positive".into(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be positive".into(),
@@ -447,6 +469,9 @@ mod tests {
         settings.tokens.access_ttl_secs = 86_401;
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("tokens.max_lifetime_secs"), "{error}");
+        assert_eq!(settings.server.request_body_timeout_secs, 10);
+        assert_eq!(settings.server.max_connections_per_address, 64);
+        assert!(settings.security.trusted_proxies.is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod inspection;
 pub mod janitor;
 pub mod metrics;
+pub mod net;
 pub mod routes;
 pub mod startup;
 pub mod state_cache;

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 
 use crate::store::{Store, Swept};
@@ -42,7 +43,9 @@ impl Histogram {
 /// Every metric authd exports.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    // Every label is bounded: a standard method or "other", a route pattern or "unmatched", and
+    // a status code; a client chooses none of them freely.
+    requests: Mutex<BTreeMap<(&'static str, String, u16), Histogram>>,
     tokens_password: AtomicU64,
     tokens_client_credentials: AtomicU64,
     tokens_refresh_token: AtomicU64,
@@ -50,6 +53,7 @@ pub struct Metrics {
     introspections_inactive: AtomicU64,
     login_failures: AtomicU64,
     lockouts: AtomicU64,
+    connections_refused: AtomicU64,
     hash_queue: AtomicI64,
     audit_queue: AtomicI64,
     swept: Mutex<Swept>,
@@ -89,6 +93,11 @@ impl Metrics {
         self.lockouts.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection closed because its address held too many.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A password hash started waiting (+1) or finished (-1).
     pub fn hash_queue_change(&self, delta: i64) {
         self.hash_queue.fetch_add(delta, Ordering::Relaxed);
@@ -108,10 +117,10 @@ impl Metrics {
         total.audit_events += swept.audit_events;
     }
 
-    fn observe_request(&self, method: &str, route: String, status: u16, seconds: f64) {
+    fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
         let mut requests = self.requests.lock().expect("metrics lock poisoned");
         requests
-            .entry((method.to_owned(), route, status))
+            .entry((method, route, status))
             .or_default()
             .observe(seconds);
     }
@@ -162,6 +171,12 @@ impl Metrics {
             "authd_lockouts_total",
             "Locks imposed on usernames or addresses.",
             &[("", load(&self.lockouts))],
+        );
+        counter(
+            &mut out,
+            "authd_connections_refused_total",
+            "Connections closed at once because their address held server.max_connections_per_address.",
+            &[("", load(&self.connections_refused))],
         );
         let swept = *self.swept.lock().expect("metrics lock poisoned");
         counter(
@@ -219,23 +234,59 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the standard ones by name, any other as `other` (a client may send
+/// any token as a method, and each distinct label would be a new histogram kept for good).
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    STANDARD
+        .iter()
+        .find(|standard| *standard == method)
+        .map_or("other", |standard| standard.as_str())
+}
+
 /// Middleware recording each request's route pattern, status and latency.
 pub async fn record_request(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = request.method().clone();
-    // The route pattern, not the path: label values must not grow with user input.
+    let method = method_label(request.method());
+    // The route pattern, not the path (unmatched paths share one label): label values must not
+    // grow with user input.
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.call(request).await?;
     METRICS.observe_request(
-        method.as_str(),
+        method,
         route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_become_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let invented = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&invented), "other");
+        let huge = Method::from_bytes("X".repeat(30_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&huge), "other");
+    }
 }

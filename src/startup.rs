@@ -15,6 +15,7 @@ use crate::credentials::{LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::metrics::record_request;
+use crate::net::{ConnectionLimiter, enforce_body_deadline};
 use crate::routes;
 use crate::state_cache::StateCache;
 use crate::store::Store;
@@ -95,12 +96,25 @@ impl Application {
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
+        let connections = ConnectionLimiter::new(
+            settings.server.max_connections_per_address,
+            settings.security.trusted_proxies.clone(),
+        );
         let settings = web::Data::new(settings);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
+        let limit_connections = connections.on_connect();
+        // Per connection: its address's share of connections, and its socket (for liveness).
+        let on_connect = move |connection: &dyn std::any::Any,
+                               data: &mut actix_web::dev::Extensions| {
+            limit_connections(connection, data);
+            crate::net::liveness::remember_socket(connection, data);
+        };
         let mut server = HttpServer::new(move || {
             App::new()
+                // Innermost of the three, so the request log and metrics see its 408.
+                .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
                 .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
                 .wrap(
@@ -129,7 +143,7 @@ impl Application {
                 .configure(routes::configure)
                 .into_app()
         })
-        .on_connect(routes::connection::remember_socket)
+        .on_connect(on_connect)
         .shutdown_timeout(grace)
         .client_request_timeout(request_timeout)
         .client_disconnect_timeout(Duration::from_secs(1));

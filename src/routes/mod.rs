@@ -2,7 +2,6 @@
 
 pub mod admin;
 mod client_ip;
-pub mod connection;
 mod fallback;
 mod form;
 mod health;

@@ -56,7 +56,8 @@ impl Modify for SecuritySchemes {
 const WITHOUT_DATABASE: [&str; 3] = ["/healthz", "/openapi.json", "/.well-known/jwks.json"];
 
 /// Answers any route may give from outside its handler: 413 for an oversized body (the
-/// payload limits in `startup.rs`) and 503 while the database is unreachable.
+/// payload limits in `startup.rs`), 408 for a body that arrives too slowly
+/// (`server.request_body_timeout_secs`) and 503 while the database is unreachable.
 struct SharedResponses;
 
 impl Modify for SharedResponses {
@@ -91,6 +92,15 @@ impl Modify for SharedResponses {
         components
             .responses
             .insert("Unavailable".into(), RefOr::T(unavailable));
+        let mut too_slow = Response::new(
+            "the body did not arrive within `server.request_body_timeout_secs`; the connection is closed",
+        );
+        too_slow
+            .content
+            .insert("application/json".into(), error_body());
+        components
+            .responses
+            .insert("BodyTimeout".into(), RefOr::T(too_slow));
         // The schema of the shared error body, in case no handler mentions it.
         components
             .schemas
@@ -123,6 +133,9 @@ fn add_shared_responses(operation: &mut Operation, uses_database: bool) {
         responses
             .entry("413".into())
             .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        responses
+            .entry("408".into())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("BodyTimeout")));
     }
     if uses_database {
         responses

@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod clients;
 mod delegation;
+mod file_mode;
 mod housekeeping;
 mod keys;
 mod login_failures;
@@ -140,6 +141,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            file_mode::make_database_private(url, options.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(acquire_timeout)

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
@@ -125,11 +125,27 @@ fn read_or_create_kek_file(path: &Path) -> anyhow::Result<String> {
             Ok(encoded)
         }
         // Another process (or an earlier run) made it first: use theirs.
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?.trim().to_owned())
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => read_private_file(path),
         Err(error) => Err(anyhow::anyhow!("cannot create {}: {error}", path.display())),
     }
+}
+
+/// Reads a key file that only its owner can access; anything more open is refused, since whoever
+/// can read it can unseal every signing key (and whoever can write it can choose the key).
+fn read_private_file(path: &Path) -> anyhow::Result<String> {
+    let mode = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "refusing to start: key file {} is accessible to group or others (mode {mode:04o}); \
+             run chmod 600 on it",
+            path.display()
+        );
+    }
+    Ok(std::fs::read_to_string(path)?.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -181,5 +197,17 @@ mod tests {
         assert_eq!(first, second);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_kek_file_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("authd.db.kek");
+        read_or_create_kek_file(&path).unwrap();
+        for mode in [0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = read_or_create_kek_file(&path).unwrap_err().to_string();
+            assert!(error.contains("refusing to start"), "{error}");
+        }
     }
 }

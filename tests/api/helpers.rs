@@ -180,6 +180,8 @@ pub fn test_settings(database: &TestDatabase) -> Settings {
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
     settings.server.workers = 1;
     settings.server.shutdown_grace_secs = 1;
+    // Tests send hundreds of concurrent requests from 127.0.0.1; edge.rs sets and tests the cap.
+    settings.server.max_connections_per_address = 0;
     settings.passwords.memory_kib = 256;
     settings.passwords.iterations = 1;
     settings.keys.reload_interval_ms = 200;
