@@ -11,7 +11,7 @@ use crate::domain::ClientId;
 use crate::state_cache::StateCache;
 use crate::store::{RefreshFamily, Store, StoreError, User};
 pub use crate::tokens::looks_like_jwt;
-use crate::tokens::{AccessClaims, TokenService};
+use crate::tokens::{AccessClaims, TokenService, family_secret_of};
 
 /// A token that is currently honoured.
 #[derive(Debug)]
@@ -109,6 +109,22 @@ pub async fn check_access_token(
         claims: claims.clone(),
         user: None,
     }))
+}
+
+/// The family of a refresh token that is not its family's current one (an old, rotated token),
+/// if the token is one of ours.
+pub async fn family_of_stale_refresh_token(
+    token: &str,
+    store: &Store,
+) -> Result<Option<RefreshFamily>, StoreError> {
+    match family_secret_of(token) {
+        Some(secret) => {
+            store
+                .find_refresh_family_by_secret(&hash_secret(secret))
+                .await
+        }
+        None => store.find_legacy_refresh_family(&hash_secret(token)).await,
+    }
 }
 
 async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {

@@ -14,6 +14,9 @@ create table refresh_families (
     family_hash text unique,
     -- SHA-256 (hex) of the one token of the family that may be exchanged now
     current_hash text not null unique,
+    -- for a family carried over from before this migration: the hash of its last token without
+    -- a family secret, kept at its first rotation so that a replay of it is still reuse
+    legacy_hash text unique,
     -- rotations so far; the current token carries this number
     generation bigint not null,
     client_id text not null,

@@ -12,13 +12,12 @@ use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
 use crate::error::OAuthError;
-use crate::inspection::{MAX_REFRESH_TOKEN_BYTES, looks_like_jwt};
+use crate::inspection::{MAX_REFRESH_TOKEN_BYTES, family_of_stale_refresh_token, looks_like_jwt};
 use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
-use crate::tokens::family_secret_of;
 
 /// Mounts `/revoke`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -132,14 +131,7 @@ async fn revoke_refresh_token(
     // The current token of a family, or an older one of it: either way the family ends.
     let family = match store.find_refresh_token(&hash_secret(token)).await? {
         Some(family) => Some(family),
-        None => match family_secret_of(token) {
-            Some(secret) => {
-                store
-                    .find_refresh_family_by_secret(&hash_secret(secret))
-                    .await?
-            }
-            None => None,
-        },
+        None => family_of_stale_refresh_token(token, store).await?,
     };
     let Some(family) = family else {
         return Ok(None);

@@ -85,6 +85,15 @@ impl Store {
         self.find_family_by("family_hash", family_hash).await
     }
 
+    /// The family carried over from before migration 0005 whose last token without a family
+    /// secret had this hash (to recognise a replay of it as reuse).
+    pub async fn find_legacy_refresh_family(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        self.find_family_by("legacy_hash", token_hash).await
+    }
+
     async fn find_family_by(
         &self,
         column: &'static str,
@@ -109,7 +118,9 @@ impl Store {
         let updated = with_pool!(self, pool =>
             sqlx::query(
                 r"update refresh_families
-                  set current_hash = $4, family_hash = $5, generation = generation + 1,
+                  set legacy_hash = case when family_hash is null then current_hash
+                                         else legacy_hash end,
+                      current_hash = $4, family_hash = $5, generation = generation + 1,
                       issued_at = $6, expires_at = $7
                   where id = $1 and generation = $2 and current_hash = $3 and expires_at > $6
                     and exists (select 1 from users u

@@ -28,3 +28,4 @@ mod revoke;
 mod security;
 mod store;
 mod token_requests;
+mod upgrade;

@@ -9,6 +9,7 @@ use crate::clock::unix_now;
 use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
+use crate::inspection::family_of_stale_refresh_token;
 use crate::routes::OAuthForm;
 use crate::store::{RefreshRotation, RotateOutcome};
 use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
@@ -91,14 +92,7 @@ async fn detect_reuse(
     presented: &str,
     client: &PresentedClient,
 ) -> Result<(), OAuthError> {
-    let Some(secret) = family_secret_of(presented) else {
-        return Ok(());
-    };
-    let Some(family) = ctx
-        .store
-        .find_refresh_family_by_secret(&hash_secret(secret))
-        .await?
-    else {
+    let Some(family) = family_of_stale_refresh_token(presented, ctx.store).await? else {
         return Ok(());
     };
     if family.client_id == client.client_id {
