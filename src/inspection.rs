@@ -44,7 +44,7 @@ pub async fn inspect_token(
     if looks_like_jwt(token) {
         check_access_token(token, store, tokens, cache).await
     } else {
-        check_refresh_token(token, store).await
+        check_refresh_token(token, store, tokens, cache).await
     }
 }
 
@@ -78,19 +78,16 @@ pub async fn check_access_token(
     if revoked {
         return Ok(None);
     }
-    // A token lives only as long as the registration of the client it was issued to: a client
-    // deleted and registered again under the same client_id does not revive it.
-    if claims.client_id != tokens.builtin_client_id() {
-        let registered = match ClientId::parse(&claims.client_id) {
-            Ok(id) => cache
-                .client(store, &id)
-                .await?
-                .is_some_and(|client| client.registration == claims.client_registration),
-            Err(_) => false,
-        };
-        if !registered {
-            return Ok(None);
-        }
+    if !registration_is_current(
+        &claims.client_id,
+        &claims.client_registration,
+        store,
+        tokens,
+        cache,
+    )
+    .await?
+    {
+        return Ok(None);
     }
     if claims.is_user_token() {
         let Some(user) = cache.user(store, &claims.sub).await? else {
@@ -127,14 +124,49 @@ pub async fn family_of_stale_refresh_token(
     }
 }
 
-async fn check_refresh_token(token: &str, store: &Store) -> Result<Option<LiveToken>, StoreError> {
+/// A token lives only as long as the registration of the client it was issued to: a client
+/// deleted and registered again under the same client_id does not revive it.
+async fn registration_is_current(
+    client_id: &str,
+    registration: &str,
+    store: &Store,
+    tokens: &TokenService,
+    cache: &StateCache,
+) -> Result<bool, StoreError> {
+    if client_id == tokens.builtin_client_id() {
+        return Ok(true);
+    }
+    Ok(match ClientId::parse(client_id) {
+        Ok(id) => cache
+            .client(store, &id)
+            .await?
+            .is_some_and(|client| client.registration == registration),
+        Err(_) => false,
+    })
+}
+
+async fn check_refresh_token(
+    token: &str,
+    store: &Store,
+    tokens: &TokenService,
+    cache: &StateCache,
+) -> Result<Option<LiveToken>, StoreError> {
     if token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Ok(None);
     }
     let Some(record) = store.find_refresh_token(&hash_secret(token)).await? else {
         return Ok(None);
     };
-    if record.expires_at <= unix_now() {
+    if record.expires_at <= unix_now()
+        || !registration_is_current(
+            &record.client_id,
+            &record.client_registration,
+            store,
+            tokens,
+            cache,
+        )
+        .await?
+    {
         return Ok(None);
     }
     match store.find_user_by_id(&record.user_id).await? {

@@ -106,11 +106,14 @@ async fn revoke_family_on_reuse(
     family_id: &str,
     client_id: &str,
 ) -> Result<(), OAuthError> {
-    let revoked = ctx.store.revoke_refresh_family(family_id).await?;
+    // A family a concurrent revocation already ended is no news.
+    if !ctx.store.revoke_refresh_family(family_id).await? {
+        return Ok(());
+    }
     let event = AuditEvent::new("refresh.reuse_detected")
         .client(client_id)
         .ip(ctx.ip.clone())
-        .detail(format!("family={family_id} revoked={revoked}"));
+        .detail(format!("family={family_id}"));
     ctx.audit.record(event).await;
     log::warn!("refresh token reuse detected for client {client_id}: family {family_id} revoked");
     Ok(())
