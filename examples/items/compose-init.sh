@@ -13,7 +13,7 @@ has_row() { # has_row LIST_COMMAND NAME: whether `authd LIST_COMMAND list` has a
 authd role set demo items:read
 authd role set admin items:read items:write
 
-# Passwords come from stdin; these are demo values, documented in the README.
+# Passwords come from stdin; these are demo values, documented in docs/src/sibling-services.md.
 has_row user demo || printf 'demo-password-1\n' | authd user add demo --role demo
 has_row user admin || printf 'admin-password-1\n' | authd user add admin --role admin
 

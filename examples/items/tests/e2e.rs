@@ -1,5 +1,5 @@
-//! authd and items as real processes, walking the README's curl sequence over HTTP in both modes,
-//! on SQLite and on PostgreSQL.
+//! authd and items as real processes, walking the curl sequence of docs/src/sibling-services.md
+//! over HTTP in both modes, on SQLite and on PostgreSQL.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -260,7 +260,8 @@ impl Authd {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
-    /// The README's seeding: roles, users and the items client; returns the client's secret.
+    /// The seeding of docs/src/sibling-services.md: roles, users and the items client; returns the
+    /// client's secret.
     fn seed(&self) -> String {
         self.cli(&["role", "set", "demo", "items:read"], "");
         self.cli(&["role", "set", "admin", "items:read", "items:write"], "");
@@ -419,7 +420,7 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// The README walkthrough up to the revocation; returns the world and demo's revoked token.
+/// The book's walkthrough up to the revocation; returns the world and demo's revoked token.
 async fn walk_until_revoked(backend: Backend, mode: &str) -> (World, String, u64) {
     // Arrange
     let world = World::start(backend, mode).await;
