@@ -268,7 +268,8 @@ pub struct SecuritySettings {
     pub production: bool,
     /// Allow an `http://` issuer on a non-loopback address (behind a TLS-terminating proxy).
     pub allow_http_issuer: bool,
-    /// Failed logins for one username, within the window, that lock it.
+    /// Failed logins for one username from one address (IPv6: its /64), within the window, that
+    /// lock that pair; the username stays open from everywhere else.
     pub lockout_threshold: u32,
     /// Failed logins from one address, within the window, that throttle it.
     pub ip_lockout_threshold: u32,
@@ -278,6 +279,11 @@ pub struct SecuritySettings {
     pub lockout_base_secs: u64,
     /// Longest lock, in seconds.
     pub lockout_max_secs: u64,
+    /// Failed logins for one username from all addresses together, per guess window, after which
+    /// attempts for it are refused (429) except from the user's known devices and addresses.
+    pub account_guess_budget: u32,
+    /// Seconds over which the guess budget is counted; also how long a sign-in address is known.
+    pub account_guess_window_secs: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Networks of the proxies in front of authd (CIDR); their connections are not capped per
@@ -295,6 +301,8 @@ impl Default for SecuritySettings {
             lockout_window_secs: 900,
             lockout_base_secs: 60,
             lockout_max_secs: 900,
+            account_guess_budget: 100,
+            account_guess_window_secs: 86_400,
             trust_forwarded_for: false,
             trusted_proxies: Vec::new(),
         }

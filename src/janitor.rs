@@ -12,7 +12,11 @@ use crate::store::Store;
 /// Sweeps every `janitor.interval_secs` until the process ends.
 pub fn spawn_janitor(store: Store, settings: &Settings) {
     let interval = Duration::from_secs(settings.janitor.interval_secs.max(1));
-    let window = settings.security.lockout_window_secs as i64;
+    // Counters and sign-in addresses are kept for the longest window that reads them.
+    let window = settings
+        .security
+        .lockout_window_secs
+        .max(settings.security.account_guess_window_secs) as i64;
     let retention_ms = settings.janitor.audit_retention_days as i64 * 86_400_000;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);

@@ -53,6 +53,7 @@ pub struct Metrics {
     introspections_inactive: AtomicU64,
     login_failures: AtomicU64,
     lockouts: AtomicU64,
+    guess_budget_refusals: AtomicU64,
     connections_refused: AtomicU64,
     hash_queue: AtomicI64,
     audit_queue: AtomicI64,
@@ -93,6 +94,12 @@ impl Metrics {
         self.lockouts.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an attempt refused because its account's guess budget was spent (a sign of a
+    /// distributed attack on that username).
+    pub fn guess_budget_refused(&self) {
+        self.guess_budget_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a connection closed because its address held too many.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
@@ -114,6 +121,7 @@ impl Metrics {
         total.refresh_families += swept.refresh_families;
         total.revoked_access_tokens += swept.revoked_access_tokens;
         total.login_failures += swept.login_failures;
+        total.login_addresses += swept.login_addresses;
         total.audit_events += swept.audit_events;
     }
 
@@ -174,6 +182,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "authd_guess_budget_refusals_total",
+            "Login attempts refused because the account's guess budget (security.account_guess_budget) was spent.",
+            &[("", load(&self.guess_budget_refusals))],
+        );
+        counter(
+            &mut out,
             "authd_connections_refused_total",
             "Connections closed at once because their address held server.max_connections_per_address.",
             &[("", load(&self.connections_refused))],
@@ -190,6 +204,7 @@ impl Metrics {
                     swept.revoked_access_tokens,
                 ),
                 ("{table=\"login_failures\"}", swept.login_failures),
+                ("{table=\"login_addresses\"}", swept.login_addresses),
                 ("{table=\"audit_events\"}", swept.audit_events),
             ],
         );

@@ -11,7 +11,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::credentials::{LockoutPolicy, PasswordHasher};
+use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::metrics::record_request;
@@ -83,6 +83,10 @@ impl Application {
         let audit_handle = audit.clone();
         spawn_janitor(store.clone(), &settings);
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
+        let device_cookies = web::Data::new(DeviceCookies::new(
+            tokens.keys().device_cookie_key(),
+            issuer.starts_with("https://"),
+        ));
         log::info!(
             "authd listening on {bound} (issuer {issuer}, {} store, {:?} tokens)",
             store.backend(),
@@ -131,6 +135,7 @@ impl Application {
                 .app_data(audit.clone())
                 .app_data(cache.clone())
                 .app_data(lockout.clone())
+                .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(
                     web::JsonConfig::default()

@@ -16,7 +16,7 @@ use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
 use crate::domain::{ClientId, GrantType, NewPassword, RoleName, ScopeSet, Username};
 use crate::startup::Application;
 use crate::store::{NewClient, NewUser, Store};
-use crate::tokens::KeyManager;
+use crate::tokens::{KeyManager, KeySummary};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -250,13 +250,7 @@ async fn run_keys(
                 rfc3339(key.activates_at_ms / 1000)
             );
             record(audit, "key.rotated", &key.kid, Some(detail)).await;
-            println!(
-                "{}\t{}\t{}\tsigns from {}",
-                key.kid,
-                key.algorithm,
-                key.state.as_str(),
-                rfc3339(key.activates_at_ms / 1000)
-            );
+            print_new_key(&key);
         }
         KeysCommand::List => {
             for key in keys.summaries() {
@@ -282,13 +276,7 @@ async fn run_keys(
             record(audit, "key.revoked", &kid, detail).await;
             println!("revoked {kid}");
             if let Some(key) = replacement {
-                println!(
-                    "{}\t{}\t{}\tsigns from {}",
-                    key.kid,
-                    key.algorithm,
-                    key.state.as_str(),
-                    rfc3339(key.activates_at_ms / 1000)
-                );
+                print_new_key(&key);
             }
         }
         KeysCommand::Prune => {
@@ -299,4 +287,15 @@ async fn run_keys(
         }
     }
     Ok(())
+}
+
+/// One line per new key: kid, algorithm, state and when it signs.
+fn print_new_key(key: &KeySummary) {
+    println!(
+        "{}\t{}\t{}\tsigns from {}",
+        key.kid,
+        key.algorithm,
+        key.state.as_str(),
+        rfc3339(key.activates_at_ms / 1000)
+    );
 }

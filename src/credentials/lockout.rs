@@ -1,15 +1,19 @@
-//! Brute-force defence: login attempts are counted per username and per client address in the
-//! database, so the limits hold across instances.
+//! Brute-force defence, in the database so the limits hold across instances. Three counters:
+//!
+//! - the username *from one address* (IPv6: its /64) locks after `lockout_threshold` failures:
+//!   an attacker locks only themselves out, never the owner somewhere else;
+//! - the address throttles after `ip_lockout_threshold` failures over any usernames;
+//! - the username *from everywhere* has a guess budget (`account_guess_budget` per
+//!   `account_guess_window_secs`); once a distributed attack has spent it, attempts for that
+//!   username are refused, except from a browser with the user's device cookie or from an address
+//!   the user signed in from within the window.
 //!
 //! An attempt is reserved before its password is hashed, in the same statement that checks the
-//! limit: however many arrive at once, no more than the threshold are ever evaluated in a window.
-//! A success gives its reservation back (and clears the username's counter); a failure keeps it,
-//! and the failure that finds the window full sets the lock.
-//!
-//! Trade-off: a lock is temporary and grows (base, 2x, 4x, … up to a cap) with each repeat, so
-//! an attacker cannot lock a user out forever by design, only for the cap at a time while they
-//! keep failing; a legitimate user waits at most the cap. Unknown usernames lock exactly like
-//! real ones, so a lock reveals nothing about which usernames exist.
+//! limit: however many arrive at once, no more than a threshold are ever evaluated in a window.
+//! A success gives its reservations back (and clears the pair's counter); a failure keeps them,
+//! and the failure that fills a pair's or an address's window sets the lock. Locks grow (base,
+//! 2x, 4x, … up to a cap) with each repeat. Unknown usernames count exactly like real ones, so a
+//! refusal reveals nothing about which usernames exist.
 
 use std::net::IpAddr;
 
@@ -19,8 +23,11 @@ use crate::store::{Store, StoreError};
 /// The counters one login attempt touches.
 #[derive(Debug, Clone)]
 pub struct LoginKeys {
-    username: String,
+    user: String,
+    pair: String,
+    account: String,
     ip: Option<String>,
+    address: Option<String>,
 }
 
 impl LoginKeys {
@@ -28,10 +35,24 @@ impl LoginKeys {
     pub fn new(username: &str, ip: Option<&str>) -> Self {
         // PostgreSQL text cannot hold NUL; such a username cannot exist, so a stand-in will do.
         let username = username.to_lowercase().replace('\0', "\u{fffd}");
+        let address = ip.map(address_bucket);
         Self {
-            username: format!("user:{username}"),
-            ip: ip.map(|ip| format!("ip:{}", address_bucket(ip))),
+            pair: format!("pair:{username}|{}", address.as_deref().unwrap_or("?")),
+            account: format!("acct:{username}"),
+            user: format!("user:{username}"),
+            ip: address.as_ref().map(|address| format!("ip:{address}")),
+            address,
         }
+    }
+
+    /// The user as device cookies and sign-in addresses name them.
+    pub fn user_key(&self) -> &str {
+        &self.user
+    }
+
+    /// The address as the throttle counts it (IPv4, or an IPv6 /64).
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
     }
 }
 
@@ -51,11 +72,25 @@ pub fn address_bucket(ip: &str) -> String {
     }
 }
 
-/// An attempt the limits let through; hand it back through `failed` or `succeeded`.
+/// An attempt the limits let through; hand it back through `failed`, `succeeded` or `abandoned`.
 #[derive(Debug)]
-#[must_use = "a reserved attempt must end as a failure or a success"]
+#[must_use = "a reserved attempt must end as a failure, a success or abandoned"]
 pub struct LoginAttempt {
     keys: LoginKeys,
+    // Whether the attempt counts against the account's guess budget (not when exempt).
+    budgeted: bool,
+}
+
+/// Why an attempt is refused without being evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// This username from this address is locked.
+    Locked,
+    /// This address has failed too often.
+    Throttled,
+    /// The account's guess budget is spent, and the attempt comes from no known device or
+    /// address of the user.
+    BudgetSpent,
 }
 
 /// Whether an attempt may be evaluated.
@@ -63,8 +98,10 @@ pub struct LoginAttempt {
 pub enum Reservation {
     /// Go ahead and check the password.
     Granted(LoginAttempt),
-    /// Locked or at the limit: refuse without hashing.
+    /// Refuse without hashing.
     Refused {
+        /// Which limit refused it.
+        reason: RefusalReason,
         /// Seconds until trying again makes sense.
         retry_after: i64,
     },
@@ -78,6 +115,8 @@ pub struct LockoutPolicy {
     window_secs: i64,
     base_secs: i64,
     max_secs: i64,
+    budget: i64,
+    budget_window_secs: i64,
     // Lock length per previous lock count, as an SQL expression (see `lock_secs_sql`).
     lock_secs_sql: String,
 }
@@ -91,44 +130,87 @@ impl LockoutPolicy {
             window_secs: settings.lockout_window_secs as i64,
             base_secs: settings.lockout_base_secs.max(1) as i64,
             max_secs: settings.lockout_max_secs.max(1) as i64,
+            budget: settings.account_guess_budget.max(1) as i64,
+            budget_window_secs: settings.account_guess_window_secs.max(1) as i64,
             lock_secs_sql: String::new(),
         };
         policy.lock_secs_sql = policy.lock_secs_sql();
         policy
     }
 
-    /// Reserves an attempt against the address's and the username's limits.
-    pub async fn reserve(
+    /// How long a successful sign-in address stays known (the guess-budget window).
+    pub fn known_address_secs(&self) -> i64 {
+        self.budget_window_secs
+    }
+
+    /// Reserves an attempt against the address's, the pair's and the account's limits.
+    /// `exempt_from_budget` is asked only when the budget is spent (it may cost a query).
+    pub async fn reserve<F, Fut>(
         &self,
         store: &Store,
         keys: &LoginKeys,
         now: i64,
-    ) -> Result<Reservation, StoreError> {
+        exempt_from_budget: F,
+    ) -> Result<Reservation, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
         let window_start = now - self.window_secs;
-        let mut counters = Vec::with_capacity(2);
+        let mut reserved: Vec<&str> = Vec::with_capacity(3);
+        let mut limits = Vec::with_capacity(2);
         if let Some(ip) = &keys.ip {
-            counters.push((ip.as_str(), self.ip_threshold));
+            limits.push((ip.as_str(), self.ip_threshold, RefusalReason::Throttled));
         }
-        counters.push((keys.username.as_str(), self.user_threshold));
-        for (index, (key, threshold)) in counters.iter().enumerate() {
+        limits.push((
+            keys.pair.as_str(),
+            self.user_threshold,
+            RefusalReason::Locked,
+        ));
+        for (key, threshold, reason) in limits {
             if !store
-                .reserve_login_attempt(key, *threshold, now, window_start)
+                .reserve_login_attempt(key, threshold, now, window_start)
                 .await?
             {
-                for (reserved, _) in &counters[..index] {
-                    store.release_login_attempt(reserved).await?;
-                }
+                self.release_all(store, &reserved).await?;
                 // Locked, or the window is full of attempts still being checked (those end
                 // within a hash's time, in a lock or with room again).
-                let retry_after = store.login_locked_for(key, now).await?.max(1);
-                return Ok(Reservation::Refused { retry_after });
+                let locked_until = store
+                    .login_counter(key)
+                    .await?
+                    .map_or(0, |(until, _)| until);
+                let retry_after = (locked_until - now).max(1);
+                return Ok(Reservation::Refused {
+                    reason,
+                    retry_after,
+                });
             }
+            reserved.push(key);
         }
-        Ok(Reservation::Granted(LoginAttempt { keys: keys.clone() }))
+        let budget_start = now - self.budget_window_secs;
+        let budgeted = store
+            .reserve_login_attempt(&keys.account, self.budget, now, budget_start)
+            .await?;
+        if !budgeted && !exempt_from_budget().await? {
+            self.release_all(store, &reserved).await?;
+            let window_began = store
+                .login_counter(&keys.account)
+                .await?
+                .map_or(now, |(_, began)| began);
+            let retry_after = (window_began + self.budget_window_secs - now).max(1);
+            return Ok(Reservation::Refused {
+                reason: RefusalReason::BudgetSpent,
+                retry_after,
+            });
+        }
+        Ok(Reservation::Granted(LoginAttempt {
+            keys: keys.clone(),
+            budgeted,
+        }))
     }
 
-    /// The attempt failed: it stays counted, and locks whichever counter it filled. Returns the
-    /// lock it set, in seconds, if any.
+    /// The attempt failed: it stays counted, and locks the pair or address whose window it
+    /// filled. Returns the lock it set, in seconds, if any.
     pub async fn failed(
         &self,
         store: &Store,
@@ -136,7 +218,7 @@ impl LockoutPolicy {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let mut locked = None;
-        let mut counters = vec![(attempt.keys.username.as_str(), self.user_threshold)];
+        let mut counters = vec![(attempt.keys.pair.as_str(), self.user_threshold)];
         if let Some(ip) = &attempt.keys.ip {
             counters.push((ip.as_str(), self.ip_threshold));
         }
@@ -151,24 +233,45 @@ impl LockoutPolicy {
         Ok(locked)
     }
 
-    /// The attempt succeeded: the username's counter (and any lock a concurrent burst set on
-    /// it) is cleared, and the address gets its reservation back.
-    pub async fn succeeded(&self, store: &Store, attempt: LoginAttempt) -> Result<(), StoreError> {
-        store.clear_login_failures(&attempt.keys.username).await?;
-        self.release(store, attempt.keys.ip.as_deref()).await
+    /// The attempt succeeded: the pair's counter (and any lock a concurrent burst set on it) is
+    /// cleared, the address and the account get their reservations back, and the address
+    /// becomes known for the user.
+    pub async fn succeeded(
+        &self,
+        store: &Store,
+        attempt: LoginAttempt,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        store.clear_login_failures(&attempt.keys.pair).await?;
+        if let Some(ip) = &attempt.keys.ip {
+            store.release_login_attempt(ip).await?;
+        }
+        if attempt.budgeted {
+            store.release_login_attempt(&attempt.keys.account).await?;
+        }
+        if let Some(address) = attempt.keys.address() {
+            store
+                .remember_login_address(attempt.keys.user_key(), address, now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The attempt was not evaluated after all (hashing was busy): nothing is counted.
     pub async fn abandoned(&self, store: &Store, attempt: LoginAttempt) -> Result<(), StoreError> {
-        store.release_login_attempt(&attempt.keys.username).await?;
-        self.release(store, attempt.keys.ip.as_deref()).await
+        let mut keys = vec![attempt.keys.pair.as_str()];
+        keys.extend(attempt.keys.ip.as_deref());
+        if attempt.budgeted {
+            keys.push(&attempt.keys.account);
+        }
+        self.release_all(store, &keys).await
     }
 
-    async fn release(&self, store: &Store, ip_key: Option<&str>) -> Result<(), StoreError> {
-        match ip_key {
-            Some(key) => store.release_login_attempt(key).await,
-            None => Ok(()),
+    async fn release_all(&self, store: &Store, keys: &[&str]) -> Result<(), StoreError> {
+        for key in keys {
+            store.release_login_attempt(key).await?;
         }
+        Ok(())
     }
 
     fn lock_duration(&self, previous_locks: i64) -> i64 {
@@ -243,9 +346,20 @@ mod tests {
 
     #[test]
     fn usernames_are_counted_case_insensitively() {
-        assert_eq!(
-            LoginKeys::new("Alice", None).username,
-            LoginKeys::new("alice", None).username
+        let (upper, lower) = (
+            LoginKeys::new("Alice", Some("192.0.2.1")),
+            LoginKeys::new("alice", Some("192.0.2.1")),
         );
+        assert_eq!(upper.pair, lower.pair);
+        assert_eq!(upper.account, lower.account);
+        assert_eq!(upper.user_key(), "user:alice");
+    }
+
+    #[test]
+    fn a_pair_is_one_username_at_one_address_bucket() {
+        let keys = LoginKeys::new("alice", Some("2001:db8:1:2::7"));
+        assert_eq!(keys.pair, "pair:alice|2001:db8:1:2::/64");
+        assert_eq!(keys.ip.as_deref(), Some("ip:2001:db8:1:2::/64"));
+        assert_ne!(keys.pair, LoginKeys::new("alice", Some("192.0.2.1")).pair);
     }
 }

@@ -11,6 +11,8 @@ pub struct Swept {
     pub revoked_access_tokens: u64,
     /// Failed-login counters neither locked nor recent.
     pub login_failures: u64,
+    /// Sign-in addresses older than the guess-budget window.
+    pub login_addresses: u64,
     /// Audit events past retention.
     pub audit_events: u64,
 }
@@ -65,6 +67,11 @@ impl Store {
                     .execute(pool)
                     .await
                     .map(|done| done.rows_affected()))?,
+            login_addresses: run(
+                r"delete from login_addresses where last_success < $1",
+                now - failure_window_secs.max(0),
+            )
+            .await?,
             audit_events: run(
                 r"delete from audit_events where at_ms < $1",
                 audit_cutoff_ms,

@@ -42,14 +42,14 @@ impl Store {
         Ok(reserved.is_some())
     }
 
-    /// Seconds until `key` is unlocked (0 when it is not locked).
-    pub async fn login_locked_for(&self, key: &str, now: i64) -> Result<i64, StoreError> {
-        let until: Option<(i64,)> = with_pool!(self, pool =>
-            sqlx::query_as(r"select locked_until from login_failures where key = $1")
+    /// When `key` is locked until and when its window began, if it has a counter.
+    pub async fn login_counter(&self, key: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let counter: Option<(i64, i64)> = with_pool!(self, pool =>
+            sqlx::query_as(r"select locked_until, window_start from login_failures where key = $1")
                 .bind(key)
                 .fetch_optional(pool)
                 .await)?;
-        Ok(until.map_or(0, |(until,)| (until - now).max(0)))
+        Ok(counter)
     }
 
     /// Gives back an attempt that was reserved but not used as a failure.

@@ -10,6 +10,7 @@ mod delegation;
 mod file_mode;
 mod housekeeping;
 mod keys;
+mod login_addresses;
 mod login_failures;
 mod records;
 mod roles;

@@ -7,6 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::{hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::ExposeSecret;
@@ -17,7 +18,11 @@ use crate::config::Settings;
 const SEALED_MAGIC: &[u8] = b"AKE1";
 
 /// The key-encryption key; `Debug` never shows it.
-pub struct KeyEncryptionKey(RandomizedNonceKey);
+pub struct KeyEncryptionKey {
+    sealing: RandomizedNonceKey,
+    // Derived from the same secret (HKDF), so that operators manage one key.
+    device_cookies: hmac::Key,
+}
 
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,9 +41,17 @@ impl KeyEncryptionKey {
         if bytes.len() != 32 {
             anyhow::bail!("keys.encryption_key: must be 32 bytes (base64 of 32 random bytes)");
         }
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+        let sealing = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| anyhow::anyhow!("keys.encryption_key: unusable key"))?;
-        Ok(Self(key))
+        let device_cookies = hkdf::Salt::new(hkdf::HKDF_SHA256, b"authd")
+            .extract(&bytes)
+            .expand(&[b"device cookies v1"], hmac::HMAC_SHA256)
+            .map(hmac::Key::from)
+            .map_err(|_| anyhow::anyhow!("keys.encryption_key: unusable key"))?;
+        Ok(Self {
+            sealing,
+            device_cookies,
+        })
     }
 
     /// The configured KEK; on SQLite without one, a generated key kept in a 0600 file next to
@@ -65,7 +78,7 @@ impl KeyEncryptionKey {
     pub fn seal(&self, plaintext: &[u8], kid: &str) -> anyhow::Result<Vec<u8>> {
         let mut in_out = plaintext.to_vec();
         let nonce = self
-            .0
+            .sealing
             .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut in_out)
             .map_err(|_| anyhow::anyhow!("sealing signing key {kid} failed"))?;
         let mut sealed = Vec::with_capacity(SEALED_MAGIC.len() + NONCE_LEN + in_out.len());
@@ -73,6 +86,11 @@ impl KeyEncryptionKey {
         sealed.extend_from_slice(nonce.as_ref());
         sealed.extend_from_slice(&in_out);
         Ok(sealed)
+    }
+
+    /// The key that signs device cookies (see `credentials::device_cookie`).
+    pub fn device_cookie_key(&self) -> &hmac::Key {
+        &self.device_cookies
     }
 
     /// Decrypts a sealed private key.
@@ -86,7 +104,7 @@ impl KeyEncryptionKey {
             .map_err(|_| anyhow::anyhow!("signing key {kid}: bad nonce"))?;
         let mut in_out = ciphertext.to_vec();
         let plaintext = self
-            .0
+            .sealing
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out)
             .map_err(|_| {
                 anyhow::anyhow!(

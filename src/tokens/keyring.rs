@@ -99,6 +99,12 @@ pub struct KeyManager {
 }
 
 impl KeyManager {
+    /// The key that signs device cookies: derived from the key-encryption key (none in HS256
+    /// mode, which has no KEK; device cookies are then not offered).
+    pub fn device_cookie_key(&self) -> Option<aws_lc_rs::hmac::Key> {
+        self.kek.as_ref().map(|kek| kek.device_cookie_key().clone())
+    }
+
     /// Loads the keys, generating the first one when the database has none.
     pub async fn start(store: Store, settings: &Settings) -> anyhow::Result<Self> {
         let static_key = match (&settings.tokens.algorithm, &settings.tokens.hs256_secret) {

@@ -22,6 +22,7 @@ async fn expired_rows_are_deleted_so_tables_stop_growing(backend: Backend) {
         s.tokens.refresh_ttl_secs = 1;
         s.janitor.interval_secs = 1;
         s.security.lockout_window_secs = 1;
+        s.security.account_guess_window_secs = 1;
         s.security.lockout_threshold = 1_000_000;
         s.security.ip_lockout_threshold = 1_000_000;
     })

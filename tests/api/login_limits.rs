@@ -111,17 +111,18 @@ async fn a_success_inside_a_burst_does_not_leave_the_owner_locked_at_the_cap(bac
     let password = app.seed_alice().await;
     let base = app.settings.security.lockout_base_secs as i64;
 
-    // The owner's login lands in the middle of a burst of guesses.
+    // The owner's login lands in the middle of a burst of guesses from the same address (one
+    // office behind one NAT).
     let mut requests: Vec<_> = (0..30)
-        .map(|i| login_from(&app, format!("198.51.100.{i}"), "alice", "wrong guess"))
+        .map(|_| login_from(&app, "198.51.100.10".to_owned(), "alice", "wrong guess"))
         .collect();
     requests.insert(
         2,
-        login_from(&app, "192.0.2.10".to_owned(), "alice", password),
+        login_from(&app, "198.51.100.10".to_owned(), "alice", password),
     );
     join_all(requests).await;
 
-    let next = login_from(&app, "192.0.2.10", "alice", "wrong guess").await;
+    let next = login_from(&app, "198.51.100.10", "alice", "wrong guess").await;
     if next.status() == 429 {
         let retry_after: i64 = next.headers()["retry-after"]
             .to_str()
@@ -277,6 +278,160 @@ async fn a_disabled_account_answers_like_a_wrong_password(backend: Backend) {
     assert_eq!(audit_count(&app, &admin, "login.failed", "alice").await, 1);
 }
 
+async fn an_attacker_on_one_address_cannot_lock_out_the_owner_on_another(backend: Backend) {
+    let app = TestApp::spawn_with(backend, lockout_only).await;
+    let password = app.seed_alice().await;
+    for _ in 0..5 {
+        let guess = login_from(&app, "198.51.100.66", "alice", "wrong guess").await;
+        assert_oauth_error(guess, 400, "invalid_grant").await;
+    }
+
+    let attacker = login_from(&app, "198.51.100.66", "alice", password).await;
+    let owner = login_from(&app, "192.0.2.44", "alice", password).await;
+
+    assert_eq!(attacker.status(), 429, "the attacker's own pair is locked");
+    assert_eq!(owner.status(), 200, "the owner elsewhere is not");
+}
+
+/// A small budget, so that a test can spend it.
+fn small_budget(s: &mut authd::config::Settings) {
+    lockout_only(s);
+    s.security.account_guess_budget = 20;
+}
+
+async fn spend_the_budget(app: &TestApp) {
+    for i in 0..20 {
+        let guess = login_from(app, format!("203.0.113.{i}"), "alice", "wrong guess").await;
+        assert_oauth_error(guess, 400, "invalid_grant").await;
+    }
+}
+
+async fn the_guess_budget_holds_against_many_addresses(backend: Backend) {
+    let app = TestApp::spawn_with(backend, small_budget).await;
+    let password = app.seed_alice().await;
+    let admin = app.admin_token().await;
+
+    spend_the_budget(&app).await;
+    let more = join_all(
+        (20..60).map(|i| login_from(&app, format!("203.0.113.{i}"), "alice", "wrong guess")),
+    )
+    .await;
+    let stranger_with_the_password = login_from(&app, "198.51.100.99", "alice", password).await;
+
+    assert!(
+        more.iter().all(|r| r.status() == 429),
+        "the budget was exceeded"
+    );
+    let retry_after: i64 = more[0].headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        retry_after > 3600,
+        "refused until the day's window ends, not {retry_after} s"
+    );
+    assert_eq!(stranger_with_the_password.status(), 429);
+    assert!(audit_count(&app, &admin, "login.budget_spent", "alice").await >= 40);
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("authd_guess_budget_refusals_total"));
+}
+
+async fn a_spent_budget_still_lets_the_owner_in_from_a_known_address_or_device(backend: Backend) {
+    let app = TestApp::spawn_with(backend, small_budget).await;
+    let password = app.seed_alice().await;
+    // Yesterday's sign-ins: one from home, one from a browser that keeps its device cookie.
+    assert_eq!(
+        login_from(&app, "192.0.2.80", "alice", password)
+            .await
+            .status(),
+        200
+    );
+    let browser = login_from(&app, "198.51.100.200", "alice", password).await;
+    assert_eq!(browser.status(), 200);
+    let set_cookie = browser.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let device_cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    spend_the_budget(&app).await;
+    let from_home = login_from(&app, "192.0.2.80", "alice", password).await;
+    let from_a_cafe_with_the_device = app
+        .http
+        .post(app.url("/token"))
+        .header("x-forwarded-for", "198.51.100.201")
+        .header("cookie", &device_cookie)
+        .form(&login_form("alice", password))
+        .send()
+        .await
+        .unwrap();
+    let from_a_cafe_without = login_from(&app, "198.51.100.202", "alice", password).await;
+    let forged = app
+        .http
+        .post(app.url("/token"))
+        .header("x-forwarded-for", "198.51.100.203")
+        .header("cookie", device_cookie.replace('.', ".x"))
+        .form(&login_form("alice", password))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(from_home.status(), 200);
+    assert_eq!(from_a_cafe_with_the_device.status(), 200);
+    assert_eq!(from_a_cafe_without.status(), 429);
+    assert_eq!(forged.status(), 429);
+}
+
+async fn two_instances_share_the_pair_lock_and_the_guess_budget(backend: Backend) {
+    let a = TestApp::spawn_with(backend, small_budget).await;
+    let b = a.another_instance().await;
+    let password = a.seed_alice().await;
+
+    for i in 0..3 {
+        login_from(&a, "198.51.100.5", "alice", "wrong").await;
+        login_from(&b, format!("203.0.113.{i}"), "alice", "wrong").await;
+    }
+    for _ in 0..2 {
+        login_from(&b, "198.51.100.5", "alice", "wrong").await;
+    }
+    assert_eq!(
+        login_from(&b, "198.51.100.5", "alice", password)
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        login_from(&a, "192.0.2.9", "alice", password)
+            .await
+            .status(),
+        200
+    );
+
+    for i in 10..30 {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        login_from(instance, format!("203.0.113.{i}"), "alice", "wrong").await;
+    }
+    assert_eq!(
+        login_from(&a, "198.51.100.77", "alice", password)
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        login_from(&b, "198.51.100.78", "alice", password)
+            .await
+            .status(),
+        429
+    );
+}
+
 backend_tests!(
     a_burst_of_guesses_gets_no_more_evaluations_than_the_threshold,
     a_burst_over_many_usernames_gets_no_more_than_the_address_threshold,
@@ -286,4 +441,8 @@ backend_tests!(
     a_full_hashing_queue_answers_503_at_once,
     logins_whose_clients_hung_up_are_not_hashed,
     a_disabled_account_answers_like_a_wrong_password,
+    an_attacker_on_one_address_cannot_lock_out_the_owner_on_another,
+    the_guess_budget_holds_against_many_addresses,
+    a_spent_budget_still_lets_the_owner_in_from_a_known_address_or_device,
+    two_instances_share_the_pair_lock_and_the_guess_budget,
 );

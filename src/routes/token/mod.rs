@@ -17,7 +17,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::credentials::{LockoutPolicy, PasswordHasher, StillWaiting, authenticate_client};
+use crate::credentials::{
+    DeviceCookies, LockoutPolicy, PasswordHasher, StillWaiting, authenticate_client,
+};
 use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::net::liveness::still_waiting;
@@ -57,6 +59,10 @@ pub struct GrantContext<'a> {
     pub ip: Option<String>,
     /// Whether the caller is still connected (taken by the one password check).
     pub still_waiting: Option<StillWaiting>,
+    /// The request's `Cookie` header (for a device cookie).
+    pub cookie_header: Option<String>,
+    /// Issues and checks device cookies.
+    pub device_cookies: &'a DeviceCookies,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -176,6 +182,7 @@ async fn issue_token(
     cache: web::Data<StateCache>,
     audit: web::Data<AuditLog>,
     lockout: web::Data<LockoutPolicy>,
+    device_cookies: web::Data<DeviceCookies>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -212,6 +219,12 @@ async fn issue_token(
         lockout: &lockout,
         ip: client_ip(&request, settings.security.trust_forwarded_for),
         still_waiting: still_waiting(&request),
+        cookie_header: request
+            .headers()
+            .get(actix_web::http::header::COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+        device_cookies: &device_cookies,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,

@@ -10,8 +10,8 @@ use super::response::{
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::credentials::{
-    HashRequester, LoginKeys, PasswordHash, PresentedClient, Reservation, VerifyOutcome,
-    address_bucket,
+    HashRequester, LoginKeys, PasswordHash, PresentedClient, RefusalReason, Reservation,
+    VerifyOutcome, address_bucket,
 };
 use crate::domain::{MAX_USERNAME_CHARS, Password, Username};
 use crate::error::OAuthError;
@@ -36,12 +36,42 @@ pub async fn grant(
     let counted_as = username.as_ref().map_or(raw_username, |u| u.as_str());
     let keys = LoginKeys::new(counted_as, ctx.ip.as_deref());
     let now = unix_now();
-    // The attempt is counted before argon2 runs: a locked username or throttled address is
-    // refused without hashing, even with the right password.
-    let attempt = match ctx.lockout.reserve(ctx.store, &keys, now).await? {
+    // The attempt is counted before argon2 runs: a locked pair, a throttled address or a spent
+    // guess budget is refused without hashing, even with the right password.
+    let known_device =
+        ctx.device_cookies
+            .vouches_for(ctx.cookie_header.as_deref(), keys.user_key(), now);
+    let exempt_from_budget = || async {
+        if known_device {
+            return Ok(true);
+        }
+        match keys.address() {
+            Some(address) => {
+                let since = now - ctx.lockout.known_address_secs();
+                ctx.store
+                    .is_known_login_address(keys.user_key(), address, since)
+                    .await
+            }
+            None => Ok(false),
+        }
+    };
+    let reservation = ctx
+        .lockout
+        .reserve(ctx.store, &keys, now, exempt_from_budget)
+        .await?;
+    let attempt = match reservation {
         Reservation::Granted(attempt) => attempt,
-        Reservation::Refused { retry_after } => {
-            record_login(ctx, "login.locked", counted_as, client).await;
+        Reservation::Refused {
+            reason,
+            retry_after,
+        } => {
+            let action = if reason == RefusalReason::BudgetSpent {
+                METRICS.guess_budget_refused();
+                "login.budget_spent"
+            } else {
+                "login.locked"
+            };
+            record_login(ctx, action, counted_as, client).await;
             return Err(OAuthError::LockedOut { retry_after });
         }
     };
@@ -95,7 +125,7 @@ pub async fn grant(
             ));
         }
     };
-    ctx.lockout.succeeded(ctx.store, attempt).await?;
+    ctx.lockout.succeeded(ctx.store, attempt, now).await?;
     record_login(ctx, "login.succeeded", &user.username, client).await;
     if let VerifyOutcome::MatchRehashed(phc) = outcome {
         let upgraded = PasswordHash::from_stored(phc);
@@ -115,12 +145,8 @@ pub async fn grant(
         None
     };
     record_issuance(ctx, "password", &user.username, client, &scope).await;
-    Ok(TokenResponse::new(
-        access_token,
-        ctx.tokens.access_ttl(),
-        &scope,
-        refresh_token,
-    ))
+    let response = TokenResponse::new(access_token, ctx.tokens.access_ttl(), &scope, refresh_token);
+    Ok(response.with_cookie(ctx.device_cookies.issue(keys.user_key(), now)))
 }
 
 async fn record_login(

@@ -23,6 +23,9 @@ pub struct TokenResponse {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    // A device cookie for the browser that signed in (see `credentials::device_cookie`).
+    #[serde(skip)]
+    set_cookie: Option<String>,
 }
 
 impl TokenResponse {
@@ -39,15 +42,26 @@ impl TokenResponse {
             expires_in,
             scope: scope.to_string(),
             refresh_token,
+            set_cookie: None,
         }
+    }
+
+    /// Adds a `Set-Cookie` header to the response.
+    pub fn with_cookie(mut self, set_cookie: Option<String>) -> Self {
+        self.set_cookie = set_cookie;
+        self
     }
 
     /// Wraps the body with the headers section 5.1 requires.
     pub fn into_http(self) -> HttpResponse {
-        HttpResponse::Ok()
+        let mut response = HttpResponse::Ok();
+        response
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(self)
+            .insert_header((header::PRAGMA, "no-cache"));
+        if let Some(cookie) = &self.set_cookie {
+            response.insert_header((header::SET_COOKIE, cookie.as_str()));
+        }
+        response.json(self)
     }
 }
 
