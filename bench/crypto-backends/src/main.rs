@@ -5,7 +5,10 @@
 //! repository. Verification keys are built from the public JWK, as authd builds them.
 
 // Without a backend only the stub `main` is compiled; the measuring code is then unused.
-#![cfg_attr(not(any(feature = "aws", feature = "rust")), allow(dead_code, unused_imports))]
+#![cfg_attr(
+    not(any(feature = "aws", feature = "rust")),
+    allow(dead_code, unused_imports)
+)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,7 +22,10 @@ use serde::{Deserialize, Serialize};
 // then picks none by itself: the provider is installed explicitly.
 #[cfg(feature = "rust")]
 fn backend() -> (&'static str, &'static CryptoProvider) {
-    ("rust_crypto", &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER)
+    (
+        "rust_crypto",
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+    )
 }
 #[cfg(all(feature = "aws", not(feature = "rust")))]
 fn backend() -> (&'static str, &'static CryptoProvider) {
