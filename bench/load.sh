@@ -4,6 +4,7 @@
 #   bench/load.sh                         # both backends, full run (about 4 minutes plus the build)
 #   BACKENDS=sqlite bench/load.sh         # one backend
 #   SKIP_BUILD=1 DURATION=5s bench/load.sh
+#   SQLITE_SYNCHRONOUS=normal BACKENDS=sqlite bench/load.sh   # SQLite's faster, less durable mode
 #
 # It installs wrk if missing, builds authd and the ceiling server in release mode, then for each
 # backend: creates a database (a scratch PostgreSQL database on PG_ADMIN_URL, dropped at the end),
@@ -11,6 +12,9 @@
 # TOKENS distinct access tokens, starts the ceiling server, and runs every scenario with the same
 # wrk threads, connections and duration. It prints one Markdown table and stops what it started.
 # Logs and the table are kept in target/bench-load/.
+#
+# SQLITE_SYNCHRONOUS (full, normal or extra) is passed as AUTHD_DATABASE__SQLITE_SYNCHRONOUS; unset,
+# authd's default (full) applies. Run the script once per mode to compare their cost.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +30,7 @@ CEILING_PORT=${CEILING_PORT:-18090}
 WORKERS=${WORKERS:-$(nproc)}
 HASHRATE_SECS=${HASHRATE_SECS:-10}
 PROBE_DELAY_MS=${PROBE_DELAY_MS:-20}
+SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-}
 export RUST_LOG=${RUST_LOG:-info}
 
 OUT="$ROOT/target/bench-load"
@@ -248,6 +253,11 @@ run_backend() {
     sqlite)
       export AUTHD_DATABASE__URL="sqlite://$OUT/authd-bench.db"
       unset AUTHD_DATABASE__MAX_CONNECTIONS
+      if [[ -n $SQLITE_SYNCHRONOUS ]]; then
+        export AUTHD_DATABASE__SQLITE_SYNCHRONOUS="$SQLITE_SYNCHRONOUS"
+      else
+        unset AUTHD_DATABASE__SQLITE_SYNCHRONOUS
+      fi
       ;;
     postgres)
       PG_DB="authd_bench_$$"
@@ -419,6 +429,7 @@ done
 
 {
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION; authd and ceiling with $WORKERS workers; RUST_LOG=$RUST_LOG; Postgres pool $PG_POOL$([[ $PEAK_CUMULATIVE == 1 ]] && echo '; peak RSS is cumulative (clear_refs unavailable)')"
+  echo "SQLite synchronous: ${SQLITE_SYNCHRONOUS:-full, the default}"
   echo
   echo "| scenario | backend | req/s | p50 ms | p99 ms | peak RSS MiB | measured | target | result |"
   echo "|---|---|---:|---:|---:|---:|---|---|---|"

@@ -83,6 +83,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds to wait for a free connection before answering 503.
     pub acquire_timeout_secs: u64,
+    /// How SQLite commits reach the disk; ignored on PostgreSQL (see docs/src/durability.md).
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for DatabaseSettings {
@@ -91,6 +93,44 @@ impl Default for DatabaseSettings {
             url: DatabaseUrl::new("sqlite://authd.db"),
             max_connections: 10,
             acquire_timeout_secs: 5,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+/// SQLite's `PRAGMA synchronous` for every pooled connection (the database is in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// The default: a commit is on disk before it is acknowledged, and survives a power cut.
+    Full,
+    /// Faster commits; a power cut (not a process crash) may undo the last ones.
+    Normal,
+    /// `Full`, and the directory is synced as well after a WAL reset.
+    Extra,
+}
+
+impl SqliteSynchronous {
+    /// The value as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "full",
+            SqliteSynchronous::Normal => "normal",
+            SqliteSynchronous::Extra => "extra",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SqliteSynchronous {
+    // By hand, so the error lists the values and the `config` crate adds the key to it.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        match value.to_ascii_lowercase().as_str() {
+            "full" => Ok(SqliteSynchronous::Full),
+            "normal" => Ok(SqliteSynchronous::Normal),
+            "extra" => Ok(SqliteSynchronous::Extra),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown value {value:?}, expected \"full\", \"normal\" or \"extra\""
+            ))),
         }
     }
 }
@@ -469,6 +509,48 @@ mod tests {
         assert_eq!(settings.keys.activation_delay(), 300);
         assert_eq!(settings.tokens.max_lifetime_secs, 86_400);
         assert_eq!(settings.tokens.revocation_cache_entries, 100_000);
+        assert_eq!(
+            settings.database.sqlite_synchronous,
+            SqliteSynchronous::Full
+        );
+    }
+
+    fn load_toml(text: &str) -> Result<Settings, ConfigError> {
+        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        Settings::load(Some(file.path()))
+    }
+
+    #[test]
+    fn sqlite_synchronous_reads_each_mode() {
+        for (text, mode) in [
+            ("full", SqliteSynchronous::Full),
+            ("normal", SqliteSynchronous::Normal),
+            ("EXTRA", SqliteSynchronous::Extra),
+        ] {
+            let settings = load_toml(&format!("[database]\nsqlite_synchronous = \"{text}\"\n"));
+            assert_eq!(
+                settings.unwrap().database.sqlite_synchronous,
+                mode,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_sqlite_synchronous_is_refused_naming_the_key() {
+        for text in ["off", "\"0\"", "2", "true"] {
+            let value = if text.starts_with('"') || text.parse::<f64>().is_ok() || text == "true" {
+                text.to_owned()
+            } else {
+                format!("\"{text}\"")
+            };
+            let error = load_toml(&format!("[database]\nsqlite_synchronous = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("database.sqlite_synchronous"), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub enum OAuthError {
     /// The database is unreachable: 503 with `Retry-After`.
     #[error("the service is temporarily unavailable")]
     TemporarilyUnavailable,
+    /// The body is over `server.max_form_bytes`: 413, in the same JSON shape.
+    #[error("the body is too large{}", limit.map(|n| format!(" (over {n} bytes)")).unwrap_or_default())]
+    BodyTooLarge {
+        /// The limit in bytes, when known.
+        limit: Option<usize>,
+    },
     /// Password hashing is saturated (overall or for this address): 503 with `Retry-After`.
     #[error("too many passwords are being checked; try again shortly")]
     Busy,
@@ -71,7 +77,8 @@ struct ErrorBody<'a> {
 impl OAuthError {
     fn code(&self) -> &'static str {
         match self {
-            OAuthError::InvalidRequest(_) => "invalid_request",
+            // RFC 6749 section 5.2 has no size code: `invalid_request`, with 413 (RFC 9110 15.5.14).
+            OAuthError::InvalidRequest(_) | OAuthError::BodyTooLarge { .. } => "invalid_request",
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
@@ -96,6 +103,7 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            OAuthError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::TemporarilyUnavailable | OAuthError::Busy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

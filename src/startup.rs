@@ -24,6 +24,14 @@ use crate::tokens::{KeyManager, TokenService};
 /// Largest JSON body the admin API accepts.
 const JSON_LIMIT_BYTES: usize = 64 * 1024;
 
+/// Logs each database setting that could lose an acknowledged write; never stops start-up.
+async fn warn_if_not_durable(store: &Store) {
+    match store.durability_warnings().await {
+        Ok(warnings) => warnings.iter().for_each(|warning| log::warn!("{warning}")),
+        Err(error) => log::warn!("could not read the database's durability settings: {error}"),
+    }
+}
+
 /// A bound, ready-to-run authd.
 pub struct Application {
     port: u16,
@@ -64,6 +72,7 @@ impl Application {
             .clone()
             .unwrap_or_else(|| issuer.clone());
 
+        warn_if_not_durable(&store).await;
         let keys = Arc::new(KeyManager::start(store.clone(), &settings).await?);
         keys.spawn_reloader(Duration::from_millis(
             settings.keys.reload_interval_ms.max(100),

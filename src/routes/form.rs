@@ -1,12 +1,70 @@
 //! The form body of the OAuth endpoints, read strictly (RFC 6749 section 3.2).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use actix_web::HttpRequest;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
+use actix_web::web::{Bytes, Data};
+use actix_web::{FromRequest, HttpRequest, dev};
 
+use crate::config::Settings;
 use crate::credentials::ClientCredentials;
 use crate::error::OAuthError;
+
+/// The raw body of an OAuth request, as `web::Bytes` reads it, except that a body over the
+/// `server.max_form_bytes` limit is answered with the RFC 6749 section 5.2 JSON shape (413), not
+/// actix's plain text.
+#[derive(Debug)]
+pub struct FormBody(pub Bytes);
+
+impl std::ops::Deref for FormBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl FromRequest for FormBody {
+    type Error = actix_web::Error;
+    type Future = FormBodyFuture;
+
+    fn from_request(request: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
+        // The same number `startup.rs` gives `PayloadConfig`, which keeps its own private.
+        let limit = request
+            .app_data::<Data<Settings>>()
+            .map(|settings| settings.server.max_form_bytes);
+        FormBodyFuture {
+            body: Bytes::from_request(request, payload),
+            limit,
+        }
+    }
+}
+
+/// Reads a `FormBody`; no allocation beyond what `web::Bytes` makes.
+pub struct FormBodyFuture {
+    body: <Bytes as FromRequest>::Future,
+    limit: Option<usize>,
+}
+
+impl Future for FormBodyFuture {
+    type Output = Result<FormBody, actix_web::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let limit = self.limit;
+        Pin::new(&mut self.body).poll(cx).map(|read| match read {
+            Ok(bytes) => Ok(FormBody(bytes)),
+            Err(error) if matches!(error.as_error(), Some(PayloadError::Overflow)) => {
+                Err(OAuthError::BodyTooLarge { limit }.into())
+            }
+            // Anything else (a broken or late body) keeps actix's or the deadline's answer.
+            Err(error) => Err(error),
+        })
+    }
+}
 
 /// Parameters of an `application/x-www-form-urlencoded` request, each present at most once.
 #[derive(Debug)]

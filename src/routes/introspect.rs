@@ -1,7 +1,6 @@
 //! `POST /introspect` (RFC 7662): lets resource servers ask whether a token is live.
 
 use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +11,7 @@ use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
-use crate::routes::OAuthForm;
+use crate::routes::{FormBody, OAuthForm};
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
@@ -128,7 +127,7 @@ struct IntrospectionRequestForm {
 #[post("/introspect")]
 async fn introspect_token(
     request: HttpRequest,
-    body: Bytes,
+    body: FormBody,
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,

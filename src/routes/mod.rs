@@ -15,7 +15,7 @@ mod well_known;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use form::OAuthForm;
+pub use form::{FormBody, OAuthForm};
 
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {

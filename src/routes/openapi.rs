@@ -72,12 +72,6 @@ impl Modify for SharedResponses {
         too_large
             .content
             .insert("application/json".into(), error_body());
-        // actix's own payload limit answers form routes in plain text.
-        let mut too_large_form = Response::new("the body exceeds the size limit");
-        too_large_form.content.insert(
-            "text/plain".into(),
-            RefOr::T(Content::new(Some(String::schema()))),
-        );
         let mut unavailable =
             Response::new("the database is unreachable; retry after the `Retry-After` seconds");
         unavailable
@@ -86,9 +80,6 @@ impl Modify for SharedResponses {
         components
             .responses
             .insert("PayloadTooLarge".into(), RefOr::T(too_large));
-        components
-            .responses
-            .insert("FormTooLarge".into(), RefOr::T(too_large_form));
         components
             .responses
             .insert("Unavailable".into(), RefOr::T(unavailable));
@@ -123,16 +114,11 @@ impl Modify for SharedResponses {
 
 fn add_shared_responses(operation: &mut Operation, uses_database: bool) {
     let responses = &mut operation.responses.responses;
-    if let Some(body) = &operation.request_body {
-        let form = matches!(body, RefOr::T(body) if !body.content.contains_key("application/json"));
-        let name = if !form {
-            "PayloadTooLarge"
-        } else {
-            "FormTooLarge"
-        };
+    if operation.request_body.is_some() {
+        // JSON on every route: the form routes answer RFC 6749's shape (`FormBody`).
         responses
             .entry("413".into())
-            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("PayloadTooLarge")));
         responses
             .entry("408".into())
             .or_insert_with(|| RefOr::Ref(Ref::from_response_name("BodyTimeout")));

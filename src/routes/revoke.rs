@@ -1,7 +1,6 @@
 //! `POST /revoke` (RFC 7009): a client ends a token it holds.
 
 use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -13,8 +12,8 @@ use crate::config::Settings;
 use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
 use crate::error::OAuthError;
 use crate::inspection::{MAX_REFRESH_TOKEN_BYTES, family_of_stale_refresh_token, looks_like_jwt};
-use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
+use crate::routes::{FormBody, OAuthForm};
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
@@ -59,7 +58,7 @@ struct RevocationRequestForm {
 #[post("/revoke")]
 async fn revoke_token(
     request: HttpRequest,
-    body: Bytes,
+    body: FormBody,
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,

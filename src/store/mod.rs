@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod clients;
 mod delegation;
+mod durability;
 mod file_mode;
 mod housekeeping;
 mod keys;
@@ -24,7 +25,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::config::DatabaseSettings;
+use crate::config::{self, DatabaseSettings};
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
@@ -124,6 +125,15 @@ fn conflict_on_unique(error: sqlx::Error, message: &str) -> StoreError {
     }
 }
 
+/// With WAL, no mode corrupts the file; NORMAL may lose the last commits to a power cut.
+fn sqlite_synchronous(mode: config::SqliteSynchronous) -> SqliteSynchronous {
+    match mode {
+        config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+        config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+        config::SqliteSynchronous::Extra => SqliteSynchronous::Extra,
+    }
+}
+
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -138,8 +148,8 @@ impl Store {
                 .create_if_missing(true)
                 // WAL lets readers proceed while a writer commits.
                 .journal_mode(SqliteJournalMode::Wal)
-                // With WAL, NORMAL never corrupts; a power cut may lose the last commits only.
-                .synchronous(SqliteSynchronous::Normal)
+                // Set on every connection the pool opens, not once: the pragma is per connection.
+                .synchronous(sqlite_synchronous(settings.sqlite_synchronous))
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
             file_mode::make_database_private(url, options.get_filename())?;

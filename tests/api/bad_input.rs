@@ -162,6 +162,7 @@ async fn admin_raw(
 struct RawAnswer {
     status: u16,
     head: String,
+    body: String,
 }
 
 async fn raw_http(app: &TestApp, request: &[u8]) -> RawAnswer {
@@ -191,6 +192,7 @@ async fn raw_http(app: &TestApp, request: &[u8]) -> RawAnswer {
     RawAnswer {
         status,
         head: head.to_owned(),
+        body: body.to_owned(),
     }
 }
 
@@ -883,7 +885,7 @@ async fn header_injection_is_refused_and_nothing_is_echoed(backend: Backend) {
     assert_eq!(answer.status, 200, "{}", answer.head);
 }
 
-async fn bodies_over_16_kib_are_413_on_the_oauth_endpoints(backend: Backend) {
+async fn bodies_over_16_kib_are_413_json_on_the_oauth_endpoints(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app.introspector_secret().await;
     let limit = 16 * 1024;
@@ -894,7 +896,15 @@ async fn bodies_over_16_kib_are_413_on_the_oauth_endpoints(backend: Backend) {
         for size in [limit + 1, 2 * limit] {
             let body = padded("grant_type=password&username=alice&token=t&password=", size);
             let answer = post_raw(&app, path, Some((INTROSPECTOR, &secret)), FORM, body).await;
-            answer.ok(413, &format!("{path} with {size} bytes"));
+            // RFC 6749 section 5.2's shape, as every other error on these endpoints.
+            let what = format!("{path} with {size} bytes");
+            answer.error(413, "invalid_request", &what);
+            assert_eq!(answer.headers["cache-control"], "no-store", "{what}");
+            let description = answer.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(description.contains("16384"), "{what}: {description}");
         }
         // At the limit the body is read, and refused for what it says, not for its size.
         let body = padded("token=", limit);
@@ -904,13 +914,24 @@ async fn bodies_over_16_kib_are_413_on_the_oauth_endpoints(backend: Backend) {
 
     // Without a Content-Length the limit still holds (chunked transfer).
     let chunk = "x".repeat(limit + 100);
-    let request = format!(
-        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\
-         Connection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
-        chunk.len()
-    );
-    let answer = raw_http(&app, request.as_bytes()).await;
-    assert_eq!(answer.status, 413, "{}", answer.head);
+    for path in ["/token", "/introspect", "/revoke"] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+            chunk.len()
+        );
+        let answer = raw_http(&app, request.as_bytes()).await;
+        assert_eq!(answer.status, 413, "{path}: {}", answer.head);
+        let head = answer.head.to_lowercase();
+        assert!(
+            head.contains("content-type: application/json"),
+            "{path}: {head}"
+        );
+        assert!(head.contains("cache-control: no-store"), "{path}: {head}");
+        let body: Value = serde_json::from_str(answer.body.trim())
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", answer.body));
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
 }
 
 async fn invalid_json_and_wrong_content_types_on_the_admin_api_are_400_json(backend: Backend) {
@@ -1026,6 +1047,6 @@ backend_tests!(
     sql_metacharacters_in_every_field_are_ordinary_input,
     unicode_look_alike_usernames_log_in_only_when_nfkc_equal,
     header_injection_is_refused_and_nothing_is_echoed,
-    bodies_over_16_kib_are_413_on_the_oauth_endpoints,
+    bodies_over_16_kib_are_413_json_on_the_oauth_endpoints,
     invalid_json_and_wrong_content_types_on_the_admin_api_are_400_json,
 );

@@ -8,6 +8,7 @@ mod cli;
 mod client_credentials;
 mod client_policy;
 mod delegation;
+mod durability;
 mod edge;
 mod health;
 mod import;

@@ -115,7 +115,7 @@ async fn an_oversized_body_is_refused_with_413(backend: Backend) {
         )
         .await;
 
-    assert_eq!(response.status(), 413);
+    assert_oauth_error(response, 413, "invalid_request").await;
 }
 
 async fn an_overlong_password_is_invalid_request(backend: Backend) {

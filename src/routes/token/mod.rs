@@ -7,7 +7,6 @@ mod response;
 
 use std::collections::HashMap;
 
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -23,8 +22,8 @@ use crate::credentials::{
 use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::net::liveness::still_waiting;
-use crate::routes::OAuthForm;
 use crate::routes::client_ip::client_ip;
+use crate::routes::{FormBody, OAuthForm};
 use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
@@ -174,7 +173,7 @@ fn refresh_token_grant() -> Object {
 #[allow(clippy::too_many_arguments)] // one actix extractor per shared service
 async fn issue_token(
     request: HttpRequest,
-    body: Bytes,
+    body: FormBody,
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<TokenService>,
