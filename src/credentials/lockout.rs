@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use crate::config::SecuritySettings;
-use crate::store::{Store, StoreError};
+use crate::store::{AttemptLimit, Store, StoreError};
 
 /// The counters one login attempt touches.
 #[derive(Debug, Clone)]
@@ -143,8 +143,8 @@ impl LockoutPolicy {
         self.budget_window_secs
     }
 
-    /// Reserves an attempt against the address's, the pair's and the account's limits.
-    /// `exempt_from_budget` is asked only when the budget is spent (it may cost a query).
+    /// Reserves an attempt against the address's, the pair's and the account's limits, all or
+    /// nothing. `exempt_from_budget` is asked only when the budget is spent (it may cost a query).
     pub async fn reserve<F, Fut>(
         &self,
         store: &Store,
@@ -157,56 +157,87 @@ impl LockoutPolicy {
         Fut: std::future::Future<Output = Result<bool, StoreError>>,
     {
         let window_start = now - self.window_secs;
-        let mut reserved: Vec<&str> = Vec::with_capacity(3);
-        let mut limits = Vec::with_capacity(2);
+        // Always in this order (address, pair, account): see store/login_failures.rs.
+        let mut limits = Vec::with_capacity(3);
+        let mut reasons = Vec::with_capacity(3);
         if let Some(ip) = &keys.ip {
-            limits.push((ip.as_str(), self.ip_threshold, RefusalReason::Throttled));
-        }
-        limits.push((
-            keys.pair.as_str(),
-            self.user_threshold,
-            RefusalReason::Locked,
-        ));
-        for (key, threshold, reason) in limits {
-            if !store
-                .reserve_login_attempt(key, threshold, now, window_start)
-                .await?
-            {
-                self.release_all(store, &reserved).await?;
-                // Locked, or the window is full of attempts still being checked (those end
-                // within a hash's time, in a lock or with room again).
-                let locked_until = store
-                    .login_counter(key)
-                    .await?
-                    .map_or(0, |(until, _)| until);
-                let retry_after = (locked_until - now).max(1);
-                return Ok(Reservation::Refused {
-                    reason,
-                    retry_after,
-                });
-            }
-            reserved.push(key);
-        }
-        let budget_start = now - self.budget_window_secs;
-        let budgeted = store
-            .reserve_login_attempt(&keys.account, self.budget, now, budget_start)
-            .await?;
-        if !budgeted && !exempt_from_budget().await? {
-            self.release_all(store, &reserved).await?;
-            let window_began = store
-                .login_counter(&keys.account)
-                .await?
-                .map_or(now, |(_, began)| began);
-            let retry_after = (window_began + self.budget_window_secs - now).max(1);
-            return Ok(Reservation::Refused {
-                reason: RefusalReason::BudgetSpent,
-                retry_after,
+            limits.push(AttemptLimit {
+                key: ip,
+                threshold: self.ip_threshold,
+                window_start,
             });
+            reasons.push(RefusalReason::Throttled);
         }
-        Ok(Reservation::Granted(LoginAttempt {
-            keys: keys.clone(),
-            budgeted,
-        }))
+        limits.push(AttemptLimit {
+            key: &keys.pair,
+            threshold: self.user_threshold,
+            window_start,
+        });
+        reasons.push(RefusalReason::Locked);
+        limits.push(AttemptLimit {
+            key: &keys.account,
+            threshold: self.budget,
+            window_start: now - self.budget_window_secs,
+        });
+        reasons.push(RefusalReason::BudgetSpent);
+
+        let Some(refused) = store.reserve_login_attempts(&limits, now).await? else {
+            return Ok(Reservation::Granted(LoginAttempt {
+                keys: keys.clone(),
+                budgeted: true,
+            }));
+        };
+        let reason = reasons[refused];
+        if reason == RefusalReason::BudgetSpent && exempt_from_budget().await? {
+            // The owner's device or address: the pair and address limits still hold.
+            let without_budget = &limits[..limits.len() - 1];
+            if store
+                .reserve_login_attempts(without_budget, now)
+                .await?
+                .is_none()
+            {
+                return Ok(Reservation::Granted(LoginAttempt {
+                    keys: keys.clone(),
+                    budgeted: false,
+                }));
+            }
+            return self.refusal(store, keys, now).await;
+        }
+        self.refusal_for(store, limits[refused].key, reason, now)
+            .await
+    }
+
+    /// Why the pair or address limit refused now (after a race with the budget exemption).
+    async fn refusal(
+        &self,
+        store: &Store,
+        keys: &LoginKeys,
+        now: i64,
+    ) -> Result<Reservation, StoreError> {
+        let reason = RefusalReason::Locked;
+        self.refusal_for(store, &keys.pair, reason, now).await
+    }
+
+    async fn refusal_for(
+        &self,
+        store: &Store,
+        key: &str,
+        reason: RefusalReason,
+        now: i64,
+    ) -> Result<Reservation, StoreError> {
+        let counter = store.login_counter(key).await?;
+        let retry_after = match (reason, counter) {
+            // The budget's window ends a day after it began.
+            (RefusalReason::BudgetSpent, Some((_, began))) => began + self.budget_window_secs - now,
+            // Locked, or the window is full of attempts still being checked (those end within
+            // a hash's time, in a lock or with room again).
+            (_, Some((locked_until, _))) => locked_until - now,
+            (_, None) => 1,
+        };
+        Ok(Reservation::Refused {
+            reason,
+            retry_after: retry_after.max(1),
+        })
     }
 
     /// The attempt failed: it stays counted, and locks the pair or address whose window it
@@ -217,61 +248,43 @@ impl LockoutPolicy {
         attempt: LoginAttempt,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut locked = None;
-        let mut counters = vec![(attempt.keys.pair.as_str(), self.user_threshold)];
+        let mut limits = Vec::with_capacity(2);
         if let Some(ip) = &attempt.keys.ip {
-            counters.push((ip.as_str(), self.ip_threshold));
+            limits.push((ip.as_str(), self.ip_threshold));
         }
-        for (key, threshold) in counters {
-            if let Some(seconds) = store
-                .lock_login_if_exhausted(key, threshold, now, &self.lock_secs_sql)
-                .await?
-            {
-                locked = Some(locked.unwrap_or(0).max(seconds));
-            }
-        }
-        Ok(locked)
+        limits.push((attempt.keys.pair.as_str(), self.user_threshold));
+        store
+            .lock_logins_if_exhausted(&limits, now, &self.lock_secs_sql)
+            .await
     }
 
     /// The attempt succeeded: the pair's counter (and any lock a concurrent burst set on it) is
     /// cleared, the address and the account get their reservations back, and the address
-    /// becomes known for the user.
+    /// becomes known for the user. One transaction.
     pub async fn succeeded(
         &self,
         store: &Store,
         attempt: LoginAttempt,
         now: i64,
     ) -> Result<(), StoreError> {
-        store.clear_login_failures(&attempt.keys.pair).await?;
-        if let Some(ip) = &attempt.keys.ip {
-            store.release_login_attempt(ip).await?;
-        }
-        if attempt.budgeted {
-            store.release_login_attempt(&attempt.keys.account).await?;
-        }
-        if let Some(address) = attempt.keys.address() {
-            store
-                .remember_login_address(attempt.keys.user_key(), address, now)
-                .await?;
-        }
-        Ok(())
+        let keys = &attempt.keys;
+        let account = attempt.budgeted.then_some(keys.account.as_str());
+        let signed_in = keys.address().map(|address| (keys.user_key(), address));
+        store
+            .settle_login_success(keys.ip.as_deref(), &keys.pair, account, signed_in, now)
+            .await
     }
 
     /// The attempt was not evaluated after all (hashing was busy): nothing is counted.
     pub async fn abandoned(&self, store: &Store, attempt: LoginAttempt) -> Result<(), StoreError> {
-        let mut keys = vec![attempt.keys.pair.as_str()];
-        keys.extend(attempt.keys.ip.as_deref());
+        let keys = &attempt.keys;
+        let mut release: Vec<&str> = Vec::with_capacity(3);
+        release.extend(keys.ip.as_deref());
+        release.push(&keys.pair);
         if attempt.budgeted {
-            keys.push(&attempt.keys.account);
+            release.push(&keys.account);
         }
-        self.release_all(store, &keys).await
-    }
-
-    async fn release_all(&self, store: &Store, keys: &[&str]) -> Result<(), StoreError> {
-        for key in keys {
-            store.release_login_attempt(key).await?;
-        }
-        Ok(())
+        store.release_login_attempts(&release).await
     }
 
     fn lock_duration(&self, previous_locks: i64) -> i64 {

@@ -2,44 +2,67 @@
 //!
 //! A counter's `failures` holds the attempts of its window that failed or are still being
 //! checked: an attempt is reserved before its password is hashed and stays counted unless it
-//! succeeds, so a burst cannot outrun the limit.
+//! succeeds, so a burst cannot outrun the limit. Each step of an attempt (reserve, settle a
+//! success, lock after a failure) is one transaction, so a login costs two commits. Every
+//! transaction touches counters in the order its caller lists them (address, pair, account), so
+//! concurrent ones cannot deadlock on PostgreSQL.
 
-use super::{Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool};
+
+/// Checks the limit and counts the attempt in one statement, so that concurrent attempts cannot
+/// all pass the check before any of them is counted. Returns a row only when it reserved.
+const RESERVE: &str = r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
+    values ($1, 1, $2, 0, 0, $2)
+    on conflict (key) do update set
+        failures = case when login_failures.window_start < $3 then 1
+                        else login_failures.failures + 1 end,
+        window_start = case when login_failures.window_start < $3 then $2
+                            else login_failures.window_start end,
+        updated_at = $2
+    where login_failures.locked_until <= $2
+      and (login_failures.window_start < $3 or login_failures.failures < $4)
+    returning failures";
+
+const RELEASE: &str =
+    r"update login_failures set failures = failures - 1 where key = $1 and failures > 0";
+
+/// One limit an attempt is counted against.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptLimit<'a> {
+    /// The counter.
+    pub key: &'a str,
+    /// Attempts allowed in a window.
+    pub threshold: i64,
+    /// Attempts that began before this instant belong to an earlier window.
+    pub window_start: i64,
+}
 
 impl Store {
-    /// Reserves one attempt for `key` if it is not locked and has fewer than `threshold`
-    /// attempts in the window that began after `window_start`; returns whether it did.
-    ///
-    /// One statement does the check and the count, so concurrent attempts cannot all pass the
-    /// check before any of them is counted.
-    pub async fn reserve_login_attempt(
+    /// Reserves one attempt against every limit, all or nothing; returns the index of the first
+    /// limit that refused (locked, or its window full), in which case nothing is counted.
+    pub async fn reserve_login_attempts(
         &self,
-        key: &str,
-        threshold: i64,
+        limits: &[AttemptLimit<'_>],
         now: i64,
-        window_start: i64,
-    ) -> Result<bool, StoreError> {
-        let reserved: Option<(i64,)> = with_pool!(self, pool =>
-            sqlx::query_as(
-                r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
-                  values ($1, 1, $2, 0, 0, $2)
-                  on conflict (key) do update set
-                      failures = case when login_failures.window_start < $3 then 1
-                                      else login_failures.failures + 1 end,
-                      window_start = case when login_failures.window_start < $3 then $2
-                                          else login_failures.window_start end,
-                      updated_at = $2
-                  where login_failures.locked_until <= $2
-                    and (login_failures.window_start < $3 or login_failures.failures < $4)
-                  returning failures",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(window_start)
-            .bind(threshold)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(reserved.is_some())
+    ) -> Result<Option<usize>, StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            for (index, limit) in limits.iter().enumerate() {
+                let reserved: Option<(i64,)> = sqlx::query_as(RESERVE)
+                    .bind(limit.key)
+                    .bind(now)
+                    .bind(limit.window_start)
+                    .bind(limit.threshold)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if reserved.is_none() {
+                    tx.rollback().await?;
+                    return Ok(Some(index));
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(None)
+        }.await)
     }
 
     /// When `key` is locked until and when its window began, if it has a counter.
@@ -52,29 +75,65 @@ impl Store {
         Ok(counter)
     }
 
-    /// Gives back an attempt that was reserved but not used as a failure.
-    pub async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
-            sqlx::query(
-                r"update login_failures set failures = failures - 1
-                  where key = $1 and failures > 0",
-            )
-            .bind(key)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(())
+    /// Gives back attempts that were reserved but not evaluated.
+    pub async fn release_login_attempts(&self, keys: &[&str]) -> Result<(), StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            for key in keys {
+                sqlx::query(RELEASE).bind(*key).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }.await)
     }
 
-    /// Locks `key` if its window holds `threshold` attempts and it is not locked already;
-    /// returns the lock's length in seconds when this call set it.
+    /// Settles a successful attempt in one transaction: gives back its reservations on the
+    /// address and (when it was counted there) the account, forgets the pair's counter and any
+    /// lock on it, and remembers that `user_key` signed in from `address`.
+    pub async fn settle_login_success(
+        &self,
+        address_key: Option<&str>,
+        pair_key: &str,
+        account_key: Option<&str>,
+        signed_in: Option<(&str, &str)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            if let Some(key) = address_key {
+                sqlx::query(RELEASE).bind(key).execute(&mut *tx).await?;
+            }
+            sqlx::query(r"delete from login_failures where key = $1")
+                .bind(pair_key)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(key) = account_key {
+                sqlx::query(RELEASE).bind(key).execute(&mut *tx).await?;
+            }
+            if let Some((user_key, address)) = signed_in {
+                sqlx::query(
+                    r"insert into login_addresses (user_key, address, last_success) values ($1, $2, $3)
+                      on conflict (user_key, address) do update set last_success = $3",
+                )
+                .bind(user_key)
+                .bind(address)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }.await)
+    }
+
+    /// Locks each `(key, threshold)` whose window holds `threshold` attempts and that is not
+    /// locked already, in one transaction; returns the longest lock it set, in seconds.
     ///
     /// `lock_secs_sql` is the lock length as an SQL expression of `lock_count` (built from
-    /// settings, never from input). Exactly one of several concurrent callers sets the lock.
-    pub async fn lock_login_if_exhausted(
+    /// settings, never from input). Exactly one of several concurrent callers sets a lock.
+    pub async fn lock_logins_if_exhausted(
         &self,
-        key: &str,
-        threshold: i64,
+        limits: &[(&str, i64)],
         now: i64,
         lock_secs_sql: &str,
     ) -> Result<Option<i64>, StoreError> {
@@ -85,24 +144,22 @@ impl Store {
               where key = $1 and failures >= $2 and locked_until <= $3
               returning locked_until - $3"
         );
-        let locked: Option<(i64,)> = with_pool!(self, pool =>
-            sqlx::query_as(&sql)
-                .bind(key)
-                .bind(threshold)
-                .bind(now)
-                .fetch_optional(pool)
-                .await)?;
-        Ok(locked.map(|(seconds,)| seconds))
-    }
-
-    /// Forgets a key's attempts and lock (after a successful login).
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
-            sqlx::query(r"delete from login_failures where key = $1")
-                .bind(key)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        Ok(())
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            let mut longest: Option<i64> = None;
+            for (key, threshold) in limits {
+                let locked: Option<(i64,)> = sqlx::query_as(&sql)
+                    .bind(*key)
+                    .bind(*threshold)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((seconds,)) = locked {
+                    longest = Some(longest.unwrap_or(0).max(seconds));
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(longest)
+        }.await)
     }
 }

@@ -30,6 +30,7 @@ use crate::config::{self, DatabaseSettings};
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
 pub use housekeeping::Swept;
+pub use login_failures::AttemptLimit;
 pub use records::{
     Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role, RotateOutcome, StoredKey,
     User, UserLogin,
