@@ -191,31 +191,20 @@ impl LockoutPolicy {
         if reason == RefusalReason::BudgetSpent && exempt_from_budget().await? {
             // The owner's device or address: the pair and address limits still hold.
             let without_budget = &limits[..limits.len() - 1];
-            if store
-                .reserve_login_attempts(without_budget, now)
-                .await?
-                .is_none()
-            {
-                return Ok(Reservation::Granted(LoginAttempt {
+            return match store.reserve_login_attempts(without_budget, now).await? {
+                None => Ok(Reservation::Granted(LoginAttempt {
                     keys: keys.clone(),
                     budgeted: false,
-                }));
-            }
-            return self.refusal(store, keys, now).await;
+                })),
+                // The pair or address filled up meanwhile.
+                Some(index) => {
+                    self.refusal_for(store, limits[index].key, reasons[index], now)
+                        .await
+                }
+            };
         }
         self.refusal_for(store, limits[refused].key, reason, now)
             .await
-    }
-
-    /// Why the pair or address limit refused now (after a race with the budget exemption).
-    async fn refusal(
-        &self,
-        store: &Store,
-        keys: &LoginKeys,
-        now: i64,
-    ) -> Result<Reservation, StoreError> {
-        let reason = RefusalReason::Locked;
-        self.refusal_for(store, &keys.pair, reason, now).await
     }
 
     async fn refusal_for(
