@@ -9,20 +9,6 @@
 
 use super::{BeginWrite, Store, StoreError, with_pool};
 
-/// Checks the limit and counts the attempt in one statement, so that concurrent attempts cannot
-/// all pass the check before any of them is counted. Returns a row only when it reserved.
-const RESERVE: &str = r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
-    values ($1, 1, $2, 0, 0, $2)
-    on conflict (key) do update set
-        failures = case when login_failures.window_start < $3 then 1
-                        else login_failures.failures + 1 end,
-        window_start = case when login_failures.window_start < $3 then $2
-                            else login_failures.window_start end,
-        updated_at = $2
-    where login_failures.locked_until <= $2
-      and (login_failures.window_start < $3 or login_failures.failures < $4)
-    returning failures";
-
 const RELEASE: &str =
     r"update login_failures set failures = failures - 1 where key = $1 and failures > 0";
 
@@ -38,31 +24,42 @@ pub struct AttemptLimit<'a> {
 }
 
 impl Store {
-    /// Reserves one attempt against every limit, all or nothing; returns the index of the first
-    /// limit that refused (locked, or its window full), in which case nothing is counted.
+    /// Reserves one attempt against every limit (at most a few); returns the index of the first
+    /// limit that refused (locked, or its window full), in which case nothing stays counted.
+    ///
+    /// One statement checks every limit and counts the attempt where it passes, so concurrent
+    /// attempts cannot all pass the check before any of them is counted, and a granted login
+    /// costs one round trip. It locks its rows in the order of `limits`; a refusal gives back
+    /// what it counted.
     pub async fn reserve_login_attempts(
         &self,
         limits: &[AttemptLimit<'_>],
         now: i64,
     ) -> Result<Option<usize>, StoreError> {
-        with_pool!(self, pool => async {
-            let mut tx = pool.begin_write().await?;
-            for (index, limit) in limits.iter().enumerate() {
-                let reserved: Option<(i64,)> = sqlx::query_as(RESERVE)
-                    .bind(limit.key)
-                    .bind(now)
-                    .bind(limit.window_start)
-                    .bind(limit.threshold)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if reserved.is_none() {
-                    tx.rollback().await?;
-                    return Ok(Some(index));
-                }
+        let sql = reserve_sql(limits.len());
+        let reserved: Vec<(String,)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for limit in limits {
+                query = query.bind(limit.key);
             }
-            tx.commit().await?;
-            Ok::<_, StoreError>(None)
-        }.await)
+            query = query.bind(now);
+            for limit in limits {
+                query = query.bind(limit.window_start);
+            }
+            for limit in limits {
+                query = query.bind(limit.threshold);
+            }
+            query.fetch_all(pool).await
+        })?;
+        let Some(refused) = limits
+            .iter()
+            .position(|limit| !reserved.iter().any(|(key,)| key == limit.key))
+        else {
+            return Ok(None);
+        };
+        let counted: Vec<&str> = reserved.iter().map(|(key,)| key.as_str()).collect();
+        self.release_login_attempts(&counted).await?;
+        Ok(Some(refused))
     }
 
     /// When `key` is locked until and when its window began, if it has a counter.
@@ -98,18 +95,36 @@ impl Store {
         signed_in: Option<(&str, &str)>,
         now: i64,
     ) -> Result<(), StoreError> {
+        // One statement for the counters: it visits them in the reservation's order (address,
+        // pair, account), so it cannot deadlock with a reservation. A missing counter comes
+        // back as an empty row, which the janitor sweeps.
+        let mut keys: Vec<&str> = Vec::with_capacity(3);
+        keys.extend(address_key);
+        keys.push(pair_key);
+        keys.extend(account_key);
+        let rows: Vec<String> = (1..=keys.len())
+            .map(|i| format!("(${i}, 0, 0, 0, 0, 0)"))
+            .collect();
+        let pair = keys.len() + 1;
+        let settle = format!(
+            r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
+              values {}
+              on conflict (key) do update set
+                  failures = case when login_failures.key = ${pair} or login_failures.failures < 1
+                                  then 0 else login_failures.failures - 1 end,
+                  locked_until = case when login_failures.key = ${pair} then 0
+                                      else login_failures.locked_until end,
+                  lock_count = case when login_failures.key = ${pair} then 0
+                                    else login_failures.lock_count end",
+            rows.join(", ")
+        );
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
-            if let Some(key) = address_key {
-                sqlx::query(RELEASE).bind(key).execute(&mut *tx).await?;
+            let mut query = sqlx::query(&settle);
+            for key in &keys {
+                query = query.bind(*key);
             }
-            sqlx::query(r"delete from login_failures where key = $1")
-                .bind(pair_key)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(key) = account_key {
-                sqlx::query(RELEASE).bind(key).execute(&mut *tx).await?;
-            }
+            query.bind(pair_key).execute(&mut *tx).await?;
             if let Some((user_key, address)) = signed_in {
                 sqlx::query(
                     r"insert into login_addresses (user_key, address, last_success) values ($1, $2, $3)
@@ -161,5 +176,51 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(longest)
         }.await)
+    }
+}
+
+/// The reservation statement for `n` counters: keys are `$1..$n`, now is `$n+1`, the window
+/// starts follow, then the thresholds. Only numbered placeholders are generated; no input
+/// reaches the SQL text.
+fn reserve_sql(n: usize) -> String {
+    let now = n + 1;
+    let per_key = |first: usize| {
+        let arms: String = (1..=n)
+            .map(|i| format!(" when ${i} then ${}", first + i - 1))
+            .collect();
+        format!("(case login_failures.key{arms} end)")
+    };
+    let window_start = per_key(n + 2);
+    let threshold = per_key(2 * n + 2);
+    let rows: Vec<String> = (1..=n)
+        .map(|i| format!("(${i}, 1, ${now}, 0, 0, ${now})"))
+        .collect();
+    format!(
+        r"insert into login_failures (key, failures, window_start, locked_until, lock_count, updated_at)
+          values {rows}
+          on conflict (key) do update set
+              failures = case when login_failures.window_start < {window_start} then 1
+                              else login_failures.failures + 1 end,
+              window_start = case when login_failures.window_start < {window_start} then ${now}
+                                  else login_failures.window_start end,
+              updated_at = ${now}
+          where login_failures.locked_until <= ${now}
+            and (login_failures.window_start < {window_start}
+                 or login_failures.failures < {threshold})
+          returning key",
+        rows = rows.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reservation_statement_numbers_its_placeholders_per_counter() {
+        let sql = reserve_sql(2);
+        assert!(sql.contains("values ($1, 1, $3, 0, 0, $3), ($2, 1, $3, 0, 0, $3)"));
+        assert!(sql.contains("(case login_failures.key when $1 then $4 when $2 then $5 end)"));
+        assert!(sql.contains("(case login_failures.key when $1 then $6 when $2 then $7 end)"));
     }
 }
