@@ -3,7 +3,10 @@
 //!
 //! Freshness is the contract: users and clients are re-read after `ENTRY_TTL`, and revocations
 //! made by any instance are polled every `REVOCATION_POLL`, so a revocation, a disabled user or a
-//! deleted client is honoured everywhere within one second. A verified token is kept no longer
+//! deleted client is honoured everywhere within one second. A user or client older than
+//! `ENTRY_TTL` is still served, until `MAX_STALENESS`, while one background task re-reads it:
+//! requests never wait for that read, so a busy database cannot stall introspection every
+//! half second (issue 16, mixed load). A verified token is kept no longer
 //! than an access token's lifetime, and only as long as its signing key still verifies.
 //!
 //! The revoked set is bounded (`tokens.revocation_cache_entries`). When it overflows, the tokens
@@ -23,8 +26,10 @@ use crate::domain::ClientId;
 use crate::store::{Client, Store, StoreError, User};
 use crate::tokens::VerifiedToken;
 
-/// How long a user or client row is trusted.
+/// How long a user or client row is trusted without re-reading it.
 const ENTRY_TTL: Duration = Duration::from_millis(500);
+/// How long it is served at most while its re-read is under way.
+const MAX_STALENESS: Duration = Duration::from_millis(1000);
 /// How often new revocations are fetched.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
 /// Overlap of successive polls: rows are stamped with the revoking instance's clock, which may lag
@@ -63,13 +68,6 @@ impl<K: Eq + Hash, V: Clone> ExpiringMap<K, V> {
             }
         }
         entries.insert(key, (until, value));
-    }
-
-    fn remove(&self, key: &K) {
-        self.entries
-            .write()
-            .expect("cache lock poisoned")
-            .remove(key);
     }
 }
 
@@ -126,10 +124,115 @@ impl RevokedSet {
     }
 }
 
+/// Rows that are re-read in the background once they are older than `ENTRY_TTL`.
+struct RefreshingMap<V> {
+    entries: RwLock<HashMap<String, RefreshingEntry<V>>>,
+    next_version: std::sync::atomic::AtomicU64,
+}
+
+struct RefreshingEntry<V> {
+    loaded: Instant,
+    // Identifies this load; a re-read lands only on the entry it was started for, so a row this
+    // instance changed (and forgot) is not brought back by a read that began before the change.
+    version: u64,
+    refreshing: bool,
+    value: V,
+}
+
+/// What the map holds for a key.
+enum Cached<V> {
+    /// Young enough to serve as it is.
+    Fresh(V),
+    /// Serve it, and re-read it in the background (`Some(version)`) unless a re-read is under way.
+    Stale(V, Option<u64>),
+    /// Absent or too old: read it now.
+    Missing,
+}
+
+impl<V: Clone> RefreshingMap<V> {
+    fn new() -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            next_version: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self, key: &str) -> Cached<V> {
+        let now = Instant::now();
+        {
+            let entries = self.entries.read().expect("cache lock poisoned");
+            match entries.get(key) {
+                Some(entry) if now < entry.loaded + ENTRY_TTL => {
+                    return Cached::Fresh(entry.value.clone());
+                }
+                Some(entry) if now < entry.loaded + MAX_STALENESS && entry.refreshing => {
+                    return Cached::Stale(entry.value.clone(), None);
+                }
+                Some(entry) if now < entry.loaded + MAX_STALENESS => {}
+                _ => return Cached::Missing,
+            }
+        }
+        let mut entries = self.entries.write().expect("cache lock poisoned");
+        match entries.get_mut(key) {
+            Some(entry) if now < entry.loaded + MAX_STALENESS => {
+                let claim = (!entry.refreshing).then_some(entry.version);
+                entry.refreshing = true;
+                Cached::Stale(entry.value.clone(), claim)
+            }
+            _ => Cached::Missing,
+        }
+    }
+
+    fn insert(&self, key: String, value: V) {
+        let version = self
+            .next_version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut entries = self.entries.write().expect("cache lock poisoned");
+        if entries.len() >= MAX_ENTRIES {
+            let now = Instant::now();
+            entries.retain(|_, entry| now < entry.loaded + MAX_STALENESS);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        let entry = RefreshingEntry {
+            loaded: Instant::now(),
+            version,
+            refreshing: false,
+            value,
+        };
+        entries.insert(key, entry);
+    }
+
+    /// Lands a background re-read, if the entry is still the one it was started for; `None`
+    /// (the read failed) lets the next request try again.
+    fn refreshed(&self, key: &str, version: u64, value: Option<V>) {
+        let mut entries = self.entries.write().expect("cache lock poisoned");
+        let Some(entry) = entries.get_mut(key).filter(|entry| entry.version == version) else {
+            return;
+        };
+        if let Some(value) = value {
+            entry.value = value;
+            entry.loaded = Instant::now();
+            entry.version = self
+                .next_version
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        entry.refreshing = false;
+    }
+
+    fn remove(&self, key: &str) {
+        self.entries
+            .write()
+            .expect("cache lock poisoned")
+            .remove(key);
+    }
+}
+
 /// The caches behind introspection and client authentication.
 pub struct StateCache {
-    users: ExpiringMap<String, Option<User>>,
-    clients: ExpiringMap<String, Option<Client>>,
+    users: Arc<RefreshingMap<Option<User>>>,
+    clients: Arc<RefreshingMap<Option<Client>>>,
     // SHA-256 of a token -> its verification, until `exp` or `verified_ttl`, whichever is first.
     verified: ExpiringMap<[u8; 32], Arc<VerifiedToken>>,
     // No cached verification outlives an access token's lifetime (plus leeway).
@@ -142,8 +245,8 @@ impl StateCache {
     pub fn new(settings: &Settings) -> Self {
         let tokens = &settings.tokens;
         Self {
-            users: ExpiringMap::new(),
-            clients: ExpiringMap::new(),
+            users: Arc::new(RefreshingMap::new()),
+            clients: Arc::new(RefreshingMap::new()),
             verified: ExpiringMap::new(),
             verified_ttl: Duration::from_secs(tokens.access_ttl_secs + tokens.leeway_secs),
             revoked: RwLock::new(RevokedSet::new(
@@ -167,37 +270,52 @@ impl StateCache {
 
     /// A user by id, from the cache or the database.
     pub async fn user(&self, store: &Store, id: &str) -> Result<Option<User>, StoreError> {
-        if let Some(user) = self.users.get(&id.to_owned()) {
-            return Ok(user);
+        match self.users.get(id) {
+            Cached::Fresh(user) | Cached::Stale(user, None) => Ok(user),
+            Cached::Stale(user, Some(version)) => {
+                let (map, store, id) = (self.users.clone(), store.clone(), id.to_owned());
+                tokio::spawn(async move {
+                    let read = store.find_user_by_id(&id).await.ok();
+                    map.refreshed(&id, version, read);
+                });
+                Ok(user)
+            }
+            Cached::Missing => {
+                let user = store.find_user_by_id(id).await?;
+                self.users.insert(id.to_owned(), user.clone());
+                Ok(user)
+            }
         }
-        let user = store.find_user_by_id(id).await?;
-        self.users
-            .insert(id.to_owned(), user.clone(), Instant::now() + ENTRY_TTL);
-        Ok(user)
     }
 
     /// A client by id, from the cache or the database.
     pub async fn client(&self, store: &Store, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        if let Some(client) = self.clients.get(&id.as_str().to_owned()) {
-            return Ok(client);
+        match self.clients.get(id.as_str()) {
+            Cached::Fresh(client) | Cached::Stale(client, None) => Ok(client),
+            Cached::Stale(client, Some(version)) => {
+                let (map, store, id) = (self.clients.clone(), store.clone(), id.clone());
+                tokio::spawn(async move {
+                    let read = store.find_client(&id).await.ok();
+                    map.refreshed(id.as_str(), version, read);
+                });
+                Ok(client)
+            }
+            Cached::Missing => {
+                let client = store.find_client(id).await?;
+                self.clients.insert(id.as_str().to_owned(), client.clone());
+                Ok(client)
+            }
         }
-        let client = store.find_client(id).await?;
-        self.clients.insert(
-            id.as_str().to_owned(),
-            client.clone(),
-            Instant::now() + ENTRY_TTL,
-        );
-        Ok(client)
     }
 
     /// Forgets a user at once (this instance changed it).
     pub fn forget_user(&self, id: &str) {
-        self.users.remove(&id.to_owned());
+        self.users.remove(id);
     }
 
     /// Forgets a client at once (this instance changed it).
     pub fn forget_client(&self, id: &str) {
-        self.clients.remove(&id.to_owned());
+        self.clients.remove(id);
     }
 
     /// A token verified before, if it has not expired; the caller must still check its `kid`.
@@ -270,6 +388,60 @@ async fn poll_revocations(cache: Weak<StateCache>, store: Store) {
 mod tests {
     use super::*;
 
+    fn age(map: &RefreshingMap<u32>, key: &str, by: Duration) {
+        let mut entries = map.entries.write().unwrap();
+        let entry = entries.get_mut(key).unwrap();
+        entry.loaded -= by;
+    }
+
+    #[test]
+    fn an_aging_row_is_served_while_exactly_one_reread_runs() {
+        let map = RefreshingMap::new();
+        map.insert("a".into(), 1);
+        assert!(matches!(map.get("a"), Cached::Fresh(1)));
+        age(&map, "a", ENTRY_TTL);
+        let Cached::Stale(1, Some(version)) = map.get("a") else {
+            panic!("the first request past the TTL starts the re-read");
+        };
+        assert!(matches!(map.get("a"), Cached::Stale(1, None)), "only one re-read");
+        map.refreshed("a", version, Some(2));
+        assert!(matches!(map.get("a"), Cached::Fresh(2)));
+    }
+
+    #[test]
+    fn a_row_past_the_staleness_bound_is_read_again_before_answering() {
+        let map = RefreshingMap::new();
+        map.insert("a".into(), 1);
+        age(&map, "a", MAX_STALENESS);
+        assert!(matches!(map.get("a"), Cached::Missing));
+    }
+
+    #[test]
+    fn a_reread_started_before_a_local_change_does_not_bring_the_old_row_back() {
+        let map = RefreshingMap::new();
+        map.insert("a".into(), 1);
+        age(&map, "a", ENTRY_TTL);
+        let Cached::Stale(_, Some(version)) = map.get("a") else {
+            panic!("a re-read starts");
+        };
+        map.remove("a");
+        map.insert("a".into(), 3);
+        map.refreshed("a", version, Some(1));
+        assert!(matches!(map.get("a"), Cached::Fresh(3)));
+    }
+
+    #[test]
+    fn a_failed_reread_lets_the_next_request_try_again() {
+        let map = RefreshingMap::new();
+        map.insert("a".into(), 1);
+        age(&map, "a", ENTRY_TTL);
+        let Cached::Stale(_, Some(version)) = map.get("a") else {
+            panic!("a re-read starts");
+        };
+        map.refreshed("a", version, None);
+        assert!(matches!(map.get("a"), Cached::Stale(1, Some(_))));
+    }
+
     #[test]
     fn expired_entries_are_not_returned() {
         let map = ExpiringMap::new();
@@ -277,8 +449,6 @@ mod tests {
         map.insert("b", 2, Instant::now() - Duration::from_millis(1));
         assert_eq!(map.get(&"a"), Some(1));
         assert_eq!(map.get(&"b"), None);
-        map.remove(&"a");
-        assert_eq!(map.get(&"a"), None);
     }
 
     #[test]
