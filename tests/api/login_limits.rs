@@ -165,7 +165,8 @@ fn slow_hashing(s: &mut authd::config::Settings) {
     s.security.lockout_threshold = 1_000_000;
     s.security.ip_lockout_threshold = 1_000_000;
     s.passwords.memory_kib = 8 * 1024;
-    s.passwords.iterations = 4;
+    // A few hundred milliseconds per hash: a burst arrives well within one.
+    s.passwords.iterations = 40;
     s.passwords.max_concurrent_hashes = 1;
 }
 
