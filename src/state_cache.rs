@@ -208,7 +208,10 @@ impl<V: Clone> RefreshingMap<V> {
     /// (the read failed) lets the next request try again.
     fn refreshed(&self, key: &str, version: u64, value: Option<V>) {
         let mut entries = self.entries.write().expect("cache lock poisoned");
-        let Some(entry) = entries.get_mut(key).filter(|entry| entry.version == version) else {
+        let Some(entry) = entries
+            .get_mut(key)
+            .filter(|entry| entry.version == version)
+        else {
             return;
         };
         if let Some(value) = value {
@@ -403,7 +406,10 @@ mod tests {
         let Cached::Stale(1, Some(version)) = map.get("a") else {
             panic!("the first request past the TTL starts the re-read");
         };
-        assert!(matches!(map.get("a"), Cached::Stale(1, None)), "only one re-read");
+        assert!(
+            matches!(map.get("a"), Cached::Stale(1, None)),
+            "only one re-read"
+        );
         map.refreshed("a", version, Some(2));
         assert!(matches!(map.get("a"), Cached::Fresh(2)));
     }
