@@ -208,12 +208,13 @@ ratio_pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-# Verdict for a load row: the scenario's own check, then errors and the 200 MiB memory bound.
+# Verdict for a load row: the scenario's own check, then errors and the 100 MiB memory bound
+# (issue 16; it was 200 MiB in issue 7).
 verdict() {
   local ok=$1 peak=$2 why=()
   [[ $ok == 1 ]] || why+=("below target")
   [[ $ERRORS == 0 ]] || why+=("$ERRORS errors")
-  lt "$peak" 200 || why+=("peak RSS ≥ 200 MiB")
+  lt "$peak" 100 || why+=("peak RSS ≥ 100 MiB")
   if ((${#why[@]} == 0)); then echo pass; else
     local IFS=,
     echo "FAIL (${why[*]})"
@@ -422,8 +423,8 @@ run_backend() {
   row "start to ready (existing database, median of 3)" "$BACKEND" "—" "—" "—" "—" "${ready_ms} ms" "< 150 ms" \
     "$([[ $ok == 1 ]] && echo pass || echo FAIL)"
   ok=0
-  lt "$(mib "$idle_kib")" 30 && ok=1
-  row "idle RSS after start" "$BACKEND" "—" "—" "—" "—" "$(mib "$idle_kib") MiB" "< 30 MiB" \
+  lt "$(mib "$idle_kib")" 20 && ok=1
+  row "idle RSS after start" "$BACKEND" "—" "—" "—" "—" "$(mib "$idle_kib") MiB" "< 20 MiB" \
     "$([[ $ok == 1 ]] && echo pass || echo FAIL)"
 
   if curl -sf -o "$OUT/metrics-$BACKEND.txt" "$AUTHD_URL/metrics"; then

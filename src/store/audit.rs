@@ -45,7 +45,10 @@ impl Store {
                     .push_bind(&record.ip)
                     .push_bind(&record.detail);
             });
-            insert.build().execute(pool).await.map(|_| ())
+            // Not cached: every batch size is a different statement, and each driver connection
+            // would keep up to its cache size of them (hundreds of KiB apiece on SQLite, which
+            // compiles them in our process).
+            insert.build().persistent(false).execute(pool).await.map(|_| ())
         })?;
         Ok(())
     }
