@@ -109,9 +109,10 @@ pub async fn check_access_token(
 }
 
 /// The family of a refresh token that is not its family's current one (an old, rotated token),
-/// if the token is one of ours.
+/// if the token is one of ours; `token_hash` is the hash the caller already looked up.
 pub async fn family_of_stale_refresh_token(
     token: &str,
+    token_hash: &str,
     store: &Store,
 ) -> Result<Option<RefreshFamily>, StoreError> {
     match family_secret_of(token) {
@@ -120,7 +121,7 @@ pub async fn family_of_stale_refresh_token(
                 .find_refresh_family_by_secret(&hash_secret(secret))
                 .await
         }
-        None => store.find_legacy_refresh_family(&hash_secret(token)).await,
+        None => store.find_legacy_refresh_family(token_hash).await,
     }
 }
 

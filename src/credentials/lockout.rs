@@ -18,6 +18,7 @@
 use std::net::IpAddr;
 
 use crate::config::SecuritySettings;
+use crate::net::subscriber;
 use crate::store::{AttemptLimit, Store, StoreError};
 
 /// The counters one login attempt touches.
@@ -56,18 +57,12 @@ impl LoginKeys {
     }
 }
 
-/// The unit an address is throttled by: an IPv4 address, or an IPv6 /64 (one subscriber usually
-/// holds a whole /64, so counting single IPv6 addresses would give them 2^64 budgets).
-pub fn address_bucket(ip: &str) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                format!("{}/64", std::net::Ipv6Addr::from(prefix))
-            }
-        },
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
+/// The unit an address is throttled by (see `net::subscriber`), as the counters name it: an IPv4
+/// address, or an IPv6 /64 written `prefix/64`. Text that is not an address is used as it is.
+fn address_bucket(ip: &str) -> String {
+    match ip.parse::<IpAddr>().map(subscriber) {
+        Ok(v4 @ IpAddr::V4(_)) => v4.to_string(),
+        Ok(v6) => format!("{v6}/64"),
         Err(_) => ip.to_owned(),
     }
 }

@@ -52,6 +52,16 @@ fn max_prefix(address: IpAddr) -> u8 {
     if address.is_ipv4() { 32 } else { 128 }
 }
 
+/// The unit one client is counted as: an IPv4 address (IPv4-mapped IPv6 included), or an IPv6
+/// /64, one subscriber's usual allocation (counting single IPv6 addresses would give one
+/// subscriber 2^64 budgets).
+pub fn subscriber(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
+        v6 => mask(v6, 64),
+    }
+}
+
 /// `address` with every bit after the first `prefix` cleared.
 pub(crate) fn mask(address: IpAddr, prefix: u8) -> IpAddr {
     match address {

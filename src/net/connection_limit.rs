@@ -12,7 +12,7 @@ use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 
 use crate::metrics::METRICS;
-use crate::net::cidr::{Cidr, mask};
+use crate::net::cidr::{Cidr, subscriber};
 
 /// Counts open connections per address.
 #[derive(Debug)]
@@ -57,7 +57,7 @@ impl ConnectionLimiter {
         if self.max_per_address == 0 || self.trusted.iter().any(|net| net.contains(peer)) {
             return Admission::Exempt;
         }
-        let key = address_key(peer);
+        let key = subscriber(peer);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= self.max_per_address {
@@ -73,7 +73,7 @@ impl ConnectionLimiter {
     /// Connections currently counted against `peer`'s address.
     pub fn open_connections(&self, peer: IpAddr) -> usize {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.get(&address_key(peer)).copied().unwrap_or(0)
+        open.get(&subscriber(peer)).copied().unwrap_or(0)
     }
 
     /// Addresses with at least one counted connection.
@@ -127,14 +127,6 @@ impl Drop for ConnectionSlot {
                 open.remove(&self.key);
             }
         }
-    }
-}
-
-/// The key a connection counts under: the IPv4 address, or the IPv6 /64.
-fn address_key(peer: IpAddr) -> IpAddr {
-    match peer.to_canonical() {
-        v4 @ IpAddr::V4(_) => v4,
-        v6 => mask(v6, 64),
     }
 }
 

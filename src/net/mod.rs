@@ -7,5 +7,5 @@ pub mod connection_limit;
 pub mod liveness;
 
 pub use body_deadline::enforce_body_deadline;
-pub use cidr::Cidr;
+pub use cidr::{Cidr, subscriber};
 pub use connection_limit::ConnectionLimiter;

@@ -128,9 +128,10 @@ async fn revoke_refresh_token(
         return Ok(None);
     }
     // The current token of a family, or an older one of it: either way the family ends.
-    let family = match store.find_refresh_token(&hash_secret(token)).await? {
+    let token_hash = hash_secret(token);
+    let family = match store.find_refresh_token(&token_hash).await? {
         Some(family) => Some(family),
-        None => family_of_stale_refresh_token(token, store).await?,
+        None => family_of_stale_refresh_token(token, &token_hash, store).await?,
     };
     let Some(family) = family else {
         return Ok(None);

@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::credentials::{
     HashRequester, LoginKeys, PasswordHash, PresentedClient, RefusalReason, Reservation,
-    VerifyOutcome, address_bucket,
+    VerifyOutcome,
 };
 use crate::domain::{MAX_USERNAME_CHARS, Password, Username};
 use crate::error::OAuthError;
@@ -82,7 +82,7 @@ pub async fn grant(
     };
     let stored_hash: Option<&PasswordHash> = login.as_ref().map(|l| &l.password_hash);
     let requester = HashRequester {
-        address: ctx.ip.as_deref().map(address_bucket),
+        address: keys.address().map(str::to_owned),
         still_waiting: ctx.still_waiting.take(),
     };
     let outcome = match ctx

@@ -31,7 +31,7 @@ pub async fn grant(
     }
     let presented_hash = hash_secret(presented);
     let Some(family) = store.find_refresh_token(&presented_hash).await? else {
-        detect_reuse(ctx, presented, client).await?;
+        detect_reuse(ctx, presented, &presented_hash, client).await?;
         return Err(invalid());
     };
     // Section 6: the token must have been issued to the authenticated client, and to this
@@ -90,9 +90,11 @@ pub async fn grant(
 async fn detect_reuse(
     ctx: &GrantContext<'_>,
     presented: &str,
+    presented_hash: &str,
     client: &PresentedClient,
 ) -> Result<(), OAuthError> {
-    let Some(family) = family_of_stale_refresh_token(presented, ctx.store).await? else {
+    let Some(family) = family_of_stale_refresh_token(presented, presented_hash, ctx.store).await?
+    else {
         return Ok(());
     };
     if family.client_id == client.client_id {
