@@ -27,3 +27,23 @@ pub fn rfc3339(unix: i64) -> String {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
 }
+
+/// The time the browser flows read (codes, login transactions, sessions): the wall clock plus an
+/// offset that only tests move, so a 60-second code expires without a test sleeping.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_secs: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    /// Unix seconds, as this clock tells them.
+    pub fn now(&self) -> i64 {
+        unix_now() + self.offset_secs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and every copy of it) forward.
+    pub fn advance(&self, secs: i64) {
+        self.offset_secs
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -32,6 +32,10 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Background cleanup.
     pub janitor: JanitorSettings,
+    /// Browser sign-in: login transactions and single sign-on sessions.
+    pub sessions: SessionSettings,
+    /// What the sign-in pages show.
+    pub pages: PageSettings,
     // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
     #[serde(rename = "config")]
     _config_file: Option<String>,
@@ -289,6 +293,8 @@ pub struct OAuthSettings {
     pub require_client_auth_for_password: bool,
     /// The built-in public client that unauthenticated password grants belong to.
     pub default_client_id: String,
+    /// Seconds an authorization code may be exchanged after it is issued.
+    pub code_ttl_secs: u64,
 }
 
 impl Default for OAuthSettings {
@@ -296,6 +302,54 @@ impl Default for OAuthSettings {
         Self {
             require_client_auth_for_password: false,
             default_client_id: "public".to_owned(),
+            code_ttl_secs: 60,
+        }
+    }
+}
+
+/// Browser sign-in: login transactions and single sign-on sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Seconds a person has to finish the login page (and consent) once `/authorize` sent them.
+    pub login_ttl_secs: u64,
+    /// Seconds without use after which a session ends.
+    pub idle_secs: u64,
+    /// Seconds after sign-in after which a session ends however busy it is.
+    pub absolute_secs: u64,
+    /// Sessions one user may hold at once; signing in beyond it ends their oldest session.
+    pub max_per_user: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            login_ttl_secs: 600,
+            idle_secs: 3600,
+            absolute_secs: 86_400,
+            max_per_user: 50,
+        }
+    }
+}
+
+/// What the sign-in pages show.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PageSettings {
+    /// The product name in page titles and headings.
+    pub product_name: String,
+    /// A short notice under the login form (plain text; empty for none).
+    pub notice: String,
+    /// What each scope lets an application do, shown on the consent page (scope -> sentence).
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        Self {
+            product_name: "authd".to_owned(),
+            notice: String::new(),
+            scope_descriptions: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -448,6 +502,16 @@ impl Settings {
         if self.server.request_body_timeout_secs == 0 {
             return Err(ConfigError(
                 "server.request_body_timeout_secs must be positive".into(),
+            ));
+        }
+        if self.oauth.code_ttl_secs == 0
+            || self.sessions.login_ttl_secs == 0
+            || self.sessions.idle_secs == 0
+            || self.sessions.absolute_secs == 0
+            || self.sessions.max_per_user == 0
+        {
+            return Err(ConfigError(
+                "oauth.code_ttl_secs and sessions.* must be positive".into(),
             ));
         }
         if self.database.max_connections == 0 {

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use crate::clock::unix_now;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::hash_secret;
 use crate::domain::ClientId;
-use crate::state_cache::StateCache;
 use crate::store::{RefreshFamily, Store, StoreError, User};
 pub use crate::tokens::looks_like_jwt;
 use crate::tokens::{AccessClaims, TokenService, family_secret_of};
@@ -39,7 +39,7 @@ pub async fn inspect_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
-    cache: &StateCache,
+    cache: &CredentialCache,
 ) -> Result<Option<LiveToken>, StoreError> {
     if looks_like_jwt(token) {
         check_access_token(token, store, tokens, cache).await
@@ -53,7 +53,7 @@ pub async fn check_access_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
-    cache: &StateCache,
+    cache: &CredentialCache,
 ) -> Result<Option<LiveToken>, StoreError> {
     // A token verified before needs no second signature check, but it lives no longer than its
     // key: a revoked, deleted or expired key ends cached verifications too.
@@ -132,7 +132,7 @@ async fn registration_is_current(
     registration: &str,
     store: &Store,
     tokens: &TokenService,
-    cache: &StateCache,
+    cache: &CredentialCache,
 ) -> Result<bool, StoreError> {
     if client_id == tokens.builtin_client_id() {
         return Ok(true);
@@ -150,7 +150,7 @@ async fn check_refresh_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
-    cache: &StateCache,
+    cache: &CredentialCache,
 ) -> Result<Option<LiveToken>, StoreError> {
     if token.len() > MAX_REFRESH_TOKEN_BYTES {
         return Ok(None);

@@ -18,13 +18,19 @@ pub fn spawn_janitor(store: Store, settings: &Settings) {
         .lockout_window_secs
         .max(settings.security.account_guess_window_secs) as i64;
     let retention_ms = settings.janitor.audit_retention_days as i64 * 86_400_000;
+    let session_idle_secs = settings.sessions.idle_secs as i64;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             match store
-                .sweep(unix_now(), window, unix_now_ms() - retention_ms)
+                .sweep(
+                    unix_now(),
+                    window,
+                    unix_now_ms() - retention_ms,
+                    session_idle_secs,
+                )
                 .await
             {
                 Ok(swept) => {

@@ -123,6 +123,8 @@ impl Metrics {
         total.login_failures += swept.login_failures;
         total.login_addresses += swept.login_addresses;
         total.audit_events += swept.audit_events;
+        total.sessions += swept.sessions;
+        total.authorization_codes += swept.authorization_codes;
     }
 
     fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -206,6 +208,8 @@ impl Metrics {
                 ("{table=\"login_failures\"}", swept.login_failures),
                 ("{table=\"login_addresses\"}", swept.login_addresses),
                 ("{table=\"audit_events\"}", swept.audit_events),
+                ("{table=\"sessions\"}", swept.sessions),
+                ("{table=\"authorization_codes\"}", swept.authorization_codes),
             ],
         );
         let (size, idle) = store.pool_usage();

@@ -10,14 +10,15 @@ use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
 use crate::audit::AuditLog;
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::metrics::record_request;
 use crate::net::{ConnectionLimiter, enforce_body_deadline};
 use crate::routes;
-use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
 
@@ -49,7 +50,16 @@ impl Application {
     }
 
     /// Like `build`, on an already migrated store.
-    pub async fn build_with_store(mut settings: Settings, store: Store) -> anyhow::Result<Self> {
+    pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, store, Clock::default()).await
+    }
+
+    /// Like `build`, with the clock the browser flows read (tests move it).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        store: Store,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.server.bind).map_err(|e| {
             anyhow::anyhow!(
                 "server.bind: cannot listen on {}: {e}",
@@ -88,7 +98,7 @@ impl Application {
         .with_max_lifetime(settings.tokens.max_lifetime_secs);
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
         let audit = web::Data::new(AuditLog::start(store.clone()));
-        let cache = web::Data::from(StateCache::start(store.clone(), &settings).await?);
+        let cache = web::Data::from(CredentialCache::start(store.clone(), &settings).await?);
         let audit_handle = audit.clone();
         spawn_janitor(store.clone(), &settings);
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
@@ -114,6 +124,7 @@ impl Application {
             settings.security.trusted_proxies.clone(),
         );
         let settings = web::Data::new(settings);
+        let clock = web::Data::new(clock);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -146,6 +157,7 @@ impl Application {
                 .app_data(lockout.clone())
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
+                .app_data(clock.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)

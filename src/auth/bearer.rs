@@ -8,10 +8,10 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::credential_cache::CredentialCache;
 use crate::domain::{Authority, Scope};
 use crate::error::ApiError;
 use crate::inspection::{LiveToken, check_access_token};
-use crate::state_cache::StateCache;
 use crate::store::{Store, User};
 use crate::tokens::{AccessClaims, TokenService};
 
@@ -92,7 +92,7 @@ async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
         .app_data::<web::Data<TokenService>>()
         .ok_or_else(|| anyhow::anyhow!("token service is not configured"))?;
     let cache = request
-        .app_data::<web::Data<StateCache>>()
+        .app_data::<web::Data<CredentialCache>>()
         .ok_or_else(|| anyhow::anyhow!("state cache is not configured"))?;
     match check_access_token(&token, store, tokens, cache).await? {
         Some(LiveToken::Access { claims, user }) => Ok(Caller { claims, user }),

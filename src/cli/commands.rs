@@ -205,6 +205,7 @@ async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> 
                 secret_hash: secret.as_deref().map(hash_secret),
                 grants,
                 scopes: ScopeSet::from_tokens(&scopes)?,
+                browser: Default::default(),
             };
             store.create_client(&new, unix_now()).await?;
             record(audit, "client.created", new.client_id.as_str(), None).await;

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::secret::secret_hash_matches;
 use crate::config::OAuthSettings;
+use crate::credential_cache::CredentialCache;
 use crate::domain::{ClientId, GrantType, ScopeSet};
-use crate::state_cache::StateCache;
 use crate::store::{Store, StoreError};
 
 /// Client credentials as presented, before they are checked.
@@ -128,7 +128,7 @@ impl ClientCredentials {
 /// Establishes which client is calling. Anonymous callers become the built-in public client.
 pub async fn authenticate_client(
     store: &Store,
-    cache: &StateCache,
+    cache: &CredentialCache,
     settings: &OAuthSettings,
     credentials: &ClientCredentials,
 ) -> Result<PresentedClient, ClientAuthError> {

@@ -13,11 +13,14 @@ pub enum GrantType {
     ClientCredentials,
     /// Exchanging a refresh token for new tokens.
     RefreshToken,
+    /// Exchanging an authorization code from `/authorize` (RFC 6749 section 4.1).
+    AuthorizationCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
@@ -37,6 +40,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::AuthorizationCode => "authorization_code",
         }
     }
 }

@@ -7,12 +7,12 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
 use crate::routes::{FormBody, OAuthForm};
-use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -131,7 +131,7 @@ async fn introspect_token(
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;

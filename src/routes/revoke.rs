@@ -9,12 +9,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
 use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{PresentedClient, authenticate_client, hash_secret};
 use crate::error::OAuthError;
 use crate::inspection::{MAX_REFRESH_TOKEN_BYTES, family_of_stale_refresh_token, looks_like_jwt};
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
-use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -62,7 +62,7 @@ async fn revoke_token(
     store: web::Data<Store>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
     audit: web::Data<AuditLog>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
@@ -103,7 +103,7 @@ async fn revoke_access_token(
     client: &PresentedClient,
     store: &Store,
     tokens: &TokenService,
-    cache: &StateCache,
+    cache: &CredentialCache,
 ) -> Result<Option<String>, OAuthError> {
     let Ok(claims) = tokens.verify_ignoring_expiry(token) else {
         return Ok(None);

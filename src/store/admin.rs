@@ -180,6 +180,12 @@ impl Store {
                     .bind(&user.id).execute(&mut *tx).await?;
                 sqlx::query(r"delete from refresh_families where user_id = $1")
                     .bind(&user.id).execute(&mut *tx).await?;
+                // Browser sessions and unredeemed codes end too (their generation check would
+                // refuse them anyway; deleting keeps /account and the admin listing truthful).
+                sqlx::query(r"delete from sessions where user_id = $1")
+                    .bind(&user.id).execute(&mut *tx).await?;
+                sqlx::query(r"delete from authorization_codes where user_id = $1")
+                    .bind(&user.id).execute(&mut *tx).await?;
             }
             sqlx::query(r"update users set updated_at = $2 where id = $1")
                 .bind(&user.id).bind(now).execute(&mut *tx).await?;
@@ -310,6 +316,12 @@ impl Store {
                 .bind(client_id.as_str())
                 .execute(&mut *tx)
                 .await?;
+            for table in ["consents", "authorization_codes"] {
+                sqlx::query(&format!("delete from {table} where client_id = $1"))
+                    .bind(client_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(())
         }.await)

@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Client, NewClient, Store, StoreError, conflict_on_unique, with_pool};
-use crate::domain::{ClientId, GrantType, ScopeSet};
+use super::{BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique, with_pool};
+use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
 
 #[derive(FromRow)]
 struct ClientRow {
@@ -13,6 +13,11 @@ struct ClientRow {
     scopes: String,
     created_at: i64,
     registration: String,
+    client_name: String,
+    redirect_uris: String,
+    allowed_origins: String,
+    skip_consent: bool,
+    pkce_optional: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -32,12 +37,37 @@ impl TryFrom<ClientRow> for Client {
             secret_hash: row.secret_hash,
             created_at: row.created_at,
             registration: row.registration,
+            browser: BrowserSettings {
+                client_name: row.client_name,
+                redirect_uris: row
+                    .redirect_uris
+                    .split_whitespace()
+                    .map(RedirectUri::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(corrupt)?,
+                allowed_origins: row
+                    .allowed_origins
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+                skip_consent: row.skip_consent,
+                pkce_optional: row.pkce_optional,
+            },
         })
     }
 }
 
-const CLIENT_COLUMNS: &str =
-    "client_id, secret_hash, grant_types, scopes, created_at, registration";
+const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at, \
+     registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional";
+
+/// Space-delimited, as stored.
+fn joined<T: ToString>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 impl Store {
     /// Registers a client; the client_id must be free.
@@ -50,8 +80,10 @@ impl Store {
             .join(" ");
         with_pool!(self, pool =>
             sqlx::query(
-                r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at, registration)
-                  values ($1, $2, $3, $4, $5, $6)",
+                r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at,
+                    registration, client_name, redirect_uris, allowed_origins, skip_consent,
+                    pkce_optional)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -59,6 +91,11 @@ impl Store {
             .bind(new.scopes.to_string())
             .bind(now)
             .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&new.browser.client_name)
+            .bind(joined(&new.browser.redirect_uris))
+            .bind(joined(&new.browser.allowed_origins))
+            .bind(new.browser.skip_consent)
+            .bind(new.browser.pkce_optional)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))

@@ -15,7 +15,14 @@ pub struct Swept {
     pub login_addresses: u64,
     /// Audit events past retention.
     pub audit_events: u64,
+    /// Browser sessions past either timeout.
+    pub sessions: u64,
+    /// Authorization codes an hour past expiry (kept that long so a late replay still revokes).
+    pub authorization_codes: u64,
 }
+
+/// How long a redeemed or expired code is kept, to recognise its replay.
+const CODE_REPLAY_MEMORY_SECS: i64 = 3600;
 
 impl Store {
     /// Revoked access tokens (jti, exp) recorded at or after `since_ms` and not yet expired.
@@ -42,6 +49,7 @@ impl Store {
         now: i64,
         failure_window_secs: i64,
         audit_cutoff_ms: i64,
+        session_idle_secs: i64,
     ) -> Result<Swept, StoreError> {
         let run = |sql: &'static str, bind: i64| async move {
             with_pool!(self, pool =>
@@ -75,6 +83,18 @@ impl Store {
             audit_events: run(
                 r"delete from audit_events where at_ms < $1",
                 audit_cutoff_ms,
+            )
+            .await?,
+            sessions: with_pool!(self, pool =>
+                sqlx::query(r"delete from sessions where expires_at < $1 or last_seen_at < $2")
+                    .bind(now)
+                    .bind(now - session_idle_secs)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()))?,
+            authorization_codes: run(
+                r"delete from authorization_codes where expires_at < $1",
+                now - CODE_REPLAY_MEMORY_SECS,
             )
             .await?,
         })

@@ -5,7 +5,9 @@
 
 mod admin;
 mod audit;
+mod authorization_codes;
 mod clients;
+mod consents;
 mod delegation;
 mod durability;
 mod file_mode;
@@ -15,6 +17,7 @@ mod login_addresses;
 mod login_failures;
 mod records;
 mod roles;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -29,12 +32,15 @@ use crate::config::{self, DatabaseSettings};
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
+pub use authorization_codes::{AuthorizationCode, RedeemOutcome, Redemption};
+pub use consents::Consent;
 pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;
 pub use records::{
-    Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role, RotateOutcome, StoredKey,
-    User, UserLogin,
+    BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
+    RotateOutcome, StoredKey, User, UserLogin,
 };
+pub use sessions::{NewSession, Session};
 
 /// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed (SQLITE_BUSY).

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::credentials::{PasswordHash, PasswordScheme};
-use crate::domain::{ClientId, GrantType, RoleName, ScopeSet, Username};
+use crate::domain::{ClientId, GrantType, RedirectUri, RoleName, ScopeSet, Username};
 
 /// A user as the rest of authd sees it (never with the password hash).
 #[derive(Debug, Clone)]
@@ -81,6 +81,23 @@ pub struct Client {
     /// Random per registration: tokens of a deleted client stay dead when its client_id is
     /// registered again (empty for clients registered before migration 0005).
     pub registration: String,
+    /// Browser-facing settings (empty for service clients).
+    pub browser: BrowserSettings,
+}
+
+/// What a client needs for the authorization code flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserSettings {
+    /// Shown on the consent page; the client_id when empty.
+    pub client_name: String,
+    /// Where codes may be sent.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Origins whose JavaScript may call `/token`, `/revoke`, the metadata and the JWKS.
+    pub allowed_origins: Vec<String>,
+    /// A first-party client: no consent page.
+    pub skip_consent: bool,
+    /// A confidential client that may omit PKCE when it sends `openid` and a `nonce`.
+    pub pkce_optional: bool,
 }
 
 impl Client {
@@ -101,6 +118,8 @@ pub struct NewClient {
     pub grants: BTreeSet<GrantType>,
     /// Scopes the client may obtain.
     pub scopes: ScopeSet,
+    /// Browser-facing settings.
+    pub browser: BrowserSettings,
 }
 
 /// A signing key as stored.

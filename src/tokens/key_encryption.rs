@@ -22,6 +22,7 @@ pub struct KeyEncryptionKey {
     sealing: RandomizedNonceKey,
     // Derived from the same secret (HKDF), so that operators manage one key.
     device_cookies: hmac::Key,
+    pages: hkdf::Prk,
 }
 
 impl fmt::Debug for KeyEncryptionKey {
@@ -43,14 +44,15 @@ impl KeyEncryptionKey {
         }
         let sealing = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| anyhow::anyhow!("keys.encryption_key: unusable key"))?;
-        let device_cookies = hkdf::Salt::new(hkdf::HKDF_SHA256, b"authd")
-            .extract(&bytes)
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"authd").extract(&bytes);
+        let device_cookies = prk
             .expand(&[b"device cookies v1"], hmac::HMAC_SHA256)
             .map(hmac::Key::from)
             .map_err(|_| anyhow::anyhow!("keys.encryption_key: unusable key"))?;
         Ok(Self {
             sealing,
             device_cookies,
+            pages: prk,
         })
     }
 
@@ -91,6 +93,12 @@ impl KeyEncryptionKey {
     /// The key that signs device cookies (see `credentials::device_cookie`).
     pub fn device_cookie_key(&self) -> &hmac::Key {
         &self.device_cookies
+    }
+
+    /// Key material for the sign-in pages' sealed cookies and CSRF tokens (expanded further by
+    /// `signin::PageKeys`).
+    pub fn page_secret(&self) -> &hkdf::Prk {
+        &self.pages
     }
 
     /// Decrypts a sealed private key.

@@ -95,6 +95,8 @@ pub struct KeyManager {
     static_key: Option<Arc<SigningKey>>,
     // Seals private keys before they are stored; `None` only in HS256 mode.
     kek: Option<KeyEncryptionKey>,
+    // Derived key material for the sign-in pages (see `page_secret`).
+    page_secret: aws_lc_rs::hkdf::Prk,
     ring: RwLock<Arc<KeyRing>>,
 }
 
@@ -103,6 +105,12 @@ impl KeyManager {
     /// mode, which has no KEK; device cookies are then not offered).
     pub fn device_cookie_key(&self) -> Option<aws_lc_rs::hmac::Key> {
         self.kek.as_ref().map(|kek| kek.device_cookie_key().clone())
+    }
+
+    /// Key material for the sign-in pages: from the key-encryption key, or in HS256 mode (no
+    /// KEK) from the shared HMAC secret, so every instance derives the same keys.
+    pub fn page_secret(&self) -> &aws_lc_rs::hkdf::Prk {
+        &self.page_secret
     }
 
     /// Loads the keys, generating the first one when the database has none.
@@ -117,8 +125,17 @@ impl KeyManager {
             Some(_) => None,
             None => Some(KeyEncryptionKey::resolve(settings)?),
         };
+        let page_secret = match (&kek, &settings.tokens.hs256_secret) {
+            (Some(kek), _) => kek.page_secret().clone(),
+            (None, Some(secret)) => {
+                aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"authd pages")
+                    .extract(secret.expose_secret().as_bytes())
+            }
+            (None, None) => anyhow::bail!("no key-encryption key and no HS256 secret"),
+        };
         let manager = Self {
             kek,
+            page_secret,
             store,
             algorithm: settings.tokens.algorithm,
             activation_delay_ms: settings.keys.activation_delay() as i64 * 1000,

@@ -333,6 +333,7 @@ impl TestApp {
             secret_hash: secret.as_deref().map(hash_secret),
             grants: grants.iter().copied().collect(),
             scopes: ScopeSet::from_tokens(scopes).unwrap(),
+            browser: Default::default(),
         };
         self.store
             .create_client(&new, authd::clock::unix_now())

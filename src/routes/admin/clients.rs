@@ -13,10 +13,10 @@ use super::wire::{
 use super::{ChangeRecorder, ClientsRead, ClientsWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::domain::{ClientId, GrantType, ScopeSet};
 use crate::error::ApiError;
-use crate::state_cache::StateCache;
 use crate::store::{NewClient, Store};
 
 /// Mounts the client routes.
@@ -107,6 +107,7 @@ async fn create_client(
         secret_hash: secret.as_deref().map(hash_secret),
         grants,
         scopes,
+        browser: Default::default(),
     };
     let client = store.create_client(&new, unix_now()).await?;
     recorder
@@ -142,7 +143,7 @@ async fn rotate_client_secret(
     recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     let secret = generate_secret();
@@ -196,7 +197,7 @@ async fn delete_client(
     recorder: ChangeRecorder,
     client_id: web::Path<String>,
     store: web::Data<Store>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     let deleted = store

@@ -11,10 +11,10 @@ use super::wire::{
 use super::{ChangeRecorder, UsersRead, UsersWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::PasswordHasher;
 use crate::domain::{NewPassword, RoleName, ScopeSet, Username, parse_email};
 use crate::error::ApiError;
-use crate::state_cache::StateCache;
 use crate::store::{NewUser, Store, User, UserChanges, UserFilter};
 
 /// Mounts the user routes.
@@ -180,7 +180,7 @@ async fn patch_user(
     username: web::Path<String>,
     body: web::Json<PatchUserRequest>,
     store: web::Data<Store>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
     hasher: web::Data<PasswordHasher>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
@@ -228,7 +228,7 @@ async fn delete_user(
     recorder: ChangeRecorder,
     username: web::Path<String>,
     store: web::Data<Store>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path_username(&username)?;
     let id = store.find_user(&username).await?.map(|user| user.id);

@@ -1,5 +1,6 @@
 //! `POST /token` (RFC 6749): reads the request, authenticates the client, dispatches on the grant.
 
+mod authorization_code;
 mod client_credentials;
 mod password;
 mod refresh_token;
@@ -15,7 +16,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::AuditLog;
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{
     DeviceCookies, LockoutPolicy, PasswordHasher, StillWaiting, authenticate_client,
 };
@@ -24,7 +27,6 @@ use crate::error::OAuthError;
 use crate::net::liveness::still_waiting;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
-use crate::state_cache::StateCache;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -62,6 +64,10 @@ pub struct GrantContext<'a> {
     pub cookie_header: Option<String>,
     /// Issues and checks device cookies.
     pub device_cookies: &'a DeviceCookies,
+    /// Cached users, clients and revocations.
+    pub cache: &'a CredentialCache,
+    /// The clock codes expire by.
+    pub clock: &'a Clock,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -178,10 +184,11 @@ async fn issue_token(
     hasher: web::Data<PasswordHasher>,
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
-    cache: web::Data<StateCache>,
+    cache: web::Data<CredentialCache>,
     audit: web::Data<AuditLog>,
     lockout: web::Data<LockoutPolicy>,
     device_cookies: web::Data<DeviceCookies>,
+    clock: web::Data<Clock>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -224,11 +231,14 @@ async fn issue_token(
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
         device_cookies: &device_cookies,
+        cache: &cache,
+        clock: &clock,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
         GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
+        GrantType::AuthorizationCode => authorization_code::grant(&form, &client, &ctx).await?,
     };
     Ok(response.into_http())
 }

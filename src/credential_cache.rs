@@ -233,7 +233,7 @@ impl<V: Clone> RefreshingMap<V> {
 }
 
 /// The caches behind introspection and client authentication.
-pub struct StateCache {
+pub struct CredentialCache {
     users: Arc<RefreshingMap<Option<User>>>,
     clients: Arc<RefreshingMap<Option<Client>>>,
     // SHA-256 of a token -> its verification, until `exp` or `verified_ttl`, whichever is first.
@@ -243,7 +243,7 @@ pub struct StateCache {
     revoked: RwLock<RevokedSet>,
 }
 
-impl StateCache {
+impl CredentialCache {
     /// An empty cache sized by `settings.tokens`.
     pub fn new(settings: &Settings) -> Self {
         let tokens = &settings.tokens;
@@ -366,7 +366,7 @@ fn token_digest(token: &str) -> [u8; 32] {
     out
 }
 
-async fn poll_revocations(cache: Weak<StateCache>, store: Store) {
+async fn poll_revocations(cache: Weak<CredentialCache>, store: Store) {
     let mut since_ms = unix_now_ms() - REVOCATION_OVERLAP_MS;
     let mut ticker = tokio::time::interval(REVOCATION_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn revocations_are_kept_until_their_tokens_expire() {
-        let cache = StateCache::new(&Settings::default());
+        let cache = CredentialCache::new(&Settings::default());
         cache.mark_revoked("live", unix_now() + 60);
         cache.mark_revoked("stale", unix_now() - 1);
         cache.mark_revoked("other", unix_now() + 60);

@@ -1,0 +1,302 @@
+//! The authorization code flow from the browser's side: given a checked request and the
+//! browser's session, decide the next step (login form, consent page, or an answer to the
+//! client), and issue the code. No HTTP types here: web handlers turn a `Step` into a response.
+
+use super::authorization_request::AuthorizationRequest;
+use super::redirect::ErrorCode;
+use super::transaction::{Destination, LoginTransaction, Stage};
+use crate::audit::{AuditEvent, AuditLog};
+use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
+use crate::credentials::{generate_secret, hash_secret};
+use crate::domain::{ClientId, ScopeSet};
+use crate::store::{AuthorizationCode, Client, Session, Store, StoreError, User};
+
+/// What a flow step needs, borrowed for one request.
+pub struct FlowContext<'a> {
+    /// Storage.
+    pub store: &'a Store,
+    /// Cached clients.
+    pub cache: &'a CredentialCache,
+    /// Settings.
+    pub settings: &'a Settings,
+    /// The issuer, for `iss` on every answer (RFC 9207).
+    pub issuer: &'a str,
+    /// Audit trail.
+    pub audit: &'a AuditLog,
+    /// The caller's address.
+    pub ip: Option<String>,
+    /// Now, from the application's clock.
+    pub now: i64,
+}
+
+/// What the browser sees next.
+#[derive(Debug)]
+pub enum Step {
+    /// A redirect to the client: a code, or an error.
+    ToClient(String),
+    /// The login form, for this transaction.
+    Login(LoginTransaction),
+    /// The consent page, for this transaction.
+    Consent(LoginTransaction),
+    /// The account page.
+    Account,
+    /// An error page: the request cannot be answered at the client (it vanished meanwhile).
+    Page(String),
+}
+
+/// What the consent page shows.
+#[derive(Debug)]
+pub struct ConsentRequest {
+    /// The client's display name (its client_id when it has none).
+    pub client_name: String,
+    /// The client_id.
+    pub client_id: String,
+    /// Each scope asked for, with its description where one is configured.
+    pub scopes: Vec<(String, Option<String>)>,
+}
+
+impl FlowContext<'_> {
+    /// The first step of a checked request from a browser with `session` (if any).
+    pub async fn authorize(
+        &self,
+        request: AuthorizationRequest,
+        session: Option<Session>,
+    ) -> Result<Step, StoreError> {
+        let usable = session.filter(|session| {
+            let too_old = request
+                .max_age
+                .is_some_and(|max_age| self.now - session.auth_time > max_age);
+            !request.prompt.login && !too_old
+        });
+        match usable {
+            Some(session) => self.proceed(request, &session).await,
+            None if request.prompt.none => Ok(self.refuse(
+                &request,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            )),
+            None => Ok(Step::Login(LoginTransaction::start(
+                Destination::Client(Box::new(request)),
+                self.now,
+                self.settings.sessions.login_ttl_secs,
+            ))),
+        }
+    }
+
+    /// The step after a sign-in that `transaction` led to.
+    pub async fn after_sign_in(
+        &self,
+        transaction: LoginTransaction,
+        session: &Session,
+    ) -> Result<Step, StoreError> {
+        match transaction.destination {
+            Destination::Account => Ok(Step::Account),
+            // The sign-in just happened: `prompt=login` and `max_age` are satisfied.
+            Destination::Client(request) => self.proceed(*request, session).await,
+        }
+    }
+
+    /// The consent page's content for `transaction`, if it is at consent for `session`.
+    pub async fn consent_request(
+        &self,
+        transaction: &LoginTransaction,
+        session: &Session,
+    ) -> Result<Result<ConsentRequest, String>, StoreError> {
+        let (request, client, scope) = match self.consent_context(transaction, session).await? {
+            Ok(found) => found,
+            Err(message) => return Ok(Err(message)),
+        };
+        let descriptions = &self.settings.pages.scope_descriptions;
+        Ok(Ok(ConsentRequest {
+            client_name: display_name(&client),
+            client_id: request.client_id.clone(),
+            scopes: scope
+                .iter()
+                .map(|s| (s.as_str().to_owned(), descriptions.get(s.as_str()).cloned()))
+                .collect(),
+        }))
+    }
+
+    /// The person's decision on the consent page.
+    pub async fn decide(
+        &self,
+        transaction: &LoginTransaction,
+        session: &Session,
+        allow: bool,
+    ) -> Result<Step, StoreError> {
+        let (request, client, scope) = match self.consent_context(transaction, session).await? {
+            Ok(found) => found,
+            Err(message) => return Ok(Step::Page(message)),
+        };
+        let user = match self.store.find_user_by_id(&session.user_id).await? {
+            Some(user) if !user.disabled => user,
+            _ => return Ok(Step::Page("your account is no longer available".into())),
+        };
+        if !allow {
+            self.record("consent.denied", &user, &client, &scope).await;
+            return Ok(self.refuse(request, ErrorCode::AccessDenied, "the user denied access"));
+        }
+        self.store
+            .grant_consent(
+                &user.id,
+                &client.client_id,
+                &client.registration,
+                &scope,
+                self.now,
+            )
+            .await?;
+        self.record("consent.granted", &user, &client, &scope).await;
+        self.issue_code(request, &user, session, &scope).await
+    }
+
+    async fn consent_context<'t>(
+        &self,
+        transaction: &'t LoginTransaction,
+        session: &Session,
+    ) -> Result<Result<(&'t AuthorizationRequest, Client, ScopeSet), String>, StoreError> {
+        let for_this_session = matches!(
+            &transaction.stage,
+            Stage::Consent { session_handle } if *session_handle == session.handle
+        );
+        let Some(request) = transaction.request().filter(|_| for_this_session) else {
+            return Ok(Err("this consent request is not for your session".into()));
+        };
+        let Some(client) = self.client_of(request).await? else {
+            return Ok(Err("the application is no longer registered".into()));
+        };
+        match self.scope_for(request, &client, &session.user_id).await? {
+            Ok(scope) => Ok(Ok((request, client, scope))),
+            Err(_) => Ok(Err(
+                "the application asks for more than you may grant".into()
+            )),
+        }
+    }
+
+    async fn proceed(
+        &self,
+        request: AuthorizationRequest,
+        session: &Session,
+    ) -> Result<Step, StoreError> {
+        let Some(client) = self.client_of(&request).await? else {
+            return Ok(Step::Page("the application is no longer registered".into()));
+        };
+        let user = match self.store.find_user_by_id(&session.user_id).await? {
+            Some(user) if !user.disabled => user,
+            _ => return Ok(Step::Page("your account is no longer available".into())),
+        };
+        let scope = match self.scope_for(&request, &client, &user.id).await? {
+            Ok(scope) => scope,
+            Err(refused) => {
+                let description = format!("scope not allowed for this user: {refused}");
+                return Ok(self.refuse(&request, ErrorCode::InvalidScope, &description));
+            }
+        };
+        if !client.browser.skip_consent {
+            let consent = self.store.find_consent(&user.id, &client.client_id).await?;
+            let given = consent.is_some_and(|consent| {
+                consent.client_registration == client.registration
+                    && scope.is_subset(&consent.scopes)
+            });
+            if !given || request.prompt.consent {
+                if request.prompt.none {
+                    return Ok(self.refuse(
+                        &request,
+                        ErrorCode::ConsentRequired,
+                        "the user has not approved this application",
+                    ));
+                }
+                let transaction = LoginTransaction::start(
+                    Destination::Client(Box::new(request)),
+                    self.now,
+                    self.settings.sessions.login_ttl_secs,
+                )
+                .to_consent(&session.handle);
+                return Ok(Step::Consent(transaction));
+            }
+        }
+        self.issue_code(&request, &user, session, &scope).await
+    }
+
+    /// The scope to grant: as asked (or all allowed), within the user's roles and the client's
+    /// registration; `Err` names what the user may not hold.
+    async fn scope_for(
+        &self,
+        request: &AuthorizationRequest,
+        client: &Client,
+        user_id: &str,
+    ) -> Result<Result<ScopeSet, ScopeSet>, StoreError> {
+        let allowed = self
+            .store
+            .scopes_of_user(user_id)
+            .await?
+            .intersection(&client.scopes);
+        Ok(match &request.scope {
+            None => Ok(allowed),
+            Some(asked) if asked.is_subset(&allowed) => Ok(asked.clone()),
+            Some(asked) => Err(asked.difference(&allowed)),
+        })
+    }
+
+    async fn client_of(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Option<Client>, StoreError> {
+        let Ok(client_id) = ClientId::parse(&request.client_id) else {
+            return Ok(None);
+        };
+        let client = self.cache.client(self.store, &client_id).await?;
+        // Registered again since the request was checked: its redirect URIs may differ.
+        Ok(client.filter(|c| c.registration == request.client_registration))
+    }
+
+    async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        session: &Session,
+        scope: &ScopeSet,
+    ) -> Result<Step, StoreError> {
+        let code = generate_secret();
+        let row = AuthorizationCode {
+            code_hash: hash_secret(&code),
+            client_id: request.client_id.clone(),
+            client_registration: request.client_registration.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            delivered_to: request.deliver_to.uri().to_owned(),
+            code_challenge: request.code_challenge.clone(),
+            scope: scope.to_string(),
+            user_id: user.id.clone(),
+            user_generation: user.token_generation,
+            session_handle: session.handle.clone(),
+            auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            nonce: request.nonce.clone(),
+            expires_at: self.now + self.settings.oauth.code_ttl_secs as i64,
+            redeemed_at: None,
+        };
+        self.store.insert_authorization_code(&row).await?;
+        Ok(Step::ToClient(request.deliver_to.code(&code, self.issuer)))
+    }
+
+    fn refuse(&self, request: &AuthorizationRequest, code: ErrorCode, description: &str) -> Step {
+        Step::ToClient(request.deliver_to.error(code, description, self.issuer))
+    }
+
+    async fn record(&self, action: &'static str, user: &User, client: &Client, scope: &ScopeSet) {
+        let event = AuditEvent::new(action)
+            .actor(&user.username)
+            .client(&client.client_id)
+            .ip(self.ip.clone())
+            .detail(format!("scope={scope}"));
+        self.audit.record(event).await;
+    }
+}
+
+fn display_name(client: &Client) -> String {
+    if client.browser.client_name.is_empty() {
+        client.client_id.clone()
+    } else {
+        client.browser.client_name.clone()
+    }
+}

@@ -1,0 +1,91 @@
+//! Single sign-on sessions: started by a sign-in, found by the cookie's hash, touched at most
+//! once a minute, ended by sign-out, a timeout, a password change or the admin API.
+
+use crate::config::SessionSettings;
+use crate::credentials::{generate_secret, hash_secret};
+use crate::store::{NewSession, Session, Store, StoreError};
+
+/// Seconds between writes of `last_seen_at` for one session: single sign-on stays a read.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// A session just started: the cookie value (secret) and its public handle.
+#[derive(Debug)]
+pub struct StartedSession {
+    /// Goes into the session cookie, and nowhere else.
+    pub cookie_value: String,
+    /// The stored session.
+    pub session: Session,
+}
+
+/// Starts a session for `user_id` who signed in with `amr` just now.
+pub async fn start_session(
+    store: &Store,
+    settings: &SessionSettings,
+    user_id: &str,
+    user_generation: i64,
+    amr: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<StartedSession, StoreError> {
+    let cookie_value = generate_secret();
+    let handle = uuid::Uuid::new_v4().simple().to_string();
+    let expires_at = now + settings.absolute_secs as i64;
+    let id_hash = hash_secret(&cookie_value);
+    let new = NewSession {
+        id_hash: &id_hash,
+        handle: &handle,
+        user_id,
+        user_generation,
+        amr,
+        now,
+        expires_at,
+        ip,
+    };
+    store.create_session(&new, settings.max_per_user).await?;
+    Ok(StartedSession {
+        cookie_value,
+        session: Session {
+            handle,
+            user_id: user_id.to_owned(),
+            auth_time: now,
+            amr: amr.to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at,
+            ip: ip.map(str::to_owned),
+        },
+    })
+}
+
+/// The live session a cookie value names, marked as used.
+pub async fn current_session(
+    store: &Store,
+    settings: &SessionSettings,
+    cookie_value: Option<&str>,
+    now: i64,
+) -> Result<Option<Session>, StoreError> {
+    let Some(cookie_value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 64) else {
+        return Ok(None);
+    };
+    let id_hash = hash_secret(cookie_value);
+    let session = store
+        .find_live_session(&id_hash, now, settings.idle_secs as i64)
+        .await?;
+    if let Some(session) = &session
+        && session.last_seen_at < now - TOUCH_EVERY_SECS
+    {
+        store.touch_session(&id_hash, now, TOUCH_EVERY_SECS).await?;
+    }
+    Ok(session)
+}
+
+/// Ends the session a cookie value names; returns its user when there was one.
+pub async fn end_session(
+    store: &Store,
+    cookie_value: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    match cookie_value.filter(|v| !v.is_empty() && v.len() <= 64) {
+        Some(value) => store.end_session(&hash_secret(value)).await,
+        None => Ok(None),
+    }
+}
