@@ -20,9 +20,13 @@ RUN mkdir -p src crates/authd-client/src examples/items/src \
     && cargo build --release --locked --bin authd --bin items \
     && rm -rf src crates/authd-client/src examples/items/src
 
-# 2) The real build. migrations/ is embedded by sqlx::migrate! at compile time, so it must be here.
+# 2) The real build. Everything read at compile time must be here: migrations/ (sqlx::migrate!),
+#    templates/ (askama) and static/ (include_str!). .ci/check-image-context compiles exactly what
+#    .dockerignore lets through, so a missing folder fails CI rather than the next image build.
 COPY src ./src
 COPY migrations ./migrations
+COPY templates ./templates
+COPY static ./static
 COPY crates ./crates
 COPY examples ./examples
 # COPY keeps the files' original mtimes, which can be older than the stub build; touch so cargo
