@@ -1,0 +1,174 @@
+//! authd in-process with a `http://localhost:PORT` issuer, its browser clients, and the relying
+//! party's side of the flow through the `oauth2` crate (a client library nobody here wrote).
+
+use authd::credentials::{generate_secret, hash_secret};
+use authd::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
+use authd::store::{BrowserSettings, NewClient};
+use oauth2::basic::{BasicClient, BasicTokenResponse};
+use oauth2::{
+    AuthUrl, AuthorizationCode, CsrfToken, EndpointNotSet, EndpointSet, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenUrl,
+};
+use url::Url;
+
+use crate::callback::Callback;
+use crate::helpers::{Backend, TestApp, TestDatabase, test_settings};
+
+/// An `oauth2` client with its authorization and token endpoints set.
+pub type RelyingParty =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// authd, the callback server, and the users the tests sign in as.
+pub struct Site {
+    pub app: TestApp,
+    pub callback: Callback,
+}
+
+/// Password of every user these tests create.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A client registered for the browser flow.
+pub struct WebClient {
+    pub client_id: &'static str,
+    pub redirect_uri: String,
+    pub oauth: RelyingParty,
+}
+
+/// One authorization request: the URL to open, and what the client keeps to check the answer.
+pub struct Request {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+}
+
+impl Site {
+    /// Starts authd on `backend` with issuer `http://localhost:PORT`, a role `reader` and the
+    /// callback server.
+    pub async fn start(backend: Backend) -> Site {
+        let database = TestDatabase::create(backend).await;
+        let mut settings = test_settings(&database);
+        // The issuer must be known before the server starts, so the port is chosen here.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port for authd")
+            .port();
+        settings.server.bind = format!("127.0.0.1:{port}").parse().unwrap();
+        settings.tokens.issuer = Some(format!("http://localhost:{port}"));
+        let app = TestApp::start(settings, database).await;
+        app.add_role("reader", &["items:read", "items:write"]).await;
+        Site {
+            app,
+            callback: Callback::start().await,
+        }
+    }
+
+    /// `http://localhost:PORT{path}` on authd.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.issuer())
+    }
+
+    /// A user with role `reader` and [`PASSWORD`].
+    pub async fn add_person(&self, username: &str) {
+        self.app.add_user(username, PASSWORD, &["reader"]).await;
+    }
+
+    /// Registers a client for the authorization code flow, redirecting to the callback server
+    /// at `/{client_id}/cb`. A public client has no secret and authenticates by client_id.
+    pub async fn add_web_client(
+        &self,
+        client_id: &'static str,
+        name: &str,
+        skip_consent: bool,
+        public: bool,
+    ) -> WebClient {
+        let redirect_uri = self.callback.url(&format!("/{client_id}/cb"));
+        let secret = (!public).then(generate_secret);
+        let new = NewClient {
+            client_id: ClientId::parse(client_id).unwrap(),
+            secret_hash: secret.as_deref().map(hash_secret),
+            grants: [GrantType::AuthorizationCode, GrantType::RefreshToken]
+                .into_iter()
+                .collect(),
+            scopes: ScopeSet::from_tokens(&["items:read", "items:write"]).unwrap(),
+            browser: BrowserSettings {
+                client_name: name.to_owned(),
+                redirect_uris: vec![RedirectUri::parse(&redirect_uri).unwrap()],
+                allowed_origins: Vec::new(),
+                skip_consent,
+                pkce_optional: false,
+            },
+        };
+        self.app
+            .store
+            .create_client(&new, authd::clock::unix_now())
+            .await
+            .unwrap();
+        let mut oauth = BasicClient::new(oauth2::ClientId::new(client_id.to_owned()))
+            .set_auth_uri(AuthUrl::new(self.url("/authorize")).unwrap())
+            .set_token_uri(TokenUrl::new(self.url("/token")).unwrap())
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.clone()).unwrap());
+        if let Some(secret) = secret {
+            oauth = oauth.set_client_secret(oauth2::ClientSecret::new(secret));
+        }
+        WebClient {
+            client_id,
+            redirect_uri,
+            oauth,
+        }
+    }
+}
+
+impl WebClient {
+    /// An authorization request for `items:read` with PKCE S256, built by the `oauth2` crate.
+    pub fn authorization_request(&self) -> Request {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state) = self
+            .oauth
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("items:read".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Request {
+            url,
+            state,
+            verifier,
+        }
+    }
+
+    /// Checks the redirect the browser landed on (state, RFC 9207 `iss`) and exchanges its code
+    /// with the verifier through the `oauth2` crate.
+    pub async fn redeem(&self, landed: &Url, request: Request, issuer: &str) -> BasicTokenResponse {
+        let parameter = |name: &str| {
+            landed
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        assert!(
+            landed.as_str().starts_with(&self.redirect_uri),
+            "landed at {landed}, not at {}",
+            self.redirect_uri
+        );
+        assert_eq!(
+            parameter("error"),
+            None,
+            "authd answered an error: {landed}"
+        );
+        assert_eq!(
+            parameter("state").as_deref(),
+            Some(request.state.secret().as_str())
+        );
+        assert_eq!(parameter("iss").as_deref(), Some(issuer), "RFC 9207 iss");
+        let code = parameter("code").expect("a code in the redirect");
+        let http = oauth2::reqwest::Client::builder()
+            .redirect(oauth2::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        self.oauth
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(request.verifier)
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("{} could not redeem its code: {e:?}", self.client_id))
+    }
+}
