@@ -1,8 +1,10 @@
 //! The pages' one stylesheet, at a URL that names its content hash.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, ResponseError, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::ApiError;
 
 use super::pages::{STYLESHEET, stylesheet_path};
 
@@ -16,7 +18,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[get("/static/{file}")]
 async fn stylesheet(file: web::Path<String>) -> HttpResponse {
     if stylesheet_path().strip_prefix("/static/") != Some(file.as_str()) {
-        return HttpResponse::NotFound().finish();
+        return ApiError::NotFound("no such stylesheet".into()).error_response();
     }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
