@@ -1004,6 +1004,88 @@ async fn strangers_cannot_make_authd_store_anything(backend: Backend) {
     assert!(sessions.is_empty(), "no session without a sign-in");
 }
 
+/// A signed-in script cannot pile up codes: each session keeps a bounded number unredeemed.
+async fn open_codes_per_session_are_bounded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    let client = add_web_client(
+        &app,
+        ClientSpec {
+            skip_consent: true,
+            ..ClientSpec::third_party("gallery", SCOPES)
+        },
+    )
+    .await;
+    let browser = Browser::new();
+    let pkce = Pkce::new();
+    let first = browser
+        .code_for(&app, &client, &pkce, "items:read", password)
+        .await;
+    let mut last = String::new();
+    for _ in 0..40 {
+        last = browser
+            .code_for(&app, &client, &pkce, "items:read", password)
+            .await;
+    }
+    let (status, _) = json(
+        client
+            .exchange(&app, &first, Some(&pkce.verifier), Some(REDIRECT))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "the oldest open code was dropped");
+    let (status, _) = json(
+        client
+            .exchange(&app, &last, Some(&pkce.verifier), Some(REDIRECT))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// Revoking a consent while its code is being exchanged never leaves a live refresh token.
+async fn consent_revocation_racing_a_redemption_leaves_no_refresh_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    let client = add_web_client(&app, ClientSpec::third_party("gallery", SCOPES)).await;
+    let alice = app
+        .store
+        .find_user_login(&authd::domain::Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .user;
+    let browser = Browser::new();
+    for _ in 0..10 {
+        let pkce = Pkce::new();
+        let code = browser
+            .code_for(&app, &client, &pkce, "items:read", password)
+            .await;
+        let (exchanged, revoked) = tokio::join!(
+            client.exchange(&app, &code, Some(&pkce.verifier), Some(REDIRECT)),
+            app.store.revoke_consent(&alice.id, "gallery"),
+        );
+        assert!(revoked.unwrap());
+        let (status, body) = json(exchanged).await;
+        if status == 200 {
+            let (status, _) = json(
+                app.post_form_basic(
+                    "/token",
+                    &client.id,
+                    client.secret.as_deref().unwrap(),
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                    ],
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 400, "a refresh token outlived its consent");
+        }
+    }
+}
+
 backend_tests!(
     sign_in_consent_exchange_then_single_sign_on,
     untrusted_clients_and_redirect_uris_get_a_page_never_a_redirect,
@@ -1022,6 +1104,8 @@ backend_tests!(
     the_oauth2_crate_runs_the_code_flow_with_pkce,
     strangers_cannot_make_authd_store_anything,
     an_omitted_redirect_uri_means_the_one_registered,
+    open_codes_per_session_are_bounded,
+    consent_revocation_racing_a_redemption_leaves_no_refresh_token,
 );
 
 /// With exactly one registered redirect URI, /authorize may omit it, and then /token must too.
