@@ -292,7 +292,8 @@ impl FlowContext<'_> {
     }
 }
 
-fn display_name(client: &Client) -> String {
+/// What the pages call a client: its display name, or its client_id when it has none.
+pub fn display_name(client: &Client) -> String {
     if client.browser.client_name.is_empty() {
         client.client_id.clone()
     } else {

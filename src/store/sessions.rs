@@ -48,8 +48,7 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
 }
 
-const SESSION_COLUMNS: &str =
-    "s.handle, s.user_id, s.user_generation, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.ip";
+const SESSION_COLUMNS: &str = "s.handle, s.user_id, s.user_generation, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.ip";
 
 impl Store {
     /// Stores a session and ends the user's oldest ones beyond `max_per_user`.

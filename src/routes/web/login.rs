@@ -15,6 +15,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::net::liveness::still_waiting;
 use crate::routes::FormBody;
+use crate::signin::flow::display_name;
 use crate::signin::sessions::{end_session, start_session};
 use crate::signin::{Destination, LoginTransaction, PasswordCheck, SignInError, Stage};
 
@@ -236,16 +237,8 @@ async fn render(
             Ok(id) => state.cache.client(&state.store, &id).await.ok().flatten(),
             Err(_) => None,
         };
-        client_name = Some(client.map_or_else(
-            || request.client_id.clone(),
-            |client| {
-                if client.browser.client_name.is_empty() {
-                    client.client_id
-                } else {
-                    client.browser.client_name
-                }
-            },
-        ));
+        client_name =
+            Some(client.map_or_else(|| request.client_id.clone(), |client| display_name(&client)));
         form_targets.extend(csp_source_of(request.deliver_to.uri()));
     }
     let page = LoginPage {
