@@ -125,6 +125,9 @@ impl Application {
         );
         let settings = web::Data::new(settings);
         let clock = web::Data::new(clock);
+        let page_keys = web::Data::new(crate::signin::PageKeys::derive(
+            tokens.keys().page_secret(),
+        )?);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -158,6 +161,7 @@ impl Application {
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
+                .app_data(page_keys.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)

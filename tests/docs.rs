@@ -168,7 +168,12 @@ fn the_configuration_page_names_each_variable_and_the_default_of_the_example() {
     for (key, (env, default)) in documented_settings() {
         assert_eq!(env, env_var(&key), "environment variable of {key}");
         if let Some(Some(value)) = example.get(&key) {
-            let value = if value == "[]" { "none" } else { value };
+            // An empty list or string is documented as "none".
+            let value = if value == "[]" || value.is_empty() {
+                "none"
+            } else {
+                value
+            };
             let documented = default.split('`').nth(1).unwrap_or(&default);
             assert_eq!(
                 documented, value,

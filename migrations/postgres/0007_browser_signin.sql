@@ -65,6 +65,8 @@ create table authorization_codes (
     amr text not null,
     nonce text,
     expires_at bigint not null,
+    -- insertion order, to keep a session's newest open codes
+    issued_at_ms bigint not null,
     -- set by the one redemption; a second one revokes what the first issued
     redeemed_at bigint,
     access_jti text,
@@ -78,3 +80,6 @@ create index authorization_codes_expires on authorization_codes (expires_at);
 -- their session (for logout in the OpenID Connect issue).
 alter table refresh_families add column origin text not null default '';
 alter table refresh_families add column session_handle text;
+
+create index authorization_codes_session on authorization_codes (session_handle);
+create index authorization_codes_user_client on authorization_codes (user_id, client_id);

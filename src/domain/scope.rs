@@ -119,6 +119,20 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+// Serialised as the space-delimited string OAuth writes, and checked again when read back.
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        ScopeSet::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,19 +161,5 @@ mod tests {
         assert!(!all.is_subset(&some));
         assert_eq!(all.intersection(&some), some);
         assert_eq!(all.difference(&some).to_string(), "b");
-    }
-}
-
-// Serialised as the space-delimited string OAuth writes, and checked again when read back.
-impl serde::Serialize for ScopeSet {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ScopeSet {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        ScopeSet::parse(&raw).map_err(serde::de::Error::custom)
     }
 }

@@ -11,6 +11,7 @@ mod metrics;
 pub mod openapi;
 mod revoke;
 mod token;
+pub mod web;
 mod well_known;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     me::configure(cfg);
     metrics::configure(cfg);
     openapi::configure(cfg);
+    web::configure(cfg);
     cfg.service(utoipa_actix_web::scope("/admin").configure(admin::configure));
     cfg.default_service(actix_web::web::to(fallback::answer_unmatched));
 }

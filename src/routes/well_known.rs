@@ -46,14 +46,18 @@ async fn show_metadata(
     }
     let body = json!({
         "issuer": tokens.issuer(),
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "scopes_supported": scopes,
-        // authd has no authorization endpoint, so no response type applies.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every answer from /authorize names the issuer.
+        "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -147,7 +147,7 @@ impl FlowContext<'_> {
             )
             .await?;
         self.record("consent.granted", &user, &client, &scope).await;
-        self.issue_code(request, &user, session, &scope).await
+        self.issue_code(request, session, &scope).await
     }
 
     async fn consent_context<'t>(
@@ -181,11 +181,8 @@ impl FlowContext<'_> {
         let Some(client) = self.client_of(&request).await? else {
             return Ok(Step::Page("the application is no longer registered".into()));
         };
-        let user = match self.store.find_user_by_id(&session.user_id).await? {
-            Some(user) if !user.disabled => user,
-            _ => return Ok(Step::Page("your account is no longer available".into())),
-        };
-        let scope = match self.scope_for(&request, &client, &user.id).await? {
+        // A live session vouches for its user: enabled, and at the generation it records.
+        let scope = match self.scope_for(&request, &client, &session.user_id).await? {
             Ok(scope) => scope,
             Err(refused) => {
                 let description = format!("scope not allowed for this user: {refused}");
@@ -193,7 +190,10 @@ impl FlowContext<'_> {
             }
         };
         if !client.browser.skip_consent {
-            let consent = self.store.find_consent(&user.id, &client.client_id).await?;
+            let consent = self
+                .store
+                .find_consent(&session.user_id, &client.client_id)
+                .await?;
             let given = consent.is_some_and(|consent| {
                 consent.client_registration == client.registration
                     && scope.is_subset(&consent.scopes)
@@ -215,7 +215,7 @@ impl FlowContext<'_> {
                 return Ok(Step::Consent(transaction));
             }
         }
-        self.issue_code(&request, &user, session, &scope).await
+        self.issue_code(&request, session, &scope).await
     }
 
     /// The scope to grant: as asked (or all allowed), within the user's roles and the client's
@@ -253,7 +253,6 @@ impl FlowContext<'_> {
     async fn issue_code(
         &self,
         request: &AuthorizationRequest,
-        user: &User,
         session: &Session,
         scope: &ScopeSet,
     ) -> Result<Step, StoreError> {
@@ -266,8 +265,8 @@ impl FlowContext<'_> {
             delivered_to: request.deliver_to.uri().to_owned(),
             code_challenge: request.code_challenge.clone(),
             scope: scope.to_string(),
-            user_id: user.id.clone(),
-            user_generation: user.token_generation,
+            user_id: session.user_id.clone(),
+            user_generation: session.user_generation,
             session_handle: session.handle.clone(),
             auth_time: session.auth_time,
             amr: session.amr.clone(),
@@ -293,7 +292,8 @@ impl FlowContext<'_> {
     }
 }
 
-fn display_name(client: &Client) -> String {
+/// What the pages call a client: its display name, or its client_id when it has none.
+pub fn display_name(client: &Client) -> String {
     if client.browser.client_name.is_empty() {
         client.client_id.clone()
     } else {

@@ -47,6 +47,7 @@ pub async fn start_session(
         session: Session {
             handle,
             user_id: user_id.to_owned(),
+            user_generation,
             auth_time: now,
             amr: amr.to_owned(),
             created_at: now,

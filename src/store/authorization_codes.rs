@@ -64,20 +64,25 @@ pub enum RedeemOutcome {
     AlreadyRedeemed,
 }
 
+/// Unredeemed codes one session may have at once (a browser needs one per sign-in under way).
+const MAX_OPEN_CODES_PER_SESSION: i64 = 32;
+
 const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_uri, \
      delivered_to, code_challenge, scope, user_id, user_generation, session_handle, auth_time, \
      amr, nonce, expires_at, redeemed_at";
 
 impl Store {
-    /// Stores a newly issued code.
+    /// Stores a newly issued code; beyond `MAX_OPEN_CODES_PER_SESSION` unredeemed codes of one
+    /// session, the oldest are dropped, so a signed-in script cannot grow the table at will.
     pub async fn insert_authorization_code(
         &self,
         code: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(&format!(
-                "insert into authorization_codes ({CODE_COLUMNS})
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null)"
+                "insert into authorization_codes ({CODE_COLUMNS}, issued_at_ms)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)"
             ))
             .bind(&code.code_hash)
             .bind(&code.client_id)
@@ -93,10 +98,23 @@ impl Store {
             .bind(&code.amr)
             .bind(&code.nonce)
             .bind(code.expires_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(())
+            .bind(crate::clock::unix_now_ms())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                r"delete from authorization_codes
+                  where session_handle = $1 and redeemed_at is null and code_hash not in
+                    (select code_hash from authorization_codes
+                     where session_handle = $1 and redeemed_at is null
+                     order by issued_at_ms desc, code_hash limit $2)",
+            )
+            .bind(&code.session_handle)
+            .bind(MAX_OPEN_CODES_PER_SESSION)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }.await)
     }
 
     /// The code with this hash, redeemed or not.

@@ -11,6 +11,8 @@ pub struct Session {
     pub handle: String,
     /// Whose session it is.
     pub user_id: String,
+    /// The user's token generation at sign-in (a live session's equals the user's current one).
+    pub user_generation: i64,
     /// When they last proved who they are.
     pub auth_time: i64,
     /// How, space-delimited RFC 8176 values.
@@ -46,8 +48,7 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
 }
 
-const SESSION_COLUMNS: &str =
-    "s.handle, s.user_id, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.ip";
+const SESSION_COLUMNS: &str = "s.handle, s.user_id, s.user_generation, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.ip";
 
 impl Store {
     /// Stores a session and ends the user's oldest ones beyond `max_per_user`.

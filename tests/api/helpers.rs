@@ -198,6 +198,8 @@ pub struct TestApp {
     pub database: Arc<TestDatabase>,
     hasher: PasswordHasher,
     introspector: tokio::sync::OnceCell<String>,
+    /// The clock the browser flows read; instances started by `another_instance` share it.
+    pub clock: authd::clock::Clock,
 }
 
 /// A confidential client with the `introspect` scope, for asking about tokens.
@@ -220,15 +222,31 @@ impl TestApp {
     /// A second authd on the same database, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
         let secret = self.introspector_secret().await;
-        let other = Self::start(self.settings.clone(), self.database.clone()).await;
+        let other = Self::start_with_clock(
+            self.settings.clone(),
+            self.database.clone(),
+            self.clock.clone(),
+        )
+        .await;
         other.introspector.set(secret).expect("fresh instance");
         other
     }
 
     /// Starts authd with `settings` on `database` (which may be shared with other instances).
     pub async fn start(settings: Settings, database: impl Into<Arc<TestDatabase>>) -> TestApp {
+        Self::start_with_clock(settings, database, authd::clock::Clock::default()).await
+    }
+
+    /// Like `start`, with a clock the test can advance.
+    pub async fn start_with_clock(
+        settings: Settings,
+        database: impl Into<Arc<TestDatabase>>,
+        clock: authd::clock::Clock,
+    ) -> TestApp {
         let database = database.into();
-        let application = Application::build(settings.clone())
+        let store = Store::connect(&settings.database).await.unwrap();
+        store.migrate().await.unwrap();
+        let application = Application::build_with_clock(settings.clone(), store, clock.clone())
             .await
             .expect("building the application");
         let address = format!("http://127.0.0.1:{}", application.port());
@@ -246,6 +264,7 @@ impl TestApp {
             database,
             hasher,
             introspector: tokio::sync::OnceCell::new(),
+            clock,
         }
     }
 

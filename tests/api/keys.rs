@@ -98,7 +98,21 @@ async fn metadata_lists_endpoints_grants_and_scopes(backend: Backend) {
     assert_eq!(body["revocation_endpoint"], format!("{issuer}/revoke"));
     assert_eq!(body["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     let grants = body["grant_types_supported"].as_array().unwrap();
-    assert_eq!(grants.len(), 3);
+    assert_eq!(grants.len(), 4);
+    assert!(grants.contains(&serde_json::json!("authorization_code")));
+    assert_eq!(
+        body["authorization_endpoint"],
+        format!("{issuer}/authorize")
+    );
+    assert_eq!(
+        body["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        body["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(body["authorization_response_iss_parameter_supported"], true);
     let scopes: Vec<&str> = body["scopes_supported"]
         .as_array()
         .unwrap()

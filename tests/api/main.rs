@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod authorization_code;
 mod bad_input;
 mod cli;
 mod client_credentials;
@@ -27,6 +28,7 @@ mod refresh_races;
 mod resilience;
 mod revoke;
 mod security;
+mod signin_support;
 mod store;
 mod token_requests;
 mod upgrade;

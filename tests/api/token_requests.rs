@@ -60,7 +60,8 @@ async fn an_unknown_grant_type_is_unsupported_grant_type(backend: Backend) {
         .await;
 
     assert_oauth_error(implicit, 400, "unsupported_grant_type").await;
-    assert_oauth_error(code, 400, "unsupported_grant_type").await;
+    // A supported grant that the built-in public client does not hold.
+    assert_oauth_error(code, 400, "unauthorized_client").await;
 }
 
 async fn a_malformed_basic_header_is_invalid_client(backend: Backend) {

@@ -1,0 +1,238 @@
+//! `/account`: who is signed in, their sessions and consents (each revocable), and sign-out.
+//! Every form carries a CSRF token bound to the session (HMAC of its handle).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post};
+use askama::Template;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::pages::{Chrome, html, see_other};
+use super::{PageCookie, WebState, form_parameters};
+use crate::audit::AuditEvent;
+use crate::clock::rfc3339;
+use crate::routes::FormBody;
+use crate::signin::sessions::end_session;
+use crate::signin::{Destination, LoginTransaction, RawParameters, Step};
+use crate::store::Session;
+
+/// Mounts `/account` and its actions.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(show_account)
+        .service(end_one_session)
+        .service(revoke_consent)
+        .service(sign_out);
+}
+
+struct SessionLine {
+    handle: String,
+    created_at: String,
+    last_seen_at: String,
+    ip: Option<String>,
+    current: bool,
+}
+
+struct ConsentLine {
+    client_id: String,
+    scopes: String,
+    granted_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    username: String,
+    message: Option<String>,
+    sessions: Vec<SessionLine>,
+    consents: Vec<ConsentLine>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutPage {
+    chrome: Chrome,
+}
+
+/// The account page, or the login form first.
+#[utoipa::path(tag = "browser", responses((status = 200, description = "HTML account page"), (status = 303, description = "to /login")))]
+#[get("/account")]
+async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
+    let session = match state.session(&request).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            let transaction = LoginTransaction::start(
+                Destination::Account,
+                state.now(),
+                state.settings.sessions.login_ttl_secs,
+            );
+            return state.respond(Step::Login(transaction), Vec::new());
+        }
+        Err(error) => return state.unavailable(error),
+    };
+    let idle = state.settings.sessions.idle_secs as i64;
+    let loaded = async {
+        let user = state.store.find_user_by_id(&session.user_id).await?;
+        let sessions = state
+            .store
+            .list_user_sessions(&session.user_id, state.now(), idle)
+            .await?;
+        let consents = state.store.list_consents(&session.user_id).await?;
+        Ok::<_, crate::store::StoreError>((user, sessions, consents))
+    };
+    let (user, sessions, consents) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(error) => return state.unavailable(error),
+    };
+    let page = AccountPage {
+        chrome: Chrome::new(&state.settings.pages),
+        username: user.map(|u| u.username).unwrap_or_default(),
+        message: None,
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionLine {
+                current: s.handle == session.handle,
+                handle: s.handle,
+                created_at: rfc3339(s.created_at),
+                last_seen_at: rfc3339(s.last_seen_at),
+                ip: s.ip,
+            })
+            .collect(),
+        consents: consents
+            .into_iter()
+            .map(|c| ConsentLine {
+                client_id: c.client_id,
+                scopes: c.scopes.to_string(),
+                granted_at: rfc3339(c.granted_at),
+            })
+            .collect(),
+        csrf: state.keys.csrf_token(&session.handle),
+    };
+    html(StatusCode::OK, &page, &[], &[])
+}
+
+/// The session and form of a CSRF-protected account action, or the page saying why not.
+async fn account_action(
+    request: &HttpRequest,
+    state: &WebState,
+    body: &[u8],
+) -> Result<(Session, RawParameters), HttpResponse> {
+    let session = match state.session(request).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(see_other("/account", &[])),
+        Err(error) => return Err(state.unavailable(error)),
+    };
+    let form = form_parameters(body)
+        .ok_or_else(|| state.error_page(StatusCode::BAD_REQUEST, "The form could not be read."))?;
+    if !form
+        .get("csrf")
+        .is_some_and(|token| state.keys.csrf_matches(&session.handle, token))
+    {
+        return Err(state.error_page(
+            StatusCode::FORBIDDEN,
+            "This form does not belong to your session. Reload the account page.",
+        ));
+    }
+    Ok((session, form))
+}
+
+async fn record(state: &WebState, action: &'static str, session: &Session, detail: String) {
+    let username = match state.store.find_user_by_id(&session.user_id).await {
+        Ok(Some(user)) => user.username,
+        _ => session.user_id.clone(),
+    };
+    let event = AuditEvent::new(action)
+        .actor(username)
+        .ip(state.ip.clone())
+        .detail(detail);
+    state.audit.record(event).await;
+}
+
+/// Ends one of the person's sessions.
+#[utoipa::path(tag = "browser", responses((status = 303, description = "back to /account")))]
+#[post("/account/sessions/end")]
+async fn end_one_session(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
+    let (session, form) = match account_action(&request, &state, &body).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let handle = form.get("session").unwrap_or_default();
+    match state
+        .store
+        .end_session_by_handle(&session.user_id, handle)
+        .await
+    {
+        Ok(true) => {
+            record(
+                &state,
+                "session.ended",
+                &session,
+                format!("session={handle}"),
+            )
+            .await
+        }
+        Ok(false) => {}
+        Err(error) => return state.unavailable(error),
+    }
+    see_other("/account", &[])
+}
+
+/// Withdraws a consent and the refresh tokens it produced.
+#[utoipa::path(tag = "browser", responses((status = 303, description = "back to /account")))]
+#[post("/account/consents/revoke")]
+async fn revoke_consent(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
+    let (session, form) = match account_action(&request, &state, &body).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let client_id = form.get("client_id").unwrap_or_default();
+    match state
+        .store
+        .revoke_consent(&session.user_id, client_id)
+        .await
+    {
+        Ok(true) => {
+            record(
+                &state,
+                "consent.revoked",
+                &session,
+                format!("client={client_id}"),
+            )
+            .await
+        }
+        Ok(false) => {}
+        Err(error) => return state.unavailable(error),
+    }
+    see_other("/account", &[])
+}
+
+/// Ends this browser's session.
+#[utoipa::path(tag = "browser", responses((status = 200, description = "HTML: signed out")))]
+#[post("/account/signout")]
+async fn sign_out(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
+    let (session, _) = match account_action(&request, &state, &body).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let secure = state.secure();
+    let cookie = PageCookie::Session.read(&request, secure);
+    if let Err(error) = end_session(&state.store, cookie.as_deref()).await {
+        return state.unavailable(error);
+    }
+    record(
+        &state,
+        "session.ended",
+        &session,
+        format!("session={}", session.handle),
+    )
+    .await;
+    let page = SignedOutPage {
+        chrome: Chrome::new(&state.settings.pages),
+    };
+    html(
+        StatusCode::OK,
+        &page,
+        &[],
+        &[PageCookie::Session.clear(secure)],
+    )
+}

@@ -1,0 +1,197 @@
+//! Browser-facing routes: `/authorize`, the login and consent pages, `/account`, the stylesheet.
+//! Each handler is a thin adapter: parse the request, call one function of `crate::signin`, render
+//! or redirect.
+
+mod account;
+mod authorize;
+mod consent;
+mod cookies;
+mod login;
+mod pages;
+mod stylesheet;
+
+use std::future::{Ready, ready};
+
+use actix_web::http::StatusCode;
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::audit::AuditLog;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
+use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
+use crate::routes::client_ip::client_ip;
+use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
+use crate::store::{Session, Store, StoreError};
+use crate::tokens::TokenService;
+
+pub use cookies::PageCookie;
+
+/// Mounts the browser-facing routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    authorize::configure(cfg);
+    login::configure(cfg);
+    consent::configure(cfg);
+    account::configure(cfg);
+    stylesheet::configure(cfg);
+}
+
+/// The application state the pages use, taken from the app data once per request.
+pub struct WebState {
+    store: Data<Store>,
+    cache: Data<CredentialCache>,
+    settings: Data<Settings>,
+    tokens: Data<TokenService>,
+    audit: Data<AuditLog>,
+    keys: Data<PageKeys>,
+    clock: Data<Clock>,
+    hasher: Data<PasswordHasher>,
+    lockout: Data<LockoutPolicy>,
+    device_cookies: Data<DeviceCookies>,
+    ip: Option<String>,
+}
+
+impl FromRequest for WebState {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        fn data<T: ?Sized + 'static>(request: &HttpRequest) -> Result<Data<T>, actix_web::Error> {
+            request.app_data::<Data<T>>().cloned().ok_or_else(|| {
+                actix_web::error::ErrorInternalServerError("application state is missing")
+            })
+        }
+        let state = (|| {
+            let settings: Data<Settings> = data(request)?;
+            let ip = client_ip(request, settings.security.trust_forwarded_for);
+            Ok(WebState {
+                store: data(request)?,
+                cache: data(request)?,
+                tokens: data(request)?,
+                audit: data(request)?,
+                keys: data(request)?,
+                clock: data(request)?,
+                hasher: data(request)?,
+                lockout: data(request)?,
+                device_cookies: data(request)?,
+                settings,
+                ip,
+            })
+        })();
+        ready(state)
+    }
+}
+
+impl WebState {
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Whether cookies get `Secure` and the `__Host-` prefix.
+    fn secure(&self) -> bool {
+        self.tokens.issuer().starts_with("https://")
+    }
+
+    fn flow(&self) -> FlowContext<'_> {
+        FlowContext {
+            store: &self.store,
+            cache: &self.cache,
+            settings: &self.settings,
+            issuer: self.tokens.issuer(),
+            audit: &self.audit,
+            ip: self.ip.clone(),
+            now: self.now(),
+        }
+    }
+
+    /// The browser's live session, if any.
+    async fn session(&self, request: &HttpRequest) -> Result<Option<Session>, StoreError> {
+        let cookie = PageCookie::Session.read(request, self.secure());
+        crate::signin::sessions::current_session(
+            &self.store,
+            &self.settings.sessions,
+            cookie.as_deref(),
+            self.now(),
+        )
+        .await
+    }
+
+    /// The login transaction the browser carries, if it is intact and unexpired.
+    fn transaction(&self, request: &HttpRequest) -> Option<LoginTransaction> {
+        let sealed = PageCookie::Login.read(request, self.secure())?;
+        LoginTransaction::open(&self.keys, &sealed, self.now())
+    }
+
+    /// The `Set-Cookie` value carrying `transaction`, or `None` when it is too large for one.
+    fn transaction_cookie(&self, transaction: &LoginTransaction) -> Option<String> {
+        let sealed = transaction.seal(&self.keys)?;
+        (sealed.len() <= 3800).then(|| {
+            PageCookie::Login.set(
+                self.secure(),
+                &sealed,
+                self.settings.sessions.login_ttl_secs,
+            )
+        })
+    }
+
+    /// The error page.
+    fn error_page(&self, status: StatusCode, message: &str) -> HttpResponse {
+        pages::error_page(&self.settings.pages, status, message)
+    }
+
+    /// The error page for a storage failure.
+    fn unavailable(&self, error: StoreError) -> HttpResponse {
+        match error {
+            StoreError::Unavailable(_) => self.error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is temporarily unavailable. Please try again in a moment.",
+            ),
+            other => {
+                log::error!("sign-in page failed: {other:?}");
+                self.error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+        }
+    }
+
+    /// The response for a flow step, with `cookies` set on it.
+    fn respond(&self, step: Step, mut cookies: Vec<String>) -> HttpResponse {
+        match step {
+            Step::ToClient(location) => {
+                cookies.push(PageCookie::Login.clear(self.secure()));
+                pages::see_other(&location, &cookies)
+            }
+            Step::Account => {
+                cookies.push(PageCookie::Login.clear(self.secure()));
+                pages::see_other("/account", &cookies)
+            }
+            Step::Login(transaction) | Step::Consent(transaction) => {
+                let next = match transaction.stage {
+                    crate::signin::Stage::Login => "/login",
+                    crate::signin::Stage::Consent { .. } => "/consent",
+                };
+                match self.transaction_cookie(&transaction) {
+                    Some(cookie) => {
+                        cookies.push(cookie);
+                        pages::see_other(next, &cookies)
+                    }
+                    None => self.error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The authorization request is too large.",
+                    ),
+                }
+            }
+            Step::Page(message) => self.error_page(StatusCode::BAD_REQUEST, &message),
+        }
+    }
+}
+
+/// A form body's parameters, each at most once; `None` when it is not a well-formed form.
+fn form_parameters(body: &[u8]) -> Option<crate::signin::RawParameters> {
+    let text = std::str::from_utf8(body).ok()?;
+    crate::signin::RawParameters::parse(text).ok()
+}
