@@ -84,7 +84,7 @@ impl Driver {
                 "--no-sandbox",
                 "--disable-gpu",
                 "--disable-dev-shm-usage",
-                "--window-size=1000,900",
+                "--window-size=800,720",
             ],
         });
         if std::path::Path::new("/usr/bin/chromium").is_file() {
