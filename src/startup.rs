@@ -17,7 +17,7 @@ use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::metrics::record_request;
-use crate::net::{ConnectionLimiter, enforce_body_deadline};
+use crate::net::{AllowedOrigins, ConnectionLimiter, answer_cors, enforce_body_deadline};
 use crate::routes;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
@@ -125,6 +125,7 @@ impl Application {
         );
         let settings = web::Data::new(settings);
         let clock = web::Data::new(clock);
+        let origins = web::Data::new(AllowedOrigins::new(store.clone()));
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -137,8 +138,10 @@ impl Application {
         };
         let mut server = HttpServer::new(move || {
             App::new()
-                // Innermost of the three, so the request log and metrics see its 408.
+                // Innermost, so the request log and metrics see its 408.
                 .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
+                // Outside the deadline, so a 408 to a browser client still carries CORS headers.
+                .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
                 .wrap(
@@ -158,6 +161,7 @@ impl Application {
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
+                .app_data(origins.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)
