@@ -250,15 +250,8 @@ fn cli_flags(message: &str) -> String {
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
-/// flags (`-` for an empty field).
+/// flags (lists comma-separated; scopes space-separated as on the wire).
 fn print_client(client: &Client) {
-    let or_dash = |text: String| {
-        if text.is_empty() {
-            "-".to_owned()
-        } else {
-            text
-        }
-    };
     let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
     let browser = &client.browser;
     let uris: Vec<&str> = browser.redirect_uris.iter().map(|u| u.as_str()).collect();
