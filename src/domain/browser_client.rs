@@ -195,10 +195,12 @@ mod tests {
             grants,
             public: false,
         };
-        let uris = |list: &[String]| BrowserInput {
-            redirect_uris: Some(list),
-            ..BrowserInput::default()
-        };
+        fn uris(list: &[String]) -> BrowserInput<'_> {
+            BrowserInput {
+                redirect_uris: Some(list),
+                ..BrowserInput::default()
+            }
+        }
 
         assert!(BrowserChanges::parse(uris(&none), kind(&code)).is_err());
         assert!(BrowserChanges::parse(uris(&one), kind(&code)).is_ok());

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod bad_input;
+mod browser_clients;
 mod cli;
 mod client_credentials;
 mod client_policy;
