@@ -179,11 +179,9 @@ pub async fn answer_cors(
         };
         request.into_response(answer).map_into_right_body()
     } else {
-        let http_request = request.request().clone();
-        match next.call(request).await {
-            Ok(response) => response.map_into_left_body(),
-            Err(error) => ServiceResponse::from_err(error, http_request).map_into_right_body(),
-        }
+        // Handlers answer errors as responses, so these get the headers too. (The request cannot
+        // be kept to wrap an `Err`: routing needs it unshared.)
+        next.call(request).await?.map_into_left_body()
     };
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));

@@ -165,7 +165,7 @@ async fn the_cli_registers_a_browser_client_and_lists_its_settings(backend: Back
         [
             "photos",
             "public",
-            "authorization_code,refresh_token",
+            "refresh_token,authorization_code",
             "items:read",
             "Photo Book",
             "https://photos.example.com/cb,com.example.photos:/oauth2redirect",
@@ -303,7 +303,7 @@ async fn the_admin_api_refuses_unusable_browser_registrations(backend: Backend) 
         with("redirect_uris", json!(["https://app.example.com/cb#top"])),
         with("redirect_uris", json!(["/cb"])),
         with("redirect_uris", json!([])),
-        with("allowed_origins", json!(["https://app.example.com/"])),
+        with("allowed_origins", json!(["https://app.example.com/app"])),
         with("allowed_origins", json!(["null"])),
         with("client_name", json!("bell\u{7}")),
         with("grants", json!(["client_credentials"])),
@@ -319,6 +319,7 @@ async fn the_admin_api_refuses_unusable_browser_registrations(backend: Backend) 
             .bearer(Method::POST, "/admin/clients", Some(&admin), Some(&body))
             .await;
 
+        assert_eq!(response.status(), 400, "{body}");
         assert_api_error(response, 400, "invalid_request").await;
     }
     let page: Value = app
