@@ -185,10 +185,10 @@ pub async fn answer_cors(
     };
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let (Some(origin), true, false) = (&origin, allowed, is_preflight) {
-        if let Ok(value) = HeaderValue::from_str(origin) {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        }
+    if let (Some(origin), true, false) = (&origin, allowed, is_preflight)
+        && let Ok(value) = HeaderValue::from_str(origin)
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
     Ok(response)
 }
