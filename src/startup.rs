@@ -115,6 +115,7 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let tokens = web::Data::new(tokens);
         let hasher = web::Data::new(hasher);
+        let origins = web::Data::new(AllowedOrigins::new(store.clone()));
         let form_limit = settings.server.max_form_bytes;
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
@@ -125,7 +126,6 @@ impl Application {
         );
         let settings = web::Data::new(settings);
         let clock = web::Data::new(clock);
-        let origins = web::Data::new(AllowedOrigins::new(store.clone()));
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -158,10 +158,10 @@ impl Application {
                 .app_data(audit.clone())
                 .app_data(cache.clone())
                 .app_data(lockout.clone())
+                .app_data(origins.clone())
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
-                .app_data(origins.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)
