@@ -17,7 +17,7 @@ use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::metrics::record_request;
-use crate::net::{ConnectionLimiter, enforce_body_deadline};
+use crate::net::{AllowedOrigins, ConnectionLimiter, answer_cors, enforce_body_deadline};
 use crate::routes;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
@@ -115,6 +115,7 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let tokens = web::Data::new(tokens);
         let hasher = web::Data::new(hasher);
+        let origins = web::Data::new(AllowedOrigins::new(store.clone()));
         let form_limit = settings.server.max_form_bytes;
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
@@ -140,8 +141,10 @@ impl Application {
         };
         let mut server = HttpServer::new(move || {
             App::new()
-                // Innermost of the three, so the request log and metrics see its 408.
+                // Innermost, so the request log and metrics see its 408.
                 .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
+                // Outside the deadline, so a 408 to a browser client still carries CORS headers.
+                .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
                 .wrap(
@@ -158,6 +161,7 @@ impl Application {
                 .app_data(audit.clone())
                 .app_data(cache.clone())
                 .app_data(lockout.clone())
+                .app_data(origins.clone())
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(clock.clone())

@@ -13,9 +13,12 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Settings;
 use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
-use crate::domain::{ClientId, GrantType, NewPassword, RoleName, ScopeSet, Username};
+use crate::domain::{
+    BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword, RoleName, ScopeSet,
+    Username,
+};
 use crate::startup::Application;
-use crate::store::{NewClient, NewUser, Store};
+use crate::store::{Client, NewClient, NewUser, Store};
 use crate::tokens::{KeyManager, KeySummary};
 
 /// Runs the parsed command line.
@@ -185,54 +188,95 @@ async fn run_user(
 
 async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Add(AddClient {
-            client_id,
-            grants,
-            scopes,
-            public,
-        }) => {
-            let client_id = ClientId::parse(&client_id)?;
-            let grants = grants
-                .iter()
-                .map(|g| GrantType::parse(g))
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            if public && grants.contains(&GrantType::ClientCredentials) {
-                anyhow::bail!("public clients may use only the password and refresh_token grants");
-            }
-            let secret = (!public).then(generate_secret);
-            let new = NewClient {
-                client_id,
-                secret_hash: secret.as_deref().map(hash_secret),
-                grants,
-                scopes: ScopeSet::from_tokens(&scopes)?,
-                browser: Default::default(),
-            };
-            store.create_client(&new, unix_now()).await?;
-            record(audit, "client.created", new.client_id.as_str(), None).await;
-            // The secret is shown once, alone on stdout, so scripts can capture it.
-            if let Some(secret) = secret {
-                println!("{secret}");
-            }
-            log::info!("client {} registered", new.client_id);
-        }
+        ClientCommand::Add(add) => add_client(add, store, audit).await?,
         ClientCommand::List => {
             for client in store.list_clients().await? {
-                let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    client.client_id,
-                    if client.is_public() {
-                        "public"
-                    } else {
-                        "confidential"
-                    },
-                    grants.join(","),
-                    client.scopes
-                );
+                print_client(&client);
             }
         }
     }
     Ok(())
+}
+
+async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
+    let client_id = ClientId::parse(&add.client_id)?;
+    let grants = add
+        .grants
+        .iter()
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if add.public && grants.contains(&GrantType::ClientCredentials) {
+        anyhow::bail!("public clients may not use the client_credentials grant");
+    }
+    let kind = ClientKind {
+        grants: &grants,
+        public: add.public,
+    };
+    let browser = BrowserChanges::parse(
+        BrowserInput {
+            client_name: add.name.as_deref(),
+            redirect_uris: Some(&add.redirect_uris),
+            allowed_origins: Some(&add.allowed_origins),
+            skip_consent: Some(add.skip_consent),
+            pkce_optional: Some(add.pkce_optional),
+        },
+        kind,
+    )
+    .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
+    let secret = (!add.public).then(generate_secret);
+    let new = NewClient {
+        client_id,
+        secret_hash: secret.as_deref().map(hash_secret),
+        grants,
+        scopes: ScopeSet::from_tokens(&add.scopes)?,
+        browser: browser.into(),
+    };
+    store.create_client(&new, unix_now()).await?;
+    record(audit, "client.created", new.client_id.as_str(), None).await;
+    // The secret is shown once, alone on stdout, so scripts can capture it.
+    if let Some(secret) = secret {
+        println!("{secret}");
+    }
+    log::info!("client {} registered", new.client_id);
+    Ok(())
+}
+
+/// The admin API's field names in a message, as the flags that set them.
+fn cli_flags(message: &str) -> String {
+    message
+        .replace("skip_consent", "--skip-consent")
+        .replace("pkce_optional", "--pkce-optional")
+        .replace("client_name", "--name")
+}
+
+/// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
+/// flags (lists comma-separated; scopes space-separated as on the wire).
+fn print_client(client: &Client) {
+    let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
+    let browser = &client.browser;
+    let uris: Vec<&str> = browser.redirect_uris.iter().map(|u| u.as_str()).collect();
+    let flags: Vec<&str> = [
+        ("skip-consent", browser.skip_consent),
+        ("pkce-optional", browser.pkce_optional),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        client.client_id,
+        if client.is_public() {
+            "public"
+        } else {
+            "confidential"
+        },
+        grants.join(","),
+        client.scopes,
+        browser.client_name,
+        uris.join(","),
+        browser.allowed_origins.join(","),
+        flags.join(","),
+    );
 }
 
 async fn run_keys(

@@ -124,15 +124,33 @@ pub enum ClientCommand {
 pub struct AddClient {
     /// client_id.
     pub client_id: String,
-    /// Grant type the client may use (repeatable): password, client_credentials, refresh_token.
+    /// Grant type the client may use (repeatable): authorization_code, password,
+    /// client_credentials, refresh_token.
     #[arg(long = "grant", value_name = "GRANT", required = true)]
     pub grants: Vec<String>,
     /// Scope the client may obtain (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
-    /// A public client: no secret, password and refresh_token grants only.
+    /// A public client: no secret, and no client_credentials grant.
     #[arg(long)]
     pub public: bool,
+    /// Where authorization codes may be sent (repeatable; at least one with authorization_code):
+    /// https, loopback http, or a private-use scheme such as com.example.app:/cb.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Browser origin whose JavaScript may call /token, /revoke and the discovery documents
+    /// (repeatable), e.g. https://app.example.com.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Display name shown on the consent page (default: the client_id).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// A first-party client: people are not asked for consent.
+    #[arg(long)]
+    pub skip_consent: bool,
+    /// Let this confidential client omit PKCE when it sends `openid` and a `nonce`.
+    #[arg(long)]
+    pub pkce_optional: bool,
 }
 
 /// `authd keys …`

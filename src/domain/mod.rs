@@ -1,5 +1,6 @@
 //! Newtypes that parse once at the edge; past this point code takes only these types.
 
+mod browser_client;
 mod client_id;
 mod delegation;
 mod email;
@@ -11,6 +12,10 @@ mod role_name;
 mod scope;
 mod username;
 
+pub use browser_client::{
+    BrowserChanges, BrowserInput, ClientKind, MAX_ALLOWED_ORIGINS, MAX_CLIENT_NAME_CHARS,
+    MAX_REDIRECT_URIS, parse_allowed_origins, parse_client_name, parse_redirect_uris,
+};
 pub use client_id::ClientId;
 pub use delegation::{Authority, Refusal, admin_scopes, require_admin_scopes};
 pub use email::parse_email;

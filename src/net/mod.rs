@@ -1,11 +1,14 @@
 //! The network edge: which peers are proxies, how many connections one address may hold, how
-//! long a request body may take, and whether a request's client is still there.
+//! long a request body may take, whether a request's client is still there, and which browser
+//! origins may call.
 
 pub mod body_deadline;
 pub mod cidr;
 pub mod connection_limit;
+pub mod cors;
 pub mod liveness;
 
 pub use body_deadline::enforce_body_deadline;
 pub use cidr::{Cidr, subscriber};
 pub use connection_limit::ConnectionLimiter;
+pub use cors::{AllowedOrigins, answer_cors};

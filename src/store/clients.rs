@@ -1,9 +1,15 @@
 //! Registered OAuth clients.
 
+use std::collections::HashSet;
+
 use sqlx::FromRow;
 
-use super::{BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique, with_pool};
-use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
+use super::delegation::guard_client_change;
+use super::{
+    BeginWrite, BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique,
+    with_pool,
+};
+use crate::domain::{Authority, BrowserChanges, ClientId, GrantType, RedirectUri, ScopeSet};
 
 #[derive(FromRow)]
 struct ClientRow {
@@ -69,6 +75,19 @@ fn joined<T: ToString>(items: &[T]) -> String {
         .join(" ")
 }
 
+impl From<BrowserChanges> for BrowserSettings {
+    /// The settings of a new client: what `changes` sets, the rest empty.
+    fn from(changes: BrowserChanges) -> Self {
+        Self {
+            client_name: changes.client_name.unwrap_or_default(),
+            redirect_uris: changes.redirect_uris.unwrap_or_default(),
+            allowed_origins: changes.allowed_origins.unwrap_or_default(),
+            skip_consent: changes.skip_consent.unwrap_or_default(),
+            pkce_optional: changes.pkce_optional.unwrap_or_default(),
+        }
+    }
+}
+
 impl Store {
     /// Registers a client; the client_id must be free.
     pub async fn create_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
@@ -119,5 +138,60 @@ impl Store {
         let rows: Vec<ClientRow> =
             with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
         rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Applies `changes` to the browser settings of this registration of the client, in one
+    /// statement (concurrent changes never interleave field by field), and returns the client.
+    /// Grants, scopes and secret are untouched. An API caller must hold every admin scope the
+    /// client holds.
+    pub async fn update_client_browser(
+        &self,
+        client_id: &ClientId,
+        registration: &str,
+        changes: &BrowserChanges,
+        authority: &Authority,
+    ) -> Result<Client, StoreError> {
+        let sql = format!(
+            r"update clients set
+                client_name = coalesce($3, client_name),
+                redirect_uris = coalesce($4, redirect_uris),
+                allowed_origins = coalesce($5, allowed_origins),
+                skip_consent = coalesce($6, skip_consent),
+                pkce_optional = coalesce($7, pkce_optional)
+              where client_id = $1 and registration = $2
+              returning {CLIENT_COLUMNS}"
+        );
+        let row: Option<ClientRow> = with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            guard_client_change(&mut *tx, authority, client_id.as_str()).await?;
+            let row: Option<ClientRow> = sqlx::query_as(&sql)
+                .bind(client_id.as_str())
+                .bind(registration)
+                .bind(changes.client_name.as_deref())
+                .bind(changes.redirect_uris.as_deref().map(joined))
+                .bind(changes.allowed_origins.as_deref().map(joined))
+                .bind(changes.skip_consent)
+                .bind(changes.pkce_optional)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(row)
+        }.await)?;
+        // A client deleted (and perhaps registered again) since the caller read it is gone.
+        row.map(Client::try_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("client {client_id} does not exist")))
+    }
+
+    /// Every origin any client allows, for CORS.
+    pub async fn allowed_origins(&self) -> Result<HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> = with_pool!(self, pool =>
+            sqlx::query_as(r"select allowed_origins from clients where allowed_origins <> ''")
+                .fetch_all(pool)
+                .await)?;
+        Ok(rows
+            .iter()
+            .flat_map(|(origins,)| origins.split_whitespace().map(str::to_owned))
+            .collect())
     }
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod authorization_code;
 mod bad_input;
+mod browser_clients;
 mod cli;
 mod client_credentials;
 mod client_policy;

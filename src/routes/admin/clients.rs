@@ -3,26 +3,28 @@
 use std::collections::BTreeSet;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::wire::{
     ClientResponse, ClientSecretResponse, CreateClientRequest, CreateClientSchema,
-    CreatedClientResponse, ErrorResponse, PageQuery, PageResponse,
+    CreatedClientResponse, ErrorResponse, PageQuery, PageResponse, PatchClientRequest,
 };
 use super::{ChangeRecorder, ClientsRead, ClientsWrite};
 use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
-use crate::domain::{ClientId, GrantType, ScopeSet};
+use crate::domain::{BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, ScopeSet};
 use crate::error::ApiError;
+use crate::net::AllowedOrigins;
 use crate::store::{NewClient, Store};
 
 /// Mounts the client routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_clients)
         .service(create_client)
+        .service(patch_client)
         .service(rotate_client_secret)
         .service(delete_client);
 }
@@ -72,6 +74,7 @@ async fn create_client(
     recorder: ChangeRecorder,
     body: web::Json<CreateClientRequest>,
     store: web::Data<Store>,
+    origins: web::Data<AllowedOrigins>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = ClientId::parse(&body.client_id)?;
     let grants = body
@@ -86,9 +89,23 @@ async fn create_client(
     }
     if body.public && grants.contains(&GrantType::ClientCredentials) {
         return Err(ApiError::Validation(
-            "public clients may use only the password and refresh_token grants".into(),
+            "public clients may not use the client_credentials grant".into(),
         ));
     }
+    let kind = ClientKind {
+        grants: &grants,
+        public: body.public,
+    };
+    let browser = BrowserChanges::parse(
+        BrowserInput {
+            client_name: body.client_name.as_deref(),
+            redirect_uris: Some(&body.redirect_uris),
+            allowed_origins: Some(&body.allowed_origins),
+            skip_consent: Some(body.skip_consent),
+            pkce_optional: Some(body.pkce_optional),
+        },
+        kind,
+    )?;
     let scopes = ScopeSet::from_tokens(&body.scopes)?;
     let granted = store
         .authorize_grant(&caller.caller.authority(), &[], &scopes)
@@ -107,9 +124,10 @@ async fn create_client(
         secret_hash: secret.as_deref().map(hash_secret),
         grants,
         scopes,
-        browser: Default::default(),
+        browser: browser.into(),
     };
     let client = store.create_client(&new, unix_now()).await?;
+    origins.forget();
     recorder
         .record(&caller.caller, "client.created", &client.client_id, None)
         .await;
@@ -123,6 +141,83 @@ async fn create_client(
             client: client.into(),
             client_secret: secret,
         }))
+}
+
+/// Changes a client's browser settings: display name, redirect URIs, allowed origins and the
+/// consent and PKCE flags. Grants, scopes and the secret cannot be changed here.
+#[utoipa::path(
+    tag = "admin",
+    params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
+    request_body = PatchClientRequest,
+    responses(
+        (status = 200, body = ClientResponse),
+        (status = 400, description = "invalid input, a setting the client's grants do not allow, or a field that cannot be changed", body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a missing scope, or the client holds admin scopes the token lacks", body = ErrorResponse),
+        (status = 404, body = ErrorResponse)
+    ),
+    security(("bearer" = ["clients:write"]))
+)]
+#[patch("/clients/{client_id}")]
+async fn patch_client(
+    caller: Authorized<ClientsWrite>,
+    recorder: ChangeRecorder,
+    client_id: web::Path<String>,
+    body: web::Json<PatchClientRequest>,
+    store: web::Data<Store>,
+    cache: web::Data<CredentialCache>,
+    origins: web::Data<AllowedOrigins>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = path_client(&client_id)?;
+    let client = store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("client {client_id} does not exist")))?;
+    // Grants and public-ness never change, so checking against this read stays valid; the update
+    // applies only to this registration of the client.
+    let kind = ClientKind {
+        grants: &client.grants,
+        public: client.is_public(),
+    };
+    let changes = BrowserChanges::parse(
+        BrowserInput {
+            client_name: body.client_name.as_deref(),
+            redirect_uris: body.redirect_uris.as_deref(),
+            allowed_origins: body.allowed_origins.as_deref(),
+            skip_consent: body.skip_consent,
+            pkce_optional: body.pkce_optional,
+        },
+        kind,
+    )?;
+    let updated = store
+        .update_client_browser(
+            &client_id,
+            &client.registration,
+            &changes,
+            &caller.caller.authority(),
+        )
+        .await;
+    let client = recorder
+        .unless_refused(
+            &caller.caller,
+            "client.updated",
+            client_id.as_str(),
+            updated,
+        )
+        .await?;
+    cache.forget_client(client_id.as_str());
+    if changes.allowed_origins.is_some() {
+        origins.forget();
+    }
+    recorder
+        .record(
+            &caller.caller,
+            "client.updated",
+            client_id.as_str(),
+            Some(changes.describe()),
+        )
+        .await;
+    Ok(HttpResponse::Ok().json(ClientResponse::from(client)))
 }
 
 /// Replaces a confidential client's secret; the old one stops working at once.
@@ -198,6 +293,7 @@ async fn delete_client(
     client_id: web::Path<String>,
     store: web::Data<Store>,
     cache: web::Data<CredentialCache>,
+    origins: web::Data<AllowedOrigins>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path_client(&client_id)?;
     let deleted = store
@@ -212,6 +308,7 @@ async fn delete_client(
         )
         .await?;
     cache.forget_client(client_id.as_str());
+    origins.forget();
     recorder
         .record(&caller.caller, "client.deleted", client_id.as_str(), None)
         .await;

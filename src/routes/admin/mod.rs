@@ -1,8 +1,10 @@
-//! The admin API under `/admin`: users, roles and clients, each route guarded by one scope.
+//! The admin API under `/admin`: users (and their browser sessions and consents), roles and
+//! clients, each route guarded by one scope.
 
 mod audit;
 mod clients;
 mod roles;
+mod user_sessions;
 mod users;
 pub mod wire;
 
@@ -120,6 +122,7 @@ impl FromRequest for ChangeRecorder {
 /// Mounts the admin routes (the caller wraps them in the `/admin` scope).
 pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
+    user_sessions::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);

@@ -2,14 +2,14 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{Array, Object};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::rfc3339;
-use crate::domain::GrantType;
+use crate::domain::{GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS};
 use crate::error::ApiError;
-use crate::store::{Client, PageRequest, Role, User};
+use crate::store::{Client, Consent, PageRequest, Role, Session, User};
 
 /// Default page size.
 const DEFAULT_LIMIT: i64 = 50;
@@ -294,14 +294,34 @@ pub struct ClientResponse {
     pub scopes: Vec<String>,
     /// Public clients have no secret.
     pub public: bool,
+    /// Shown on the consent page; empty means the client_id is shown.
+    pub client_name: String,
+    /// Where authorization codes may be sent.
+    pub redirect_uris: Vec<String>,
+    /// Browser origins allowed to call `/token`, `/revoke` and the discovery documents (CORS).
+    pub allowed_origins: Vec<String>,
+    /// A first-party client: people are not asked for consent.
+    pub skip_consent: bool,
+    /// A confidential client that may omit PKCE when it sends `openid` and a `nonce`.
+    pub pkce_optional: bool,
     /// RFC 3339.
     pub created_at: String,
 }
 
 impl From<Client> for ClientResponse {
     fn from(client: Client) -> Self {
+        let browser = client.browser.clone();
         Self {
             public: client.is_public(),
+            client_name: browser.client_name,
+            redirect_uris: browser
+                .redirect_uris
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
+                .collect(),
+            allowed_origins: browser.allowed_origins,
+            skip_consent: browser.skip_consent,
+            pkce_optional: browser.pkce_optional,
             client_id: client.client_id,
             grants: client
                 .grants
@@ -335,14 +355,51 @@ pub struct CreatedClientResponse {
 pub struct CreateClientRequest {
     /// client_id.
     pub client_id: String,
-    /// Grant types: password, client_credentials, refresh_token.
+    /// Grant types: authorization_code, password, client_credentials, refresh_token.
     pub grants: Vec<String>,
     /// Scopes the client may obtain.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// No secret; password and refresh_token grants only.
+    /// No secret; no client_credentials grant.
     #[serde(default)]
     pub public: bool,
+    /// Display name.
+    #[serde(default, deserialize_with = "printable")]
+    pub client_name: Option<String>,
+    /// Redirect URIs (authorization_code clients need at least one).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Browser origins for CORS.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// No consent page.
+    #[serde(default)]
+    pub skip_consent: bool,
+    /// PKCE optional (confidential clients only).
+    #[serde(default)]
+    pub pkce_optional: bool,
+}
+
+/// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
+/// Grants, scopes and the secret cannot be changed here.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchClientRequest {
+    /// New display name (empty: the client_id is shown); no control characters.
+    #[serde(default, deserialize_with = "printable")]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 128)]
+    pub client_name: Option<String>,
+    /// The complete new list of redirect URIs (at least one for authorization_code clients).
+    #[schema(schema_with = redirect_uri_list)]
+    pub redirect_uris: Option<Vec<String>>,
+    /// The complete new list of browser origins (`scheme://host[:port]`).
+    #[schema(schema_with = origin_list)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Skip the consent page (authorization_code clients only).
+    pub skip_consent: Option<bool>,
+    /// Let the client omit PKCE with `openid` and a `nonce` (confidential authorization_code
+    /// clients only).
+    pub pkce_optional: Option<bool>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -366,7 +423,7 @@ pub struct ConfidentialClientRequest {
     /// 1 to 128 letters, digits, `.`, `_`, `~`, `:`, `-`.
     #[schema(pattern = r"^[A-Za-z0-9._~:-]{1,128}$")]
     client_id: String,
-    /// Grant types: password, client_credentials, refresh_token.
+    /// Grant types: authorization_code, password, client_credentials, refresh_token.
     #[schema(schema_with = grant_list)]
     grants: Vec<String>,
     /// Scopes the client may obtain.
@@ -377,9 +434,27 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(schema_with = always_false)]
     public: bool,
+    /// Display name, shown on the consent page.
+    #[serde(default)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 128)]
+    client_name: Option<String>,
+    /// Redirect URIs: required (one or more) with authorization_code, refused without it.
+    #[serde(default)]
+    #[schema(schema_with = redirect_uri_list)]
+    redirect_uris: Vec<String>,
+    /// Browser origins for CORS (authorization_code clients only).
+    #[serde(default)]
+    #[schema(schema_with = origin_list)]
+    allowed_origins: Vec<String>,
+    /// No consent page (authorization_code clients only).
+    #[serde(default)]
+    skip_consent: bool,
+    /// May omit PKCE when it sends `openid` and a `nonce` (authorization_code clients only).
+    #[serde(default)]
+    pkce_optional: bool,
 }
 
-/// A public client: no secret, only the password and refresh_token grants.
+/// A public client: no secret, no client_credentials grant.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // read only by the schema derive
@@ -387,7 +462,7 @@ pub struct PublicClientRequest {
     /// 1 to 128 letters, digits, `.`, `_`, `~`, `:`, `-`.
     #[schema(pattern = r"^[A-Za-z0-9._~:-]{1,128}$")]
     client_id: String,
-    /// Grant types: password, refresh_token.
+    /// Grant types: authorization_code, password, refresh_token.
     #[schema(schema_with = public_grant_list)]
     grants: Vec<String>,
     /// Scopes the client may obtain.
@@ -397,6 +472,25 @@ pub struct PublicClientRequest {
     /// True.
     #[schema(schema_with = always_true)]
     public: bool,
+    /// Display name, shown on the consent page.
+    #[serde(default)]
+    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$", max_length = 128)]
+    client_name: Option<String>,
+    /// Redirect URIs: required (one or more) with authorization_code, refused without it.
+    #[serde(default)]
+    #[schema(schema_with = redirect_uri_list)]
+    redirect_uris: Vec<String>,
+    /// Browser origins for CORS (authorization_code clients only).
+    #[serde(default)]
+    #[schema(schema_with = origin_list)]
+    allowed_origins: Vec<String>,
+    /// No consent page (authorization_code clients only).
+    #[serde(default)]
+    skip_consent: bool,
+    /// False or absent: a public client always uses PKCE.
+    #[serde(default)]
+    #[schema(schema_with = always_false)]
+    pkce_optional: bool,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
@@ -442,7 +536,30 @@ fn grant_list() -> Array {
 }
 
 fn public_grant_list() -> Array {
-    grants_of(&[GrantType::Password, GrantType::RefreshToken])
+    grants_of(&[
+        GrantType::AuthorizationCode,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ])
+}
+
+fn redirect_uri_list() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("uri".into())))
+                .max_length(Some(MAX_REDIRECT_URI_BYTES)),
+        )
+        .max_items(Some(MAX_REDIRECT_URIS))
+        .build()
+}
+
+fn origin_list() -> Array {
+    ArrayBuilder::new()
+        .items(string_matching(r"^https?://[^/?#\s]+$", 300))
+        .max_items(Some(MAX_ALLOWED_ORIGINS))
+        .build()
 }
 
 fn boolean_of(value: bool) -> Object {
@@ -484,4 +601,62 @@ pub struct MeResponse {
     pub roles: Vec<String>,
     /// This token's scopes, space-delimited.
     pub scope: String,
+}
+
+/// A user's browser session as the admin API shows it (never its cookie).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Public handle of the session.
+    pub handle: String,
+    /// RFC 3339: when it started.
+    pub created_at: String,
+    /// RFC 3339: when it was last used (to the minute).
+    pub last_seen_at: String,
+    /// RFC 3339: the absolute timeout.
+    pub expires_at: String,
+    /// RFC 3339: when the person last proved who they are.
+    pub auth_time: String,
+    /// How they proved it (RFC 8176 values).
+    pub amr: Vec<String>,
+    /// Where they signed in from.
+    pub ip: Option<String>,
+}
+
+impl From<Session> for SessionResponse {
+    fn from(session: Session) -> Self {
+        Self {
+            handle: session.handle,
+            created_at: rfc3339(session.created_at),
+            last_seen_at: rfc3339(session.last_seen_at),
+            expires_at: rfc3339(session.expires_at),
+            auth_time: rfc3339(session.auth_time),
+            amr: session.amr.split_whitespace().map(str::to_owned).collect(),
+            ip: session.ip,
+        }
+    }
+}
+
+/// A consent a user gave a client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentResponse {
+    /// The client.
+    pub client_id: String,
+    /// Scopes approved.
+    pub scopes: Vec<String>,
+    /// RFC 3339: when it was last extended.
+    pub granted_at: String,
+}
+
+impl From<Consent> for ConsentResponse {
+    fn from(consent: Consent) -> Self {
+        Self {
+            client_id: consent.client_id,
+            scopes: consent
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            granted_at: rfc3339(consent.granted_at),
+        }
+    }
 }

@@ -1,0 +1,275 @@
+//! What a client registers for the authorization code flow (display name, redirect URIs, CORS
+//! origins, consent and PKCE flags), checked the same way by the CLI and the admin API.
+
+use std::collections::BTreeSet;
+
+use super::{GrantType, ParseError, RedirectUri, parse_origin};
+
+/// Most redirect URIs one client may register.
+pub const MAX_REDIRECT_URIS: usize = 32;
+/// Most browser origins one client may register.
+pub const MAX_ALLOWED_ORIGINS: usize = 32;
+/// Longest display name, in characters.
+pub const MAX_CLIENT_NAME_CHARS: usize = 128;
+
+/// What the browser settings of a client depend on; neither changes after registration.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientKind<'a> {
+    /// The client's grants.
+    pub grants: &'a BTreeSet<GrantType>,
+    /// Whether it has no secret.
+    pub public: bool,
+}
+
+/// Browser settings as the caller sent them; `None` leaves a field as it is (on creation: empty).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrowserInput<'a> {
+    /// Display name.
+    pub client_name: Option<&'a str>,
+    /// Redirect URIs (the complete new list).
+    pub redirect_uris: Option<&'a [String]>,
+    /// Browser origins (the complete new list).
+    pub allowed_origins: Option<&'a [String]>,
+    /// No consent page.
+    pub skip_consent: Option<bool>,
+    /// PKCE may be omitted (with `openid` and a `nonce`).
+    pub pkce_optional: Option<bool>,
+}
+
+/// Parsed and checked browser settings; `None` fields are left unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrowserChanges {
+    /// Display name (empty: the client_id is shown).
+    pub client_name: Option<String>,
+    /// Where codes may be sent.
+    pub redirect_uris: Option<Vec<RedirectUri>>,
+    /// Origins, in their ASCII serialisation.
+    pub allowed_origins: Option<Vec<String>>,
+    /// A first-party client: no consent page.
+    pub skip_consent: Option<bool>,
+    /// PKCE optional for this confidential client.
+    pub pkce_optional: Option<bool>,
+}
+
+impl BrowserChanges {
+    /// Parses `input` for a client of `kind`. Each rule involves one field and the kind only,
+    /// so changes checked one at a time can never combine into a state the rules forbid.
+    pub fn parse(input: BrowserInput<'_>, kind: ClientKind<'_>) -> Result<Self, ParseError> {
+        let has_code_grant = kind.grants.contains(&GrantType::AuthorizationCode);
+        let needs_grant = |what: &str| {
+            Err(ParseError::new(format!(
+                "{what} apply only to clients with the authorization_code grant"
+            )))
+        };
+        let client_name = input.client_name.map(parse_client_name).transpose()?;
+        let redirect_uris = input.redirect_uris.map(parse_redirect_uris).transpose()?;
+        match &redirect_uris {
+            Some(uris) if uris.is_empty() && has_code_grant => {
+                return Err(ParseError::new(
+                    "the authorization_code grant needs at least one redirect URI",
+                ));
+            }
+            Some(uris) if !uris.is_empty() && !has_code_grant => {
+                return needs_grant("redirect URIs");
+            }
+            _ => {}
+        }
+        let allowed_origins = input
+            .allowed_origins
+            .map(parse_allowed_origins)
+            .transpose()?;
+        if allowed_origins
+            .as_ref()
+            .is_some_and(|origins| !origins.is_empty())
+            && !has_code_grant
+        {
+            return needs_grant("allowed origins");
+        }
+        if input.skip_consent == Some(true) && !has_code_grant {
+            return needs_grant("skip_consent and pkce_optional");
+        }
+        if input.pkce_optional == Some(true) {
+            if kind.public {
+                return Err(ParseError::new(
+                    "pkce_optional is only for confidential clients: a public client always uses PKCE",
+                ));
+            }
+            if !has_code_grant {
+                return needs_grant("skip_consent and pkce_optional");
+            }
+        }
+        Ok(Self {
+            client_name,
+            redirect_uris,
+            allowed_origins,
+            skip_consent: input.skip_consent,
+            pkce_optional: input.pkce_optional,
+        })
+    }
+
+    /// The names of the fields this changes, for the audit trail.
+    pub fn describe(&self) -> String {
+        let fields = [
+            ("client_name", self.client_name.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("allowed_origins", self.allowed_origins.is_some()),
+            ("skip_consent", self.skip_consent.is_some()),
+            ("pkce_optional", self.pkce_optional.is_some()),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(name, changed)| changed.then_some(name))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A display name: no control characters, at most `MAX_CLIENT_NAME_CHARS`.
+pub fn parse_client_name(raw: &str) -> Result<String, ParseError> {
+    if raw.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "client_name must not contain control characters",
+        ));
+    }
+    if raw.chars().count() > MAX_CLIENT_NAME_CHARS {
+        return Err(ParseError::new(format!(
+            "client_name must be at most {MAX_CLIENT_NAME_CHARS} characters"
+        )));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+/// Redirect URIs, each checked, duplicates dropped, in the order given.
+pub fn parse_redirect_uris(raw: &[String]) -> Result<Vec<RedirectUri>, ParseError> {
+    let mut uris: Vec<RedirectUri> = Vec::new();
+    for uri in raw {
+        let uri = RedirectUri::parse(uri)?;
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(ParseError::new(format!(
+            "at most {MAX_REDIRECT_URIS} redirect URIs per client"
+        )));
+    }
+    Ok(uris)
+}
+
+/// Browser origins, each checked, duplicates dropped, in the order given.
+pub fn parse_allowed_origins(raw: &[String]) -> Result<Vec<String>, ParseError> {
+    let mut origins: Vec<String> = Vec::new();
+    for origin in raw {
+        let origin = parse_origin(origin)?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    if origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(ParseError::new(format!(
+            "at most {MAX_ALLOWED_ORIGINS} allowed origins per client"
+        )));
+    }
+    Ok(origins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants(list: &[GrantType]) -> BTreeSet<GrantType> {
+        list.iter().copied().collect()
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_code_grant_needs_a_redirect_uri_and_nothing_else_takes_one() {
+        let code = grants(&[GrantType::AuthorizationCode]);
+        let service = grants(&[GrantType::ClientCredentials]);
+        let none: Vec<String> = Vec::new();
+        let one = strings(&["https://app.example.com/cb"]);
+        let kind = |grants| ClientKind {
+            grants,
+            public: false,
+        };
+        fn uris(list: &[String]) -> BrowserInput<'_> {
+            BrowserInput {
+                redirect_uris: Some(list),
+                ..BrowserInput::default()
+            }
+        }
+
+        assert!(BrowserChanges::parse(uris(&none), kind(&code)).is_err());
+        assert!(BrowserChanges::parse(uris(&one), kind(&code)).is_ok());
+        assert!(BrowserChanges::parse(uris(&one), kind(&service)).is_err());
+        assert!(BrowserChanges::parse(uris(&none), kind(&service)).is_ok());
+        let origins = strings(&["https://app.example.com"]);
+        let with_origins = BrowserInput {
+            allowed_origins: Some(&origins),
+            ..BrowserInput::default()
+        };
+        assert!(BrowserChanges::parse(with_origins, kind(&service)).is_err());
+        assert!(BrowserChanges::parse(with_origins, kind(&code)).is_ok());
+    }
+
+    #[test]
+    fn pkce_may_be_optional_only_for_confidential_code_clients() {
+        let code = grants(&[GrantType::AuthorizationCode]);
+        let optional = BrowserInput {
+            pkce_optional: Some(true),
+            ..BrowserInput::default()
+        };
+        let public = ClientKind {
+            grants: &code,
+            public: true,
+        };
+        let confidential = ClientKind {
+            grants: &code,
+            public: false,
+        };
+        assert!(BrowserChanges::parse(optional, public).is_err());
+        assert!(BrowserChanges::parse(optional, confidential).is_ok());
+        let required = BrowserInput {
+            pkce_optional: Some(false),
+            ..BrowserInput::default()
+        };
+        assert!(BrowserChanges::parse(required, public).is_ok());
+    }
+
+    #[test]
+    fn lists_drop_duplicates_and_refuse_bad_entries() {
+        let uris = parse_redirect_uris(&strings(&[
+            "https://a.example/cb",
+            "https://a.example/cb",
+            "http://127.0.0.1/cb",
+        ]))
+        .unwrap();
+        assert_eq!(uris.len(), 2);
+        assert!(parse_redirect_uris(&strings(&["http://a.example/cb"])).is_err());
+        let many: Vec<String> = (0..=MAX_ALLOWED_ORIGINS)
+            .map(|i| format!("https://o{i}.example"))
+            .collect();
+        assert!(parse_allowed_origins(&many).is_err());
+        assert!(parse_allowed_origins(&strings(&["https://a.example/x"])).is_err());
+    }
+
+    #[test]
+    fn names_are_printable_and_bounded() {
+        assert_eq!(parse_client_name(" Photos ").unwrap(), "Photos");
+        assert!(parse_client_name("bad\u{7}name").is_err());
+        assert!(parse_client_name(&"x".repeat(MAX_CLIENT_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn describe_names_the_changed_fields() {
+        let changes = BrowserChanges {
+            client_name: Some("x".into()),
+            skip_consent: Some(false),
+            ..BrowserChanges::default()
+        };
+        assert_eq!(changes.describe(), "client_name skip_consent");
+    }
+}

@@ -1,0 +1,295 @@
+//! CORS (Fetch standard) for browser clients: JavaScript on an origin some client registered may
+//! call `/token`, `/revoke` and the `/.well-known` documents (metadata, JWKS). Other origins get no
+//! CORS headers, and their preflight is refused with 403. No credentials mode: tokens travel in
+//! bodies and `Authorization`, never in cookies, so `Access-Control-Allow-Credentials` is not sent.
+//!
+//! The allowed origins are the union of every client's `allowed_origins`, read from the database
+//! at most once a second (only when a request carries `Origin`), so a change made on any instance
+//! is honoured everywhere within a second, and at once on the instance that made it.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web::Data;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+
+/// How long a preflight answer may be cached by the browser.
+pub const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
+/// Request headers a browser client may send.
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, DPoP";
+/// How long the origin list is used before it is read again.
+const RELOAD_AFTER: Duration = Duration::from_secs(1);
+/// How long a request waits for the list; past it, the last one is used.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The methods JavaScript may use on `path`, or `None` when `path` takes no CORS requests.
+fn cors_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/token" | "/revoke" => Some("POST"),
+        _ if path.starts_with("/.well-known/") => Some("GET"),
+        _ => None,
+    }
+}
+
+type Load = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<HashSet<String>, StoreError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The last origin list read, and when.
+struct Snapshot {
+    origins: Arc<HashSet<String>>,
+    // When the read that produced `origins` started; `None` before the first read.
+    read_at: Option<Instant>,
+    // When this instance last changed a client's origins.
+    changed_at: Option<Instant>,
+}
+
+/// The union of the origins registered clients allow, cached for `RELOAD_AFTER`.
+pub struct AllowedOrigins {
+    load: Load,
+    snapshot: RwLock<Snapshot>,
+    // One read at a time: requests arriving meanwhile wait for it instead of reading too.
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl AllowedOrigins {
+    /// Reads the origins from `store`.
+    pub fn new(store: Store) -> Self {
+        Self::with_loader(Box::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.allowed_origins().await })
+        }))
+    }
+
+    fn with_loader(load: Load) -> Self {
+        Self {
+            load,
+            snapshot: RwLock::new(Snapshot {
+                origins: Arc::default(),
+                read_at: None,
+                changed_at: None,
+            }),
+            reload: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Makes the next request read the list again (after a client changed here).
+    pub fn forget(&self) {
+        self.snapshot
+            .write()
+            .expect("origin lock poisoned")
+            .changed_at = Some(Instant::now());
+    }
+
+    /// Whether a client allows `origin`.
+    pub async fn allows(&self, origin: &str) -> bool {
+        self.current().await.contains(origin)
+    }
+
+    fn fresh(&self) -> Option<Arc<HashSet<String>>> {
+        let snapshot = self.snapshot.read().expect("origin lock poisoned");
+        let read_at = snapshot.read_at?;
+        // A read that started before a local change may not have seen it.
+        let fresh = read_at.elapsed() < RELOAD_AFTER
+            && snapshot.changed_at.is_none_or(|changed| read_at > changed);
+        fresh.then(|| snapshot.origins.clone())
+    }
+
+    async fn current(&self) -> Arc<HashSet<String>> {
+        if let Some(origins) = self.fresh() {
+            return origins;
+        }
+        let _turn = self.reload.lock().await;
+        if let Some(origins) = self.fresh() {
+            return origins;
+        }
+        let started = Instant::now();
+        let loaded = tokio::time::timeout(LOAD_TIMEOUT, (self.load)()).await;
+        let mut snapshot = self.snapshot.write().expect("origin lock poisoned");
+        match loaded {
+            Ok(Ok(origins)) => {
+                snapshot.origins = Arc::new(origins);
+                snapshot.read_at = Some(started);
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                log::warn!("reading the allowed CORS origins failed ({why}); using the last list");
+                // Try again in a second, not on every request while the database is down.
+                snapshot.read_at = Some(Instant::now());
+            }
+        }
+        snapshot.origins.clone()
+    }
+}
+
+fn preflight_response(origin: &str, methods: &'static str) -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE_SECS))
+        .finish()
+}
+
+/// Middleware answering preflights and adding `Access-Control-Allow-Origin` on the CORS paths.
+/// Every response there carries `Vary: Origin`, so a shared cache never hands one origin's answer
+/// to another.
+pub async fn answer_cors(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(methods) = cors_methods(request.path()) else {
+        return Ok(next.call(request).await?.map_into_left_body());
+    };
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let allowed = match (&origin, request.app_data::<Data<AllowedOrigins>>()) {
+        (Some(origin), Some(origins)) => origins.allows(origin).await,
+        _ => false,
+    };
+    let is_preflight = request.method() == Method::OPTIONS
+        && origin.is_some()
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if is_preflight {
+        let answer = match (&origin, allowed) {
+            (Some(origin), true) => preflight_response(origin, methods),
+            _ => ApiError::Forbidden("this origin may not call authd from a browser".into())
+                .error_response(),
+        };
+        request.into_response(answer).map_into_right_body()
+    } else {
+        // Handlers answer errors as responses, so these get the headers too. (The request cannot
+        // be kept to wrap an `Err`: routing needs it unshared.)
+        next.call(request).await?.map_into_left_body()
+    };
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let (Some(origin), true, false) = (&origin, allowed, is_preflight)
+        && let Ok(value) = HeaderValue::from_str(origin)
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn counting(loads: Arc<AtomicUsize>, origins: &[&str]) -> AllowedOrigins {
+        let origins: HashSet<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+        AllowedOrigins::with_loader(Box::new(move || {
+            loads.fetch_add(1, Ordering::SeqCst);
+            let origins = origins.clone();
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(origins)
+            })
+        }))
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_read_per_second() {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let origins = Arc::new(counting(loads.clone(), &["https://app.example"]));
+
+        let checks = (0..100).map(|i| {
+            let origins = origins.clone();
+            tokio::spawn(async move {
+                let asked = if i % 2 == 0 {
+                    "https://app.example"
+                } else {
+                    "https://evil.example"
+                };
+                (i % 2 == 0) == origins.allows(asked).await
+            })
+        });
+        for check in checks {
+            assert!(check.await.unwrap());
+        }
+
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_local_change_is_read_at_once_and_otherwise_after_a_second() {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let origins = counting(loads.clone(), &[]);
+        origins.allows("https://a.example").await;
+        origins.allows("https://a.example").await;
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+
+        origins.forget();
+        origins.allows("https://a.example").await;
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+
+        tokio::time::sleep(RELOAD_AFTER).await;
+        origins.allows("https://a.example").await;
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_keeps_the_last_list_and_is_not_retried_per_request() {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let counter = loads.clone();
+        let origins = AllowedOrigins::with_loader(Box::new(move || {
+            let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            Box::pin(async move {
+                if first {
+                    Ok(HashSet::from(["https://a.example".to_owned()]))
+                } else {
+                    Err(StoreError::NotFound("database gone".into()))
+                }
+            })
+        }));
+        assert!(origins.allows("https://a.example").await);
+        origins.forget();
+
+        assert!(origins.allows("https://a.example").await);
+        assert!(origins.allows("https://a.example").await);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn only_the_browser_facing_endpoints_take_cors_requests() {
+        assert_eq!(cors_methods("/token"), Some("POST"));
+        assert_eq!(cors_methods("/revoke"), Some("POST"));
+        assert_eq!(cors_methods("/.well-known/jwks.json"), Some("GET"));
+        assert_eq!(
+            cors_methods("/.well-known/oauth-authorization-server"),
+            Some("GET")
+        );
+        for path in [
+            "/introspect",
+            "/admin/users",
+            "/me",
+            "/token/",
+            "/authorize",
+        ] {
+            assert_eq!(cors_methods(path), None, "{path}");
+        }
+    }
+}
