@@ -5,10 +5,12 @@
 #   BACKENDS=sqlite bench/load.sh         # one backend
 #   SKIP_BUILD=1 DURATION=5s bench/load.sh
 #   SQLITE_SYNCHRONOUS=normal BACKENDS=sqlite bench/load.sh   # SQLite's faster, less durable mode
+#   SKIP_BUILD=1 BIN_DIR=target/debug DURATION=2s TOKENS=200 BACKENDS=sqlite bench/load.sh
+#                                         # try the script itself on debug builds (numbers mean nothing)
 #
 # It installs wrk if missing, builds authd and the ceiling server in release mode, then for each
 # backend: creates a database (a scratch PostgreSQL database on PG_ADMIN_URL, dropped at the end),
-# seeds a role, a user and a confidential client, measures start-to-ready and idle memory, mints
+# seeds a role, a user, a confidential client and a web client for single sign-on, measures start-to-ready and idle memory, mints
 # TOKENS distinct access tokens, starts the ceiling server, and runs every scenario with the same
 # wrk threads, connections and duration. It prints one Markdown table and stops what it started.
 # Logs and the table are kept in target/bench-load/.
@@ -34,13 +36,19 @@ SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-}
 export RUST_LOG=${RUST_LOG:-info}
 
 OUT="$ROOT/target/bench-load"
-AUTHD="$ROOT/target/release/authd"
-CEILING="$ROOT/target/release/ceiling"
-HASHRATE="$ROOT/target/release/hashrate"
+BIN_DIR=$(cd "$ROOT" && realpath -m "${BIN_DIR:-target/release}")
+AUTHD="$BIN_DIR/authd"
+CEILING="$BIN_DIR/ceiling"
+HASHRATE="$BIN_DIR/hashrate"
 WRK_DIR="$ROOT/bench/wrk"
 AUTHD_URL="http://127.0.0.1:$AUTHD_PORT"
 CEILING_URL="http://127.0.0.1:$CEILING_PORT"
 PASSWORD=bench-password-1
+# Single sign-on (issue 11): a first-party web client whose redirect URI is never contacted (wrk
+# reads the code from the Location header), and one fixed PKCE verifier with its S256 challenge.
+SSO_CLIENT=bench-web
+SSO_REDIRECT_URI=http://127.0.0.1:9/cb
+SSO_VERIFIER=bench-load-single-sign-on-verifier-0123456789
 
 AUTHD_PID=""
 CEILING_PID=""
@@ -95,6 +103,9 @@ install_packages() {
 
 command -v wrk >/dev/null || { log "installing wrk"; install_packages wrk; }
 command -v curl >/dev/null || { log "installing curl"; install_packages curl; }
+command -v openssl >/dev/null || { log "installing openssl"; install_packages openssl; }
+SSO_CHALLENGE=$(printf '%s' "$SSO_VERIFIER" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+SSO_AUTHORIZE="/authorize?response_type=code&client_id=$SSO_CLIENT&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=items%3Aread&state=bench&code_challenge=$SSO_CHALLENGE&code_challenge_method=S256"
 if [[ $BACKENDS == *postgres* ]] && ! command -v psql >/dev/null; then
   log "installing the PostgreSQL client"
   install_packages postgresql-client
@@ -223,6 +234,38 @@ verdict() {
 
 peak_mib() { mib "$(proc_kib "$AUTHD_PID" VmHWM)"; }
 
+# Starts a sign-in at /authorize with no session; prints the login transaction's cookie.
+login_transaction_cookie() {
+  local jar="$OUT/jar-$BACKEND-login.txt"
+  rm -f "$jar"
+  curl -s -o /dev/null -c "$jar" "$AUTHD_URL$SSO_AUTHORIZE"
+  awk '$6 ~ /authd_login$/ { print $6 "=" $7 }' "$jar"
+}
+
+# Signs the bench user in through the login page (one argon2id hash, outside any measurement);
+# prints the session cookie as NAME=VALUE.
+sign_in_session() {
+  local jar="$OUT/jar-$BACKEND-session-$1.txt" csrf
+  rm -f "$jar"
+  curl -s -o /dev/null -c "$jar" "$AUTHD_URL$SSO_AUTHORIZE"
+  csrf=$(curl -s -b "$jar" -c "$jar" "$AUTHD_URL/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n1)
+  [[ -n $csrf ]] || die "the login page carried no csrf token"
+  curl -s -o /dev/null -b "$jar" -c "$jar" --data-urlencode "csrf=$csrf" -d username=bench \
+    --data-urlencode "password=$PASSWORD" "$AUTHD_URL/login"
+  awk '$6 ~ /authd_session$/ { print $6 "=" $7 }' "$jar"
+}
+
+# One single sign-on round trip with curl, as the wrk script does it; dies unless it works.
+check_sso_round_trip() {
+  local cookie=$1 location code answer
+  location=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Cookie: $cookie" "$AUTHD_URL$SSO_AUTHORIZE")
+  code=$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' <<<"$location")
+  [[ -n $code ]] || die "/authorize with a session did not redirect with a code: $location"
+  answer=$(curl -s -u "$SSO_CLIENT:$SSO_SECRET" -d grant_type=authorization_code -d "code=$code" \
+    --data-urlencode "redirect_uri=$SSO_REDIRECT_URI" -d "code_verifier=$SSO_VERIFIER" "$AUTHD_URL/token")
+  [[ $answer == *'"access_token"'* ]] || die "the code exchange failed: $answer"
+}
+
 check_active() {
   local url=$1 token=$2 answer
   answer=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" --data-urlencode "token=$token" "$url/introspect")
@@ -276,8 +319,12 @@ run_backend() {
   CLIENT_ID=bench-client
   CLIENT_SECRET=$("$AUTHD" client add "$CLIENT_ID" --grant client_credentials \
     --scope introspect --scope items:read 2>>"$OUT/authd-$BACKEND.log")
-  local basic
+  # Authorization code only: the round trip measured is authorize-with-session plus the exchange.
+  SSO_SECRET=$("$AUTHD" client add "$SSO_CLIENT" --grant authorization_code --name "Bench web app" \
+    --redirect-uri "$SSO_REDIRECT_URI" --skip-consent --scope items:read 2>>"$OUT/authd-$BACKEND.log")
+  local basic sso_basic
   basic="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+  sso_basic="Basic $(printf '%s:%s' "$SSO_CLIENT" "$SSO_SECRET" | base64 -w0)"
 
   # The first start generates the signing key; the timed starts below find everything in place.
   start_authd "first start"
@@ -366,6 +413,46 @@ run_backend() {
   ge "$pct" 15 && ok=1
   row "POST /token client_credentials" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
     "$pct% of /healthz" "≥ 15%" "$(verdict "$ok" "$peak")"
+  local client_credentials_rps=$RPS
+
+  # Single sign-on round trips (issue 11): GET /authorize with a live session, then the code
+  # exchange; no argon2. Sessions are signed in beforehand, one per 8 connections, so that no
+  # session reaches its cap of 32 unredeemed codes.
+  local sessions=() sso_rt sso_failures
+  for i in $(seq $(((CONNECTIONS + 7) / 8))); do
+    sessions+=("$(sign_in_session "$i")")
+    [[ -n ${sessions[-1]} ]] || die "signing in through POST /login gave no session cookie"
+  done
+  check_sso_round_trip "${sessions[0]}"
+  reset_peak
+  WRK_AUTHORIZE="$SSO_AUTHORIZE" WRK_COOKIES="${sessions[*]}" WRK_AUTH="$sso_basic" \
+    WRK_REDIRECT_URI="$SSO_REDIRECT_URI" WRK_VERIFIER="$SSO_VERIFIER" \
+    run_wrk sso-round-trips "$AUTHD_URL/authorize" "$WRK_DIR/sso.lua"
+  peak=$(peak_mib)
+  sso_rt=$(awk '/^SSO round trips\/sec:/ { printf "%.0f", $NF }' "$OUT/wrk-$BACKEND-sso-round-trips.txt")
+  sso_failures=$(awk '/^SSO failures:/ { print $NF }' "$OUT/wrk-$BACKEND-sso-round-trips.txt")
+  [[ -n $sso_rt ]] || die "the SSO script printed no round trips"
+  ERRORS=$((ERRORS + ${sso_failures:-0}))
+  pct=$(ratio_pct "$sso_rt" "$client_credentials_rps")
+  ok=0
+  ge "$pct" 20 && ok=1
+  row "single sign-on: GET /authorize (session) + POST /token code" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$sso_rt round trips/s, $pct% of client_credentials" "≥ 20%" "$(verdict "$ok" "$peak")"
+
+  # The login page of a sign-in under way (its sealed transaction cookie): rendering, no argon2.
+  local login_cookie
+  login_cookie=$(login_transaction_cookie)
+  [[ -n $login_cookie ]] || die "/authorize without a session set no login transaction cookie"
+  curl -s -H "Cookie: $login_cookie" "$AUTHD_URL/login" | grep -q 'name="password"' ||
+    die "GET /login did not answer the login form"
+  reset_peak
+  run_wrk login-page "$AUTHD_URL/login" "" -H "Cookie: $login_cookie"
+  peak=$(peak_mib)
+  pct=$(ratio_pct "$RPS" "$health_rps")
+  ok=0
+  ge "$pct" 30 && ok=1
+  row "GET /login (sign-in under way)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of /healthz" "≥ 30%" "$(verdict "$ok" "$peak")"
 
   # Password grant, saturated, with a low-rate introspection probe running beside it.
   reset_peak
