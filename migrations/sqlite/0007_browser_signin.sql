@@ -81,5 +81,8 @@ create index authorization_codes_expires on authorization_codes (expires_at);
 alter table refresh_families add column origin text not null default '';
 alter table refresh_families add column session_handle text;
 
-create index authorization_codes_session on authorization_codes (session_handle);
+-- Open codes only: redeemed ones stay an hour for replay detection, and must not slow the trim
+-- of a session's open codes that every /authorize runs.
+create index authorization_codes_open on authorization_codes (session_handle, issued_at_ms)
+    where redeemed_at is null;
 create index authorization_codes_user_client on authorization_codes (user_id, client_id);

@@ -62,6 +62,8 @@ pub enum RedeemOutcome {
     Redeemed,
     /// It was redeemed before (or deleted meanwhile): nothing was stored.
     AlreadyRedeemed,
+    /// Its user was disabled or changed their password since: nothing was stored.
+    UserChanged,
 }
 
 /// Unredeemed codes one session may have at once (a browser needs one per sign-in under way).
@@ -143,7 +145,10 @@ impl Store {
                 r"update authorization_codes
                   set redeemed_at = $2, access_jti = $3, access_expires_at = $4,
                       refresh_family_id = $5
-                  where code_hash = $1 and redeemed_at is null",
+                  where code_hash = $1 and redeemed_at is null
+                    and exists (select 1 from users u
+                                where u.id = authorization_codes.user_id and not u.disabled
+                                  and u.token_generation = authorization_codes.user_generation)",
             )
             .bind(code_hash)
             .bind(now)
@@ -154,7 +159,16 @@ impl Store {
             .await?
             .rows_affected();
             if claimed == 0 {
-                return Ok(RedeemOutcome::AlreadyRedeemed);
+                let redeemed: Option<(Option<i64>,)> = sqlx::query_as(
+                    r"select redeemed_at from authorization_codes where code_hash = $1",
+                )
+                .bind(code_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Ok(match redeemed {
+                    Some((None,)) => RedeemOutcome::UserChanged,
+                    _ => RedeemOutcome::AlreadyRedeemed,
+                });
             }
             if let Some((family, family_hash)) = redemption.refresh {
                 sqlx::query(

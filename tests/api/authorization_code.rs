@@ -727,7 +727,7 @@ async fn wrong_passwords_do_not_tell_which_part_was_wrong_and_lock_out(backend: 
     let mut pages = Vec::new();
     for username in ["alice", "nobody"] {
         let response = browser.sign_in(&app, username, "wrong password").await;
-        assert_eq!(response.status(), 401);
+        assert_eq!(response.status(), 400);
         let page = response.text().await.unwrap();
         assert!(page.contains("Invalid username or password."));
         pages.push(page.replace(username, "USER"));

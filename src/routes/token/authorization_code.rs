@@ -78,8 +78,10 @@ pub async fn grant(
         }
         (None, None) => {}
     }
-    let user = match ctx.store.find_user_by_id(&code.user_id).await? {
-        Some(user) if !user.disabled && user.token_generation == code.user_generation => user,
+    // Claims from the cached user; whether the user is still enabled at the code's generation is
+    // checked again, fresh, by the statement that redeems the code.
+    let user = match ctx.cache.user(ctx.store, &code.user_id).await? {
+        Some(user) if !user.disabled => user,
         _ => return Err(invalid("the user's sessions have ended")),
     };
     let scope = ScopeSet::parse(&code.scope)
@@ -88,7 +90,7 @@ pub async fn grant(
         id: &user.id,
         username: &user.username,
         roles: &user.roles,
-        generation: user.token_generation,
+        generation: code.user_generation,
     };
     let issued = ctx.tokens.issue(
         subject,
@@ -105,7 +107,7 @@ pub async fn grant(
         client_id: client.client_id.clone(),
         client_registration: client.registration.clone(),
         user_id: user.id.clone(),
-        user_generation: user.token_generation,
+        user_generation: code.user_generation,
         scope: scope.to_string(),
         issued_at: now,
         expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
@@ -122,11 +124,15 @@ pub async fn grant(
         .store
         .redeem_authorization_code(&code_hash, now, &redemption, &code.session_handle)
         .await?;
-    if outcome == RedeemOutcome::AlreadyRedeemed {
-        // A concurrent request redeemed it first: this one's token never leaves, and what the
-        // other issued is revoked.
-        revoke_what_it_issued(ctx, &code_hash).await?;
-        return Err(invalid("the code was already used; its tokens are revoked"));
+    match outcome {
+        RedeemOutcome::Redeemed => {}
+        RedeemOutcome::UserChanged => return Err(invalid("the user's sessions have ended")),
+        RedeemOutcome::AlreadyRedeemed => {
+            // A concurrent request redeemed it first: this one's token never leaves, and what
+            // the other issued is revoked.
+            revoke_what_it_issued(ctx, &code_hash).await?;
+            return Err(invalid("the code was already used; its tokens are revoked"));
+        }
     }
     record_issuance(ctx, "authorization_code", &user.username, client, &scope).await;
     Ok(TokenResponse::new(

@@ -111,7 +111,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
         return render(
             &state,
             &transaction,
-            StatusCode::UNAUTHORIZED,
+            StatusCode::BAD_REQUEST,
             message,
             typed,
             Vec::new(),
@@ -144,7 +144,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
             return render(
                 &state,
                 &transaction,
-                StatusCode::UNAUTHORIZED,
+                StatusCode::BAD_REQUEST,
                 message,
                 typed,
                 Vec::new(),
