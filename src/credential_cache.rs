@@ -1,5 +1,6 @@
-//! Short-lived, bounded copies of what every introspection asks the database, so the hot path
-//! costs a hash lookup instead of round trips.
+//! Short-lived, bounded copies of what every introspection (and single sign-on) asks the
+//! database, so the hot path costs a hash lookup instead of round trips: users, clients, verified
+//! tokens, revocations, live browser sessions and signed-in users' scopes.
 //!
 //! Freshness is the contract: users and clients are re-read after `ENTRY_TTL`, and revocations
 //! made by any instance are polled every `REVOCATION_POLL`, so a revocation, a disabled user or a
@@ -22,8 +23,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now, unix_now_ms};
 use crate::config::Settings;
-use crate::domain::ClientId;
-use crate::store::{Client, Store, StoreError, User};
+use crate::domain::{ClientId, ScopeSet};
+use crate::store::{Client, Session, Store, StoreError, User};
 use crate::tokens::VerifiedToken;
 
 /// How long a user or client row is trusted without re-reading it.
@@ -56,6 +57,20 @@ impl<K: Eq + Hash, V: Clone> ExpiringMap<K, V> {
             .get(key)
             .filter(|(until, _)| *until > Instant::now())
             .map(|(_, value)| value.clone())
+    }
+
+    fn remove(&self, key: &K) {
+        self.entries
+            .write()
+            .expect("cache lock poisoned")
+            .remove(key);
+    }
+
+    fn retain(&self, keep: impl Fn(&V) -> bool) {
+        self.entries
+            .write()
+            .expect("cache lock poisoned")
+            .retain(|_, (_, value)| keep(value));
     }
 
     fn insert(&self, key: K, value: V, until: Instant) {
@@ -241,6 +256,10 @@ pub struct CredentialCache {
     // No cached verification outlives an access token's lifetime (plus leeway).
     verified_ttl: Duration,
     revoked: RwLock<RevokedSet>,
+    // Live browser sessions by the hash of their cookie (never a miss: strangers' cookies are
+    // not remembered), and the scopes of signed-in users: single sign-on reads neither table.
+    sessions: ExpiringMap<String, Session>,
+    user_scopes: ExpiringMap<String, ScopeSet>,
 }
 
 impl CredentialCache {
@@ -256,6 +275,8 @@ impl CredentialCache {
                 tokens.revocation_cache_entries,
                 tokens.leeway_secs as i64,
             )),
+            sessions: ExpiringMap::new(),
+            user_scopes: ExpiringMap::new(),
         }
     }
 
@@ -311,9 +332,45 @@ impl CredentialCache {
         }
     }
 
-    /// Forgets a user at once (this instance changed it).
+    /// Forgets a user, their scopes and their sessions at once (this instance changed them).
     pub fn forget_user(&self, id: &str) {
         self.users.remove(id);
+        self.user_scopes.remove(&id.to_owned());
+        self.forget_sessions_of(id);
+    }
+
+    /// A live session read less than `ENTRY_TTL` ago, by the hash of its cookie; the caller
+    /// still checks its timeouts.
+    pub fn session(&self, id_hash: &str) -> Option<Session> {
+        self.sessions.get(&id_hash.to_owned())
+    }
+
+    /// Remembers a live session for `ENTRY_TTL`.
+    pub fn remember_session(&self, id_hash: &str, session: Session) {
+        self.sessions
+            .insert(id_hash.to_owned(), session, Instant::now() + ENTRY_TTL);
+    }
+
+    /// Forgets one session (this instance ended it).
+    pub fn forget_session(&self, id_hash: &str) {
+        self.sessions.remove(&id_hash.to_owned());
+    }
+
+    /// Forgets every session of a user (this instance ended them, or changed the user).
+    pub fn forget_sessions_of(&self, user_id: &str) {
+        self.sessions.retain(|session| session.user_id != user_id);
+    }
+
+    /// The scopes a user's roles grant, from the cache or the database.
+    pub async fn user_scopes(&self, store: &Store, user_id: &str) -> Result<ScopeSet, StoreError> {
+        let key = user_id.to_owned();
+        if let Some(scopes) = self.user_scopes.get(&key) {
+            return Ok(scopes);
+        }
+        let scopes = store.scopes_of_user(user_id).await?;
+        self.user_scopes
+            .insert(key, scopes.clone(), Instant::now() + ENTRY_TTL);
+        Ok(scopes)
     }
 
     /// Forgets a client at once (this instance changed it).

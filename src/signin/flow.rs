@@ -227,8 +227,8 @@ impl FlowContext<'_> {
         user_id: &str,
     ) -> Result<Result<ScopeSet, ScopeSet>, StoreError> {
         let allowed = self
-            .store
-            .scopes_of_user(user_id)
+            .cache
+            .user_scopes(self.store, user_id)
             .await?
             .intersection(&client.scopes);
         Ok(match &request.scope {

@@ -2,6 +2,7 @@
 //! once a minute, ended by sign-out, a timeout, a password change or the admin API.
 
 use crate::config::SessionSettings;
+use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::store::{NewSession, Session, Store, StoreError};
 
@@ -58,9 +59,11 @@ pub async fn start_session(
     })
 }
 
-/// The live session a cookie value names, marked as used.
+/// The live session a cookie value names, marked as used. Read from the cache when another
+/// request read it within `ENTRY_TTL` (so an end on another instance counts within that).
 pub async fn current_session(
     store: &Store,
+    cache: &CredentialCache,
     settings: &SessionSettings,
     cookie_value: Option<&str>,
     now: i64,
@@ -69,24 +72,45 @@ pub async fn current_session(
         return Ok(None);
     };
     let id_hash = hash_secret(cookie_value);
-    let session = store
-        .find_live_session(&id_hash, now, settings.idle_secs as i64)
-        .await?;
-    if let Some(session) = &session
-        && session.last_seen_at < now - TOUCH_EVERY_SECS
-    {
-        store.touch_session(&id_hash, now, TOUCH_EVERY_SECS).await?;
+    let idle_secs = settings.idle_secs as i64;
+    let session = match cache.session(&id_hash) {
+        Some(session) => Some(session),
+        None => {
+            let found = store.find_live_session(&id_hash, now, idle_secs).await?;
+            if let Some(session) = &found {
+                cache.remember_session(&id_hash, session.clone());
+            }
+            found
+        }
+    };
+    let Some(mut session) = session else {
+        return Ok(None);
+    };
+    // The timeouts are checked here too: a cached copy may have passed one since it was read.
+    if session.expires_at <= now || session.last_seen_at <= now - idle_secs {
+        cache.forget_session(&id_hash);
+        return Ok(None);
     }
-    Ok(session)
+    if session.last_seen_at < now - TOUCH_EVERY_SECS {
+        store.touch_session(&id_hash, now, TOUCH_EVERY_SECS).await?;
+        session.last_seen_at = now;
+        cache.remember_session(&id_hash, session.clone());
+    }
+    Ok(Some(session))
 }
 
 /// Ends the session a cookie value names; returns its user when there was one.
 pub async fn end_session(
     store: &Store,
+    cache: &CredentialCache,
     cookie_value: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     match cookie_value.filter(|v| !v.is_empty() && v.len() <= 64) {
-        Some(value) => store.end_session(&hash_secret(value)).await,
+        Some(value) => {
+            let id_hash = hash_secret(value);
+            cache.forget_session(&id_hash);
+            store.end_session(&id_hash).await
+        }
         None => Ok(None),
     }
 }

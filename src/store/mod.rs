@@ -32,7 +32,7 @@ use crate::config::{self, DatabaseSettings};
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
-pub use authorization_codes::{AuthorizationCode, RedeemOutcome, Redemption};
+pub use authorization_codes::{AuthorizationCode, ClaimedCode, CodeClaim, NewCodeFamily};
 pub use consents::Consent;
 pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;

@@ -135,6 +135,25 @@ impl TokenService {
         scope: &ScopeSet,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
+        let jti = uuid::Uuid::new_v4().to_string();
+        self.issue_with_jti(subject, client_id, client_registration, scope, now, jti)
+    }
+
+    /// The `exp` of a token issued at `now`.
+    pub fn expiry_at(&self, now: i64) -> i64 {
+        now + self.access_ttl
+    }
+
+    /// Like `issue`, with a `jti` chosen beforehand (recorded before the token is signed).
+    pub fn issue_with_jti(
+        &self,
+        subject: TokenSubject<'_>,
+        client_id: &str,
+        client_registration: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: String,
+    ) -> anyhow::Result<IssuedAccessToken> {
         let key = self
             .keys
             .signing_key()
@@ -157,11 +176,11 @@ impl TokenService {
             iss: self.issuer.clone(),
             sub,
             aud: self.audience.clone(),
-            exp: now + self.access_ttl,
+            exp: self.expiry_at(now),
             iat: now,
             // An instance or resource server whose clock lags ours still accepts the token.
             nbf: now - MAX_CLOCK_SKEW_SECS,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti,
             client_id: client_id.to_owned(),
             client_registration: client_registration.to_owned(),
             scope: scope.to_string(),

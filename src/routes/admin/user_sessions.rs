@@ -9,6 +9,7 @@ use super::{ChangeRecorder, UsersRead, UsersWrite};
 use crate::auth::Authorized;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::credential_cache::CredentialCache;
 use crate::domain::{ClientId, Username};
 use crate::error::ApiError;
 use crate::store::{Store, User, paginate};
@@ -78,9 +79,11 @@ async fn end_user_sessions(
     recorder: ChangeRecorder,
     username: web::Path<String>,
     store: web::Data<Store>,
+    cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, ApiError> {
     let user = path_user(&store, &username).await?;
     let ended = store.end_user_sessions(&user.id).await?;
+    cache.forget_sessions_of(&user.id);
     recorder
         .record(
             &caller.caller,

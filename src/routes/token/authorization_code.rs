@@ -1,14 +1,23 @@
 //! The authorization code grant (RFC 6749 section 4.1.3, RFC 7636 section 4.6): a code from
 //! `/authorize`, once, by the client it was issued to, with the PKCE verifier.
+//!
+//! The happy path is one statement: it claims the code only if everything matches (see
+//! `Store::claim_authorization_code`). When it does not, the code is read to say why, and a code
+//! that was already redeemed has what it issued revoked (section 4.1.2).
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::GrantContext;
 use super::response::{TokenResponse, client_gets_refresh_tokens, record_issuance};
+use crate::clock::unix_now;
 use crate::credentials::{PresentedClient, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
 use crate::signin::authorization_request::verifier_matches;
-use crate::store::{RedeemOutcome, Redemption, RefreshFamily};
+use crate::store::{AuthorizationCode, CodeClaim, NewCodeFamily};
 use crate::tokens::{TokenSubject, mint_new_family};
 
 /// Longest code looked up (ours are 43 characters).
@@ -29,111 +38,57 @@ pub async fn grant(
         return Err(invalid("the code is invalid, expired or used"));
     }
     let code_hash = hash_secret(presented);
-    let Some(code) = ctx.store.find_authorization_code(&code_hash).await? else {
-        return Err(invalid("the code is invalid, expired or used"));
-    };
+    let verifier = form.get("code_verifier");
+    let redirect_uri = form.get("redirect_uri");
+    // Codes expire by the flows' clock; tokens are stamped with the wall clock.
     let now = ctx.clock.now();
-    if code.redeemed_at.is_some() {
-        // Section 4.1.2: a code used twice was probably stolen; what it issued is revoked.
-        revoke_what_it_issued(ctx, &code_hash).await?;
-        log::warn!(
-            "authorization code of client {} was used twice",
-            code.client_id
-        );
-        return Err(invalid("the code was already used; its tokens are revoked"));
-    }
-    if code.client_id != client.client_id || code.client_registration != client.registration {
-        return Err(invalid("the code was issued to another client"));
-    }
-    if code.expires_at <= now {
-        return Err(invalid("the code has expired"));
-    }
-    match (&code.redirect_uri, form.get("redirect_uri")) {
-        (Some(sent), Some(presented)) if sent == presented => {}
-        (Some(_), _) => {
-            return Err(invalid(
-                "redirect_uri must be the one sent with the authorization request",
-            ));
-        }
-        (None, Some(presented)) if presented != code.delivered_to => {
-            return Err(invalid(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-        (None, _) => {}
-    }
-    match (&code.code_challenge, form.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if verifier_matches(verifier, challenge) => {}
-        (Some(_), Some(_)) => return Err(invalid("the code_verifier does not match")),
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_request(
-                "code_verifier is required: the authorization request used PKCE",
-            ));
-        }
-        // RFC 9700 section 2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(invalid(
-                "the authorization request carried no code_challenge",
-            ));
-        }
-        (None, None) => {}
-    }
-    // Claims from the cached user; whether the user is still enabled at the code's generation is
-    // checked again, fresh, by the statement that redeems the code.
-    let user = match ctx.cache.user(ctx.store, &code.user_id).await? {
-        Some(user) if !user.disabled => user,
-        _ => return Err(invalid("the user's sessions have ended")),
+    let issued_at = unix_now();
+    let access_jti = uuid::Uuid::new_v4().to_string();
+    let minted = client_gets_refresh_tokens(client).then(mint_new_family);
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let refresh_expires_at = issued_at + ctx.settings.tokens.refresh_ttl_secs as i64;
+    let challenge = verifier.map(|v| URL_SAFE_NO_PAD.encode(digest(&SHA256, v.as_bytes())));
+    let claim = CodeClaim {
+        code_hash: &code_hash,
+        now,
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        redirect_uri,
+        challenge: challenge.as_deref(),
+        access_jti: &access_jti,
+        access_expires_at: ctx.tokens.expiry_at(issued_at),
+        refresh: minted.as_ref().map(|minted| NewCodeFamily {
+            id: &family_id,
+            family_hash: &minted.family_hash,
+            current_hash: &minted.token_hash,
+            expires_at: refresh_expires_at,
+        }),
     };
-    let scope = ScopeSet::parse(&code.scope)
+    let Some(claimed) = ctx.store.claim_authorization_code(&claim).await? else {
+        return Err(why_refused(ctx, &claim, verifier).await?);
+    };
+    // Claims from the cached user; the claim checked, fresh, that the user is enabled and at the
+    // code's generation.
+    let user = match ctx.cache.user(ctx.store, &claimed.user_id).await? {
+        Some(user) => user,
+        None => return Err(invalid("the user's sessions have ended")),
+    };
+    let scope = ScopeSet::parse(&claimed.scope)
         .map_err(|e| OAuthError::Internal(anyhow::anyhow!("stored code scope: {e}")))?;
     let subject = TokenSubject::User {
         id: &user.id,
         username: &user.username,
         roles: &user.roles,
-        generation: code.user_generation,
+        generation: claimed.user_generation,
     };
-    let issued = ctx.tokens.issue(
+    let issued = ctx.tokens.issue_with_jti(
         subject,
         &client.client_id,
         &client.registration,
         &scope,
-        now,
+        issued_at,
+        access_jti,
     )?;
-    let minted = client_gets_refresh_tokens(client).then(mint_new_family);
-    let family = minted.as_ref().map(|minted| RefreshFamily {
-        id: uuid::Uuid::new_v4().to_string(),
-        generation: 0,
-        current_hash: minted.token_hash.clone(),
-        client_id: client.client_id.clone(),
-        client_registration: client.registration.clone(),
-        user_id: user.id.clone(),
-        user_generation: code.user_generation,
-        scope: scope.to_string(),
-        issued_at: now,
-        expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
-    });
-    let redemption = Redemption {
-        access_jti: &issued.claims.jti,
-        access_expires_at: issued.claims.exp,
-        refresh: family
-            .as_ref()
-            .zip(minted.as_ref())
-            .map(|(family, minted)| (family, minted.family_hash.as_str())),
-    };
-    let outcome = ctx
-        .store
-        .redeem_authorization_code(&code_hash, now, &redemption, &code.session_handle)
-        .await?;
-    match outcome {
-        RedeemOutcome::Redeemed => {}
-        RedeemOutcome::UserChanged => return Err(invalid("the user's sessions have ended")),
-        RedeemOutcome::AlreadyRedeemed => {
-            // A concurrent request redeemed it first: this one's token never leaves, and what
-            // the other issued is revoked.
-            revoke_what_it_issued(ctx, &code_hash).await?;
-            return Err(invalid("the code was already used; its tokens are revoked"));
-        }
-    }
     record_issuance(ctx, "authorization_code", &user.username, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,
@@ -141,6 +96,63 @@ pub async fn grant(
         &scope,
         minted.map(|minted| minted.token),
     ))
+}
+
+/// Why a claim failed, in the order a client can act on; a code redeemed before has what it
+/// issued revoked.
+async fn why_refused(
+    ctx: &GrantContext<'_>,
+    claim: &CodeClaim<'_>,
+    verifier: Option<&str>,
+) -> Result<OAuthError, OAuthError> {
+    let Some(code) = ctx.store.find_authorization_code(claim.code_hash).await? else {
+        return Ok(invalid("the code is invalid, expired or used"));
+    };
+    if code.redeemed_at.is_some() {
+        revoke_what_it_issued(ctx, claim.code_hash).await?;
+        log::warn!(
+            "authorization code of client {} was used twice",
+            code.client_id
+        );
+        return Ok(invalid("the code was already used; its tokens are revoked"));
+    }
+    if code.client_id != claim.client_id || code.client_registration != claim.client_registration {
+        return Ok(invalid("the code was issued to another client"));
+    }
+    if code.expires_at <= claim.now {
+        return Ok(invalid("the code has expired"));
+    }
+    if let Some(refused) = redirect_uri_refusal(&code, claim.redirect_uri) {
+        return Ok(refused);
+    }
+    match (&code.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if !verifier_matches(verifier, challenge) => {
+            Ok(invalid("the code_verifier does not match"))
+        }
+        (Some(_), None) => Ok(OAuthError::invalid_request(
+            "code_verifier is required: the authorization request used PKCE",
+        )),
+        // RFC 9700 section 2.1.1: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => Ok(invalid(
+            "the authorization request carried no code_challenge",
+        )),
+        // Everything about the code matched: its user changed since (or it was just redeemed).
+        _ => Ok(invalid("the user's sessions have ended")),
+    }
+}
+
+/// `redirect_uri` must be the one sent to /authorize; when none was sent, it may be omitted.
+fn redirect_uri_refusal(code: &AuthorizationCode, presented: Option<&str>) -> Option<OAuthError> {
+    match (&code.redirect_uri, presented) {
+        (Some(sent), Some(presented)) if sent == presented => None,
+        (Some(_), _) => Some(invalid(
+            "redirect_uri must be the one sent with the authorization request",
+        )),
+        (None, Some(presented)) if presented != code.delivered_to => Some(invalid(
+            "redirect_uri does not match the authorization request",
+        )),
+        (None, _) => None,
+    }
 }
 
 async fn revoke_what_it_issued(ctx: &GrantContext<'_>, code_hash: &str) -> Result<(), OAuthError> {

@@ -216,7 +216,7 @@ async fn sign_out(request: HttpRequest, state: WebState, body: FormBody) -> Http
     };
     let secure = state.secure();
     let cookie = PageCookie::Session.read(&request, secure);
-    if let Err(error) = end_session(&state.store, cookie.as_deref()).await {
+    if let Err(error) = end_session(&state.store, &state.cache, cookie.as_deref()).await {
         return state.unavailable(error);
     }
     record(

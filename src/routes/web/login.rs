@@ -180,6 +180,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
     let secure = state.secure();
     if let Err(error) = end_session(
         &state.store,
+        &state.cache,
         PageCookie::Session.read(&request, secure).as_deref(),
     )
     .await

@@ -111,6 +111,7 @@ impl WebState {
         let cookie = PageCookie::Session.read(request, self.secure());
         crate::signin::sessions::current_session(
             &self.store,
+            &self.cache,
             &self.settings.sessions,
             cookie.as_deref(),
             self.now(),
