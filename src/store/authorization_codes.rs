@@ -111,6 +111,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let trim = u64::from_str_radix(code.code_hash.get(..4).unwrap_or("0"), 16)
             .is_ok_and(|n| n % TRIM_EVERY == 0);
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => async {
             sqlx::query(&format!(
                 "insert into authorization_codes ({CODE_COLUMNS}, issued_at_ms)
@@ -187,6 +188,7 @@ impl Store {
                    $5, $6, $7, session_handle
             from authorization_codes where code_hash = $1";
         let family_id = claim.refresh.as_ref().map(|family| family.id);
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => async {
             let claiming = sqlx::query_as::<_, ClaimedCode>(CLAIM)
                 .bind(claim.code_hash)
