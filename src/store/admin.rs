@@ -230,6 +230,25 @@ impl Store {
         }.await)
     }
 
+    /// Checks that `authority` may act on this user's sessions and consents: an API caller must
+    /// hold every admin scope the user holds (the rule for changing the user). Ending sessions or
+    /// revoking consents grants nothing, so acting after this check cannot widen anyone's access.
+    pub async fn may_act_on_user(
+        &self,
+        user_id: &str,
+        username: &str,
+        authority: &Authority,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => async {
+            let mut tx = pool.begin_write().await?;
+            let full_admins =
+                guard_user_change(&mut *tx, authority, (user_id, username), None, false).await?;
+            keep_a_full_admin(&mut *tx, full_admins).await?;
+            tx.commit().await?;
+            Ok(())
+        }.await)
+    }
+
     /// Deletes a role; refused while users hold it unless `force`. An API caller must hold every
     /// admin scope the role grants, and may not take the last full admin's scopes away.
     pub async fn delete_role(

@@ -695,6 +695,61 @@ async fn admins_list_and_end_a_user_s_sessions(backend: Backend) {
     }
 }
 
+/// The delegation rule: ending a user's sessions or revoking their consents takes every admin
+/// scope that user holds, as changing the user does.
+async fn a_lesser_admin_cannot_end_a_full_admin_s_sessions_or_consents(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let full_admin = app.admin_token().await;
+    let writer = app.token_with_scopes(&["users:write"]).await;
+    let admin_id = app
+        .bearer(Method::GET, "/me", Some(&full_admin), None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["username"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = authd::clock::unix_now();
+    let user = app
+        .store
+        .find_user(&authd::domain::Username::parse(&admin_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let session = NewSession {
+        id_hash: "hash-of-admin-session",
+        handle: "h-admin",
+        user_id: &user.id,
+        user_generation: user.token_generation,
+        amr: "pwd",
+        now,
+        expires_at: now + 3600,
+        ip: None,
+    };
+    app.store.create_session(&session, 10).await.unwrap();
+    let sessions = format!("/admin/users/{admin_id}/sessions");
+    let refused = app
+        .bearer(Method::DELETE, &sessions, Some(&writer), None)
+        .await;
+    assert_api_error(refused, 403, "insufficient_scope").await;
+    let consent = format!("/admin/users/{admin_id}/consents/gallery");
+    let refused = app
+        .bearer(Method::DELETE, &consent, Some(&writer), None)
+        .await;
+    assert_api_error(refused, 403, "insufficient_scope").await;
+    let kept = app
+        .store
+        .list_user_sessions(&user.id, now, 3600)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "the refused call ended nothing");
+    let ended = app
+        .bearer(Method::DELETE, &sessions, Some(&full_admin), None)
+        .await;
+    assert_eq!(ended.status(), 204);
+}
+
 async fn admins_list_and_revoke_a_user_s_consents(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.seed_alice().await;
@@ -1038,6 +1093,7 @@ backend_tests!(
     two_racing_patches_leave_one_complete_state,
     admins_list_and_end_a_user_s_sessions,
     admins_list_and_revoke_a_user_s_consents,
+    a_lesser_admin_cannot_end_a_full_admin_s_sessions_or_consents,
     a_registered_origin_may_call_the_browser_endpoints,
     preflights_are_answered_for_registered_origins_only,
     an_origin_change_is_honoured_within_a_second,

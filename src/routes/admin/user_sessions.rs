@@ -82,6 +82,17 @@ async fn end_user_sessions(
     cache: web::Data<CredentialCache>,
 ) -> Result<HttpResponse, ApiError> {
     let user = path_user(&store, &username).await?;
+    let allowed = store
+        .may_act_on_user(&user.id, &user.username, &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(
+            &caller.caller,
+            "session.ended_by_admin",
+            &user.username,
+            allowed,
+        )
+        .await?;
     let ended = store.end_user_sessions(&user.id).await?;
     cache.forget_sessions_of(&user.id);
     recorder
@@ -154,6 +165,12 @@ async fn revoke_user_consent(
         ))
     };
     let client_id = ClientId::parse(&client_id).map_err(|_| no_consent())?;
+    let allowed = store
+        .may_act_on_user(&user.id, &user.username, &caller.caller.authority())
+        .await;
+    recorder
+        .unless_refused(&caller.caller, "consent.revoked", &user.username, allowed)
+        .await?;
     if !store.revoke_consent(&user.id, client_id.as_str()).await? {
         return Err(no_consent());
     }
