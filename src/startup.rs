@@ -126,6 +126,7 @@ impl Application {
         );
         let settings = web::Data::new(settings);
         let clock = web::Data::new(clock);
+        let code_writer = web::Data::new(crate::store::CodeWriter::start(store.clone()));
         let page_keys = web::Data::new(crate::signin::PageKeys::derive(
             tokens.keys().page_secret(),
         )?);
@@ -166,6 +167,7 @@ impl Application {
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
                 .app_data(page_keys.clone())
+                .app_data(code_writer.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)

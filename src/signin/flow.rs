@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::domain::{ClientId, ScopeSet};
-use crate::store::{AuthorizationCode, Client, Session, Store, StoreError, User};
+use crate::store::{AuthorizationCode, Client, CodeWriter, Session, Store, StoreError, User};
 
 /// What a flow step needs, borrowed for one request.
 pub struct FlowContext<'a> {
@@ -28,6 +28,8 @@ pub struct FlowContext<'a> {
     pub ip: Option<String>,
     /// Now, from the application's clock.
     pub now: i64,
+    /// Group commit for codes.
+    pub code_writer: &'a CodeWriter,
 }
 
 /// What the browser sees next.
@@ -274,7 +276,7 @@ impl FlowContext<'_> {
             expires_at: self.now + self.settings.oauth.code_ttl_secs as i64,
             redeemed_at: None,
         };
-        self.store.insert_authorization_code(&row).await?;
+        self.code_writer.insert(row).await?;
         Ok(Step::ToClient(request.deliver_to.code(&code, self.issuer)))
     }
 

@@ -46,37 +46,37 @@ pub struct AuthorizationCode {
 
 /// An attempt to redeem a code: everything the code must match, and what redeeming it issues.
 #[derive(Debug)]
-pub struct CodeClaim<'a> {
+pub struct CodeClaim {
     /// SHA-256 (hex) of the presented code.
-    pub code_hash: &'a str,
+    pub code_hash: String,
     /// Now; the code must expire later.
     pub now: i64,
     /// The authenticated client and its registration.
-    pub client_id: &'a str,
+    pub client_id: String,
     /// See `client_id`.
-    pub client_registration: &'a str,
+    pub client_registration: String,
     /// `redirect_uri` as presented at /token.
-    pub redirect_uri: Option<&'a str>,
+    pub redirect_uri: Option<String>,
     /// BASE64URL(SHA-256(code_verifier)) of the presented verifier.
-    pub challenge: Option<&'a str>,
+    pub challenge: Option<String>,
     /// The access token's `jti` and `exp`, chosen before it is signed.
-    pub access_jti: &'a str,
+    pub access_jti: String,
     /// See `access_jti`.
     pub access_expires_at: i64,
     /// The refresh family to start: its id, the hashes of its family secret and first token,
     /// and when that token expires.
-    pub refresh: Option<NewCodeFamily<'a>>,
+    pub refresh: Option<NewCodeFamily>,
 }
 
 /// A refresh family started by a code; user and scope come from the code itself.
 #[derive(Debug)]
-pub struct NewCodeFamily<'a> {
+pub struct NewCodeFamily {
     /// Family id.
-    pub id: &'a str,
+    pub id: String,
     /// Hash of the family secret.
-    pub family_hash: &'a str,
+    pub family_hash: String,
     /// Hash of the first token.
-    pub current_hash: &'a str,
+    pub current_hash: String,
     /// When that token expires.
     pub expires_at: i64,
 }
@@ -97,60 +97,139 @@ const MAX_OPEN_CODES_PER_SESSION: i64 = 32;
 /// One code in this many (by hash) trims its session's open codes.
 const TRIM_EVERY: u64 = 8;
 
+/// A write on the code path, batched by `CodeWriter`.
+#[derive(Debug)]
+pub enum CodeWrite {
+    /// Store a newly issued code.
+    Insert(AuthorizationCode),
+    /// Redeem a code if everything matches (see `CLAIM_CODE`).
+    Claim(CodeClaim),
+}
+
+/// The result of one `CodeWrite`.
+#[derive(Debug)]
+pub enum CodeWritten {
+    /// The code is stored.
+    Inserted,
+    /// The claimed code's grant, or `None` when something did not match and nothing was stored.
+    Claimed(Option<ClaimedCode>),
+}
+
+/// About every `TRIM_EVERY`th code (by its hash) trims its session's open codes beyond
+/// `MAX_OPEN_CODES_PER_SESSION`, oldest first: a signed-in script cannot grow the table at will.
+fn trims(code: &AuthorizationCode) -> bool {
+    u64::from_str_radix(code.code_hash.get(..4).unwrap_or("0"), 16)
+        .is_ok_and(|n| n % TRIM_EVERY == 0)
+}
+
+const INSERT_CODE: &str = "insert into authorization_codes (code_hash, client_id, \
+     client_registration, redirect_uri, delivered_to, code_challenge, scope, user_id, \
+     user_generation, session_handle, auth_time, amr, nonce, expires_at, redeemed_at, \
+     issued_at_ms) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)";
+
+const TRIM_OPEN_CODES: &str = r"delete from authorization_codes
+    where session_handle = $1 and redeemed_at is null and code_hash not in
+      (select code_hash from authorization_codes
+       where session_handle = $1 and redeemed_at is null
+       order by issued_at_ms desc, code_hash limit $2)";
+
+/// Redeems the code only if everything matches: unredeemed, unexpired, this client and
+/// registration, the redirect URI, the PKCE challenge, and its user still enabled at the code's
+/// generation.
+const CLAIM_CODE: &str = r"update authorization_codes
+    set redeemed_at = $2, access_jti = $3, access_expires_at = $4, refresh_family_id = $5
+    where code_hash = $1 and redeemed_at is null and expires_at > $2
+      and client_id = $6 and client_registration = $7
+      and ((redirect_uri is not null and redirect_uri = $8)
+           or (redirect_uri is null and ($8 is null or $8 = delivered_to)))
+      and ((code_challenge is null and $9 is null) or code_challenge = $9)
+      and exists (select 1 from users u
+                  where u.id = authorization_codes.user_id and not u.disabled
+                    and u.token_generation = authorization_codes.user_generation)
+    returning user_id, user_generation, scope";
+
+const START_FAMILY: &str = r"insert into refresh_families
+    (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
+     user_generation, scope, issued_at, expires_at, origin, session_handle)
+    select $2, $3, $4, 0, client_id, client_registration, user_id, user_generation, scope,
+           $5, $6, $7, session_handle
+    from authorization_codes where code_hash = $1";
+
 const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_uri, \
      delivered_to, code_challenge, scope, user_id, user_generation, session_handle, auth_time, \
      amr, nonce, expires_at, redeemed_at";
 
-impl Store {
-    /// Stores a newly issued code. About every `TRIM_EVERY`th code (by its hash), the session's
-    /// unredeemed codes beyond `MAX_OPEN_CODES_PER_SESSION` are dropped, oldest first, so a
-    /// signed-in script cannot grow the table at will while single sign-on stays one write.
-    pub async fn insert_authorization_code(
-        &self,
-        code: &AuthorizationCode,
-    ) -> Result<(), StoreError> {
-        let trim = u64::from_str_radix(code.code_hash.get(..4).unwrap_or("0"), 16)
-            .is_ok_and(|n| n % TRIM_EVERY == 0);
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => async {
-            sqlx::query(&format!(
-                "insert into authorization_codes ({CODE_COLUMNS}, issued_at_ms)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)"
-            ))
-            .bind(&code.code_hash)
-            .bind(&code.client_id)
-            .bind(&code.client_registration)
-            .bind(&code.redirect_uri)
-            .bind(&code.delivered_to)
-            .bind(&code.code_challenge)
-            .bind(&code.scope)
-            .bind(&code.user_id)
-            .bind(code.user_generation)
-            .bind(&code.session_handle)
-            .bind(code.auth_time)
-            .bind(&code.amr)
-            .bind(&code.nonce)
-            .bind(code.expires_at)
-            .bind(crate::clock::unix_now_ms())
-            .execute(pool)
-            .await?;
-            if trim {
-                sqlx::query(
-                    r"delete from authorization_codes
-                      where session_handle = $1 and redeemed_at is null and code_hash not in
-                        (select code_hash from authorization_codes
-                         where session_handle = $1 and redeemed_at is null
-                         order by issued_at_ms desc, code_hash limit $2)",
-                )
-                .bind(&code.session_handle)
-                .bind(MAX_OPEN_CODES_PER_SESSION)
-                .execute(pool)
-                .await?;
+/// One code write's statements on `$ex` (a pool, or `&mut *tx`); evaluates to
+/// `Result<CodeWritten, sqlx::Error>`.
+macro_rules! run_code_write {
+    ($ex:expr, $write:expr) => {
+        async {
+            let written: Result<CodeWritten, sqlx::Error> = async {
+                match $write {
+                    CodeWrite::Insert(code) => {
+                        sqlx::query(INSERT_CODE)
+                            .bind(&code.code_hash)
+                            .bind(&code.client_id)
+                            .bind(&code.client_registration)
+                            .bind(&code.redirect_uri)
+                            .bind(&code.delivered_to)
+                            .bind(&code.code_challenge)
+                            .bind(&code.scope)
+                            .bind(&code.user_id)
+                            .bind(code.user_generation)
+                            .bind(&code.session_handle)
+                            .bind(code.auth_time)
+                            .bind(&code.amr)
+                            .bind(&code.nonce)
+                            .bind(code.expires_at)
+                            .bind(crate::clock::unix_now_ms())
+                            .execute($ex)
+                            .await?;
+                        if trims(code) {
+                            sqlx::query(TRIM_OPEN_CODES)
+                                .bind(&code.session_handle)
+                                .bind(MAX_OPEN_CODES_PER_SESSION)
+                                .execute($ex)
+                                .await?;
+                        }
+                        Ok(CodeWritten::Inserted)
+                    }
+                    CodeWrite::Claim(claim) => {
+                        let claimed: Option<ClaimedCode> = sqlx::query_as(CLAIM_CODE)
+                            .bind(&claim.code_hash)
+                            .bind(claim.now)
+                            .bind(&claim.access_jti)
+                            .bind(claim.access_expires_at)
+                            .bind(claim.refresh.as_ref().map(|family| family.id.as_str()))
+                            .bind(&claim.client_id)
+                            .bind(&claim.client_registration)
+                            .bind(&claim.redirect_uri)
+                            .bind(&claim.challenge)
+                            .fetch_optional($ex)
+                            .await?;
+                        if let (Some(_), Some(family)) = (&claimed, &claim.refresh) {
+                            sqlx::query(START_FAMILY)
+                                .bind(&claim.code_hash)
+                                .bind(&family.id)
+                                .bind(&family.family_hash)
+                                .bind(&family.current_hash)
+                                .bind(claim.now)
+                                .bind(family.expires_at)
+                                .bind(CONSENTED_ORIGIN)
+                                .execute($ex)
+                                .await?;
+                        }
+                        Ok(CodeWritten::Claimed(claimed))
+                    }
+                }
             }
-            Ok::<_, StoreError>(())
-        }.await)
-    }
+            .await;
+            written
+        }
+    };
+}
 
+impl Store {
     /// The code with this hash, redeemed or not.
     pub async fn find_authorization_code(
         &self,
@@ -162,63 +241,46 @@ impl Store {
         Ok(row)
     }
 
-    /// Redeems the code if everything matches: unredeemed, unexpired, this client and
-    /// registration, the redirect URI, the PKCE challenge, and its user still enabled at the
-    /// code's generation. One statement claims it (one transaction when a refresh family is
-    /// started too); `None` when anything did not match, and nothing was stored.
-    pub async fn claim_authorization_code(
+    /// Runs code writes in one transaction, each under its own savepoint, so concurrent
+    /// sign-ins and exchanges share one commit (one `fsync`) and one failing write cannot undo
+    /// the others. `Err` only when the transaction itself failed: then nothing was written.
+    /// SQLite's `CodeWriter` uses it; see `write_code` for PostgreSQL.
+    pub async fn write_code_batch(
         &self,
-        claim: &CodeClaim<'_>,
-    ) -> Result<Option<ClaimedCode>, StoreError> {
-        const CLAIM: &str = r"update authorization_codes
-            set redeemed_at = $2, access_jti = $3, access_expires_at = $4, refresh_family_id = $5
-            where code_hash = $1 and redeemed_at is null and expires_at > $2
-              and client_id = $6 and client_registration = $7
-              and ((redirect_uri is not null and redirect_uri = $8)
-                   or (redirect_uri is null and ($8 is null or $8 = delivered_to)))
-              and ((code_challenge is null and $9 is null) or code_challenge = $9)
-              and exists (select 1 from users u
-                          where u.id = authorization_codes.user_id and not u.disabled
-                            and u.token_generation = authorization_codes.user_generation)
-            returning user_id, user_generation, scope";
-        const START_FAMILY: &str = r"insert into refresh_families
-            (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
-             user_generation, scope, issued_at, expires_at, origin, session_handle)
-            select $2, $3, $4, 0, client_id, client_registration, user_id, user_generation, scope,
-                   $5, $6, $7, session_handle
-            from authorization_codes where code_hash = $1";
-        let family_id = claim.refresh.as_ref().map(|family| family.id);
+        writes: &[CodeWrite],
+    ) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
         let _turn = self.write_turn().await;
         with_pool!(self, pool => async {
-            let claiming = sqlx::query_as::<_, ClaimedCode>(CLAIM)
-                .bind(claim.code_hash)
-                .bind(claim.now)
-                .bind(claim.access_jti)
-                .bind(claim.access_expires_at)
-                .bind(family_id)
-                .bind(claim.client_id)
-                .bind(claim.client_registration)
-                .bind(claim.redirect_uri)
-                .bind(claim.challenge);
-            let Some(family) = &claim.refresh else {
-                return Ok::<_, StoreError>(claiming.fetch_optional(pool).await?);
-            };
             let mut tx = pool.begin_write().await?;
-            let Some(claimed) = claiming.fetch_optional(&mut *tx).await? else {
-                return Ok(None);
-            };
-            sqlx::query(START_FAMILY)
-                .bind(claim.code_hash)
-                .bind(family.id)
-                .bind(family.family_hash)
-                .bind(family.current_hash)
-                .bind(claim.now)
-                .bind(family.expires_at)
-                .bind(CONSENTED_ORIGIN)
-                .execute(&mut *tx)
-                .await?;
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                sqlx::query("savepoint code_write").execute(&mut *tx).await?;
+                let result: Result<CodeWritten, sqlx::Error> =
+                    run_code_write!(&mut *tx, write).await;
+                if result.is_err() {
+                    sqlx::query("rollback to savepoint code_write").execute(&mut *tx).await?;
+                }
+                sqlx::query("release savepoint code_write").execute(&mut *tx).await?;
+                results.push(result.map_err(StoreError::from));
+            }
             tx.commit().await?;
-            Ok(Some(claimed))
+            Ok::<_, StoreError>(results)
+        }.await)
+    }
+
+    /// Runs one code write on its own: one autocommit statement, or a transaction when a claim
+    /// also starts a refresh family. PostgreSQL's `CodeWriter` uses it: its connections write in
+    /// parallel and its commits already group, so a single writer would only queue them.
+    pub async fn write_code(&self, write: &CodeWrite) -> Result<CodeWritten, StoreError> {
+        let starts_family = matches!(write, CodeWrite::Claim(claim) if claim.refresh.is_some());
+        with_pool!(self, pool => async {
+            if !starts_family {
+                return Ok::<_, StoreError>(run_code_write!(pool, write).await?);
+            }
+            let mut tx = pool.begin_write().await?;
+            let written = run_code_write!(&mut *tx, write).await?;
+            tx.commit().await?;
+            Ok(written)
         }.await)
     }
 

@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod authorization_codes;
 mod clients;
+mod code_writer;
 mod consents;
 mod delegation;
 mod durability;
@@ -32,7 +33,10 @@ use crate::config::{self, DatabaseSettings};
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
-pub use authorization_codes::{AuthorizationCode, ClaimedCode, CodeClaim, NewCodeFamily};
+pub use authorization_codes::{
+    AuthorizationCode, ClaimedCode, CodeClaim, CodeWrite, CodeWritten, NewCodeFamily,
+};
+pub use code_writer::CodeWriter;
 pub use consents::Consent;
 pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;

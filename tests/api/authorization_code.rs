@@ -1122,6 +1122,55 @@ async fn consent_revocation_racing_a_redemption_leaves_no_refresh_token(backend:
     }
 }
 
+/// Group commit: writes batched into one transaction succeed or fail one by one.
+async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
+    use authd::store::{AuthorizationCode, CodeWrite, CodeWritten};
+    let app = TestApp::spawn(backend).await;
+    app.seed_alice().await;
+    let alice = app
+        .store
+        .find_user_login(&authd::domain::Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .user;
+    let code = |hash: &str| AuthorizationCode {
+        code_hash: hash.to_owned(),
+        client_id: "gallery".into(),
+        client_registration: "r".into(),
+        redirect_uri: None,
+        delivered_to: REDIRECT.into(),
+        code_challenge: None,
+        scope: "items:read".into(),
+        user_id: alice.id.clone(),
+        user_generation: alice.token_generation,
+        session_handle: "s".into(),
+        auth_time: 0,
+        amr: "pwd".into(),
+        nonce: None,
+        expires_at: authd::clock::unix_now() + 60,
+        redeemed_at: None,
+    };
+    let writes = [
+        CodeWrite::Insert(code("aaaa1")),
+        CodeWrite::Insert(code("aaaa1")),
+        CodeWrite::Insert(code("bbbb2")),
+    ];
+    let results = app.store.write_code_batch(&writes).await.unwrap();
+    assert!(matches!(results[0], Ok(CodeWritten::Inserted)));
+    assert!(results[1].is_err(), "the duplicate is refused");
+    assert!(matches!(results[2], Ok(CodeWritten::Inserted)));
+    for hash in ["aaaa1", "bbbb2"] {
+        assert!(
+            app.store
+                .find_authorization_code(hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
 backend_tests!(
     sign_in_consent_exchange_then_single_sign_on,
     untrusted_clients_and_redirect_uris_get_a_page_never_a_redirect,
@@ -1142,6 +1191,7 @@ backend_tests!(
     an_omitted_redirect_uri_means_the_one_registered,
     open_codes_per_session_are_bounded,
     consent_revocation_racing_a_redemption_leaves_no_refresh_token,
+    a_failing_write_in_a_batch_does_not_undo_the_others,
 );
 
 /// With exactly one registered redirect URI, /authorize may omit it, and then /token must too.

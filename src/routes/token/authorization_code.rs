@@ -2,7 +2,8 @@
 //! `/authorize`, once, by the client it was issued to, with the PKCE verifier.
 //!
 //! The happy path is one statement: it claims the code only if everything matches (see
-//! `Store::claim_authorization_code`). When it does not, the code is read to say why, and a code
+//! `CLAIM_CODE` in `store::authorization_codes`), committed with other writes waiting at the same
+//! moment (`store::CodeWriter`). When it does not, the code is read to say why, and a code
 //! that was already redeemed has what it issued revoked (section 4.1.2).
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -49,23 +50,30 @@ pub async fn grant(
     let refresh_expires_at = issued_at + ctx.settings.tokens.refresh_ttl_secs as i64;
     let challenge = verifier.map(|v| URL_SAFE_NO_PAD.encode(digest(&SHA256, v.as_bytes())));
     let claim = CodeClaim {
-        code_hash: &code_hash,
+        code_hash: code_hash.clone(),
         now,
-        client_id: &client.client_id,
-        client_registration: &client.registration,
-        redirect_uri,
-        challenge: challenge.as_deref(),
-        access_jti: &access_jti,
+        client_id: client.client_id.clone(),
+        client_registration: client.registration.clone(),
+        redirect_uri: redirect_uri.map(str::to_owned),
+        challenge,
+        access_jti: access_jti.clone(),
         access_expires_at: ctx.tokens.expiry_at(issued_at),
         refresh: minted.as_ref().map(|minted| NewCodeFamily {
-            id: &family_id,
-            family_hash: &minted.family_hash,
-            current_hash: &minted.token_hash,
+            id: family_id.clone(),
+            family_hash: minted.family_hash.clone(),
+            current_hash: minted.token_hash.clone(),
             expires_at: refresh_expires_at,
         }),
     };
-    let Some(claimed) = ctx.store.claim_authorization_code(&claim).await? else {
-        return Err(why_refused(ctx, &claim, verifier).await?);
+    let refused_context = Refused {
+        code_hash: &code_hash,
+        now,
+        client,
+        redirect_uri,
+        verifier,
+    };
+    let Some(claimed) = ctx.code_writer.claim(claim).await? else {
+        return Err(why_refused(ctx, &refused_context).await?);
     };
     // Claims from the cached user; the claim checked, fresh, that the user is enabled and at the
     // code's generation.
@@ -98,13 +106,22 @@ pub async fn grant(
     ))
 }
 
+/// What a refused exchange presented.
+struct Refused<'a> {
+    code_hash: &'a str,
+    now: i64,
+    client: &'a PresentedClient,
+    redirect_uri: Option<&'a str>,
+    verifier: Option<&'a str>,
+}
+
 /// Why a claim failed, in the order a client can act on; a code redeemed before has what it
 /// issued revoked.
 async fn why_refused(
     ctx: &GrantContext<'_>,
-    claim: &CodeClaim<'_>,
-    verifier: Option<&str>,
+    claim: &Refused<'_>,
 ) -> Result<OAuthError, OAuthError> {
+    let verifier = claim.verifier;
     let Some(code) = ctx.store.find_authorization_code(claim.code_hash).await? else {
         return Ok(invalid("the code is invalid, expired or used"));
     };
@@ -116,7 +133,9 @@ async fn why_refused(
         );
         return Ok(invalid("the code was already used; its tokens are revoked"));
     }
-    if code.client_id != claim.client_id || code.client_registration != claim.client_registration {
+    if code.client_id != claim.client.client_id
+        || code.client_registration != claim.client.registration
+    {
         return Ok(invalid("the code was issued to another client"));
     }
     if code.expires_at <= claim.now {

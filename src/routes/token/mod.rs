@@ -27,7 +27,7 @@ use crate::error::OAuthError;
 use crate::net::liveness::still_waiting;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
-use crate::store::Store;
+use crate::store::{CodeWriter, Store};
 use crate::tokens::TokenService;
 
 /// Mounts `/token`.
@@ -68,6 +68,8 @@ pub struct GrantContext<'a> {
     pub cache: &'a CredentialCache,
     /// The clock codes expire by.
     pub clock: &'a Clock,
+    /// Group commit for codes.
+    pub code_writer: &'a CodeWriter,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -189,6 +191,7 @@ async fn issue_token(
     lockout: web::Data<LockoutPolicy>,
     device_cookies: web::Data<DeviceCookies>,
     clock: web::Data<Clock>,
+    code_writer: web::Data<CodeWriter>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -233,6 +236,7 @@ async fn issue_token(
         device_cookies: &device_cookies,
         cache: &cache,
         clock: &clock,
+        code_writer: &code_writer,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
