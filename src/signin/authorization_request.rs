@@ -275,7 +275,7 @@ pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-/// Whether a request (still) waits for MAX_STATE_BYTES-bounded input; used by `ClientRedirect`.
+/// Whether `state` is short enough to travel in the login transaction cookie.
 pub(super) fn state_fits(state: &str) -> bool {
     state.len() <= MAX_STATE_BYTES
 }

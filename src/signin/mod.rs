@@ -11,7 +11,7 @@ pub mod transaction;
 
 pub use authorization_request::{AuthorizationRequest, RawParameters, RequestError};
 pub use flow::{ConsentRequest, FlowContext, Step};
-pub use page_keys::PageKeys;
+pub use page_keys::{MAX_COOKIE_VALUE_BYTES, PageKeys};
 pub use password::{PasswordCheck, SignInError, SignedIn};
 pub use redirect::{ClientRedirect, ErrorCode};
 pub use transaction::{Destination, LoginTransaction, Stage};

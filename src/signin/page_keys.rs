@@ -9,6 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Largest sealed value accepted (a login transaction is well under 4 KiB, a cookie's limit).
 const MAX_SEALED_BYTES: usize = 4096;
+/// Largest sealed value put in a cookie: browsers keep 4096 bytes for name, value and
+/// attributes together.
+pub const MAX_COOKIE_VALUE_BYTES: usize = 3800;
 
 /// Seals and opens page state; `Debug` shows nothing.
 pub struct PageKeys {

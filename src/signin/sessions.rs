@@ -59,6 +59,13 @@ pub async fn start_session(
     })
 }
 
+/// The stored hash of a session cookie's value; `None` for a value no session can have.
+fn id_hash_of(cookie_value: Option<&str>) -> Option<String> {
+    cookie_value
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map(hash_secret)
+}
+
 /// The live session a cookie value names, marked as used. Read from the cache when another
 /// request read it within `ENTRY_TTL` (so an end on another instance counts within that).
 pub async fn current_session(
@@ -68,10 +75,9 @@ pub async fn current_session(
     cookie_value: Option<&str>,
     now: i64,
 ) -> Result<Option<Session>, StoreError> {
-    let Some(cookie_value) = cookie_value.filter(|v| !v.is_empty() && v.len() <= 64) else {
+    let Some(id_hash) = id_hash_of(cookie_value) else {
         return Ok(None);
     };
-    let id_hash = hash_secret(cookie_value);
     let idle_secs = settings.idle_secs as i64;
     let session = match cache.session(&id_hash) {
         Some(session) => Some(session),
@@ -105,9 +111,8 @@ pub async fn end_session(
     cache: &CredentialCache,
     cookie_value: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    match cookie_value.filter(|v| !v.is_empty() && v.len() <= 64) {
-        Some(value) => {
-            let id_hash = hash_secret(value);
+    match id_hash_of(cookie_value) {
+        Some(id_hash) => {
             cache.forget_session(&id_hash);
             store.end_session(&id_hash).await
         }

@@ -249,7 +249,6 @@ impl Store {
         &self,
         writes: &[CodeWrite],
     ) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
-        let _turn = self.write_turn().await;
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(writes.len());

@@ -72,21 +72,6 @@ impl BeginWrite for SqlitePool {
     }
 }
 
-/// SQLite lets one connection write at a time and makes the others retry with sleeps of up to
-/// 100 ms (its busy handler); hot write paths queue here instead, in this process, so they take
-/// turns without sleeping. Other processes on the same file still meet the busy handler.
-static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-impl Store {
-    /// A turn to write, on SQLite; nothing on PostgreSQL, whose writers do not exclude each other.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-        match self {
-            Store::Sqlite(_) => Some(SQLITE_WRITER.lock().await),
-            Store::Postgres(_) => None,
-        }
-    }
-}
-
 /// Runs `$body` with `$pool` bound to whichever pool the store holds.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {

@@ -4,13 +4,14 @@
 use actix_web::{HttpResponse, delete, get, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::users::path_username;
 use super::wire::{ConsentResponse, ErrorResponse, PageQuery, PageResponse, SessionResponse};
 use super::{ChangeRecorder, UsersRead, UsersWrite};
 use crate::auth::Authorized;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
-use crate::domain::{ClientId, Username};
+use crate::domain::ClientId;
 use crate::error::ApiError;
 use crate::store::{Store, User, paginate};
 
@@ -22,11 +23,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(revoke_user_consent);
 }
 
-// A username that cannot be valid cannot exist either.
+/// The user a path names (a username that cannot be valid cannot exist either).
 async fn path_user(store: &Store, raw: &str) -> Result<User, ApiError> {
-    let missing = || ApiError::NotFound(format!("user {raw:.64} does not exist"));
-    let username = Username::parse(raw).map_err(|_| missing())?;
-    store.find_user(&username).await?.ok_or_else(missing)
+    let username = path_username(raw)?;
+    store
+        .find_user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {raw:.64} does not exist")))
 }
 
 /// The user's live browser sessions, newest first.

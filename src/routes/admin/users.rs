@@ -32,7 +32,7 @@ fn shape(user: User) -> UserResponse {
 }
 
 // A username that cannot be valid cannot exist either.
-fn path_username(raw: &str) -> Result<Username, ApiError> {
+pub(super) fn path_username(raw: &str) -> Result<Username, ApiError> {
     Username::parse(raw).map_err(|_| ApiError::NotFound(format!("user {raw:.64} does not exist")))
 }
 

@@ -131,7 +131,7 @@ impl WebState {
     /// The `Set-Cookie` value carrying `transaction`, or `None` when it is too large for one.
     fn transaction_cookie(&self, transaction: &LoginTransaction) -> Option<String> {
         let sealed = transaction.seal(&self.keys)?;
-        (sealed.len() <= 3800).then(|| {
+        (sealed.len() <= crate::signin::MAX_COOKIE_VALUE_BYTES).then(|| {
             PageCookie::Login.set(
                 self.secure(),
                 &sealed,
