@@ -4,10 +4,10 @@
 use futures_util::future::join_all;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_oauth_error};
 use crate::signin_support::{
     Browser, ClientSpec, Pkce, REDIRECT, add_web_client, assert_error_page, csrf_of, json,
-    location, param,
+    location, param, user_named,
 };
 
 const SCOPES: &[&str] = &["items:read", "items:write"];
@@ -402,7 +402,7 @@ async fn deny_and_revoked_consent(backend: Backend) {
         )
         .await;
     assert_eq!(location(&revoked), "/account");
-    let (status, body) = json(
+    assert_oauth_error(
         app.post_form_basic(
             "/token",
             &client.id,
@@ -410,12 +410,10 @@ async fn deny_and_revoked_consent(backend: Backend) {
             &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
         )
         .await,
+        400,
+        "invalid_grant",
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
     assert_eq!(
         location(&browser.authorize(&app, &client, &params).await),
         "/consent"
@@ -502,21 +500,20 @@ async fn pkce_mismatch_missing_verifier_and_downgrade_are_refused(backend: Backe
     let code = browser
         .code_for(&app, &client, &pkce, "items:read", password)
         .await;
-    let (status, body) = json(
+    assert_oauth_error(
         client
             .exchange(&app, &code, Some(&Pkce::new().verifier), Some(REDIRECT))
             .await,
+        400,
+        "invalid_grant",
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    let (status, body) = json(client.exchange(&app, &code, None, Some(REDIRECT)).await).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    assert_oauth_error(
+        client.exchange(&app, &code, None, Some(REDIRECT)).await,
+        400,
+        "invalid_request",
+    )
+    .await;
     // Failed attempts do not use the code up.
     let (status, _) = json(
         client
@@ -571,16 +568,14 @@ async fn pkce_mismatch_missing_verifier_and_downgrade_are_refused(backend: Backe
         "{to}"
     );
     if let Some(code) = param(&to, "code") {
-        let (status, body) = json(
+        assert_oauth_error(
             relying_party
                 .exchange(&app, &code, Some(&pkce.verifier), Some(REDIRECT))
                 .await,
+            400,
+            "invalid_grant",
         )
         .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_grant"))
-        );
     }
 }
 
@@ -601,16 +596,14 @@ async fn codes_are_bound_to_client_redirect_uri_and_time(backend: Backend) {
     let code = browser
         .code_for(&app, &client, &pkce, "items:read", password)
         .await;
-    let (status, body) = json(
+    assert_oauth_error(
         other
             .exchange(&app, &code, Some(&pkce.verifier), Some(REDIRECT))
             .await,
+        400,
+        "invalid_grant",
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
     for redirect in [None, Some("https://app.example.test/elsewhere")] {
         let (status, body) = json(
             client
@@ -626,16 +619,14 @@ async fn codes_are_bound_to_client_redirect_uri_and_time(backend: Backend) {
     }
     app.clock
         .advance(app.settings.oauth.code_ttl_secs as i64 + 1);
-    let (status, body) = json(
+    assert_oauth_error(
         client
             .exchange(&app, &code, Some(&pkce.verifier), Some(REDIRECT))
             .await,
+        400,
+        "invalid_grant",
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
 }
 
 async fn login_csrf_and_expired_transactions_are_refused(backend: Backend) {
@@ -1023,13 +1014,7 @@ async fn strangers_cannot_make_authd_store_anything(backend: Backend) {
             )
             .await;
     }
-    let alice = app
-        .store
-        .find_user_login(&authd::domain::Username::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .user;
+    let alice = user_named(&app, "alice").await;
     let sessions = app
         .store
         .list_user_sessions(&alice.id, authd::clock::unix_now(), 3600)
@@ -1084,13 +1069,7 @@ async fn consent_revocation_racing_a_redemption_leaves_no_refresh_token(backend:
     let app = TestApp::spawn(backend).await;
     let password = app.seed_alice().await;
     let client = add_web_client(&app, ClientSpec::third_party("gallery", SCOPES)).await;
-    let alice = app
-        .store
-        .find_user_login(&authd::domain::Username::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .user;
+    let alice = user_named(&app, "alice").await;
     let browser = Browser::new();
     for _ in 0..10 {
         let pkce = Pkce::new();
@@ -1127,13 +1106,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
     use authd::store::{AuthorizationCode, CodeWrite, CodeWritten};
     let app = TestApp::spawn(backend).await;
     app.seed_alice().await;
-    let alice = app
-        .store
-        .find_user_login(&authd::domain::Username::parse("alice").unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .user;
+    let alice = user_named(&app, "alice").await;
     let code = |hash: &str| AuthorizationCode {
         code_hash: hash.to_owned(),
         client_id: "gallery".into(),

@@ -250,6 +250,15 @@ impl Browser {
     }
 }
 
+/// The stored user called `username`.
+pub async fn user_named(app: &TestApp, username: &str) -> authd::store::User {
+    app.store
+        .find_user(&authd::domain::Username::parse(username).unwrap())
+        .await
+        .unwrap()
+        .expect("the user exists")
+}
+
 /// The `Location` header.
 pub fn location(response: &reqwest::Response) -> String {
     response
