@@ -71,11 +71,11 @@ impl RawParameters {
     /// Parses `application/x-www-form-urlencoded` (a query string or a form body).
     pub fn parse(encoded: &str) -> Result<Self, String> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
-            .map_err(|_| "the request's parameters are malformed".to_owned())?;
+            .map_err(|_| "The request's parameters are malformed.".to_owned())?;
         let mut map = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             if map.insert(name.clone(), value).is_some() {
-                return Err(format!("parameter {name} is repeated"));
+                return Err(format!("The parameter {name} is repeated."));
             }
         }
         Ok(Self(map))
@@ -92,10 +92,11 @@ impl RawParameters {
 
 /// The client_id to look up, or the page error for its absence.
 pub fn client_id_of(params: &RawParameters) -> Result<ClientId, RequestError> {
-    let raw = params
-        .get("client_id")
-        .ok_or_else(|| RequestError::Page("the request has no client_id".into()))?;
-    ClientId::parse(raw).map_err(|_| RequestError::Page("the client_id is not valid".into()))
+    let raw = params.get("client_id").ok_or_else(|| {
+        RequestError::Page("The request names no application (client_id).".into())
+    })?;
+    ClientId::parse(raw)
+        .map_err(|_| RequestError::Page("The application's client_id is not valid.".into()))
 }
 
 /// Checks a request from `client` (`None`: no such client).
@@ -104,26 +105,26 @@ pub fn check_request(
     client: Option<&Client>,
 ) -> Result<AuthorizationRequest, RequestError> {
     let page = |message: &str| RequestError::Page(message.to_owned());
-    let client = client.ok_or_else(|| page("this application is not registered here"))?;
+    let client = client.ok_or_else(|| page("This application is not registered here."))?;
     if !client.grants.contains(&GrantType::AuthorizationCode) {
         return Err(page(
-            "this application may not sign people in from a browser",
+            "This application may not sign people in from a browser.",
         ));
     }
     let registered = &client.browser.redirect_uris;
     let redirect_uri = params.get("redirect_uri");
     let deliver_to = match redirect_uri {
         Some(requested) => match_redirect_uri(registered, requested)
-            .ok_or_else(|| page("the redirect_uri is not registered for this application"))?,
+            .ok_or_else(|| page("The redirect_uri is not registered for this application."))?,
         None if registered.len() == 1 => registered[0].as_str().to_owned(),
         None => {
             return Err(page(
-                "the request must name one of the application's redirect URIs",
+                "The request must name one of the application's redirect URIs.",
             ));
         }
     };
     let deliver_to = ClientRedirect::new(deliver_to, params.get("state"))
-        .ok_or_else(|| page("the state parameter is too long"))?;
+        .ok_or_else(|| page("The state parameter is too long."))?;
     let fail = |code, description: &str| {
         Err(RequestError::Redirect(
             deliver_to.clone(),

@@ -133,7 +133,7 @@ impl FlowContext<'_> {
         };
         let user = match self.store.find_user_by_id(&session.user_id).await? {
             Some(user) if !user.disabled => user,
-            _ => return Ok(Step::Page("your account is no longer available".into())),
+            _ => return Ok(Step::Page("Your account is no longer available.".into())),
         };
         if !allow {
             self.record("consent.denied", &user, &client, &scope).await;
@@ -162,15 +162,15 @@ impl FlowContext<'_> {
             Stage::Consent { session_handle } if *session_handle == session.handle
         );
         let Some(request) = transaction.request().filter(|_| for_this_session) else {
-            return Ok(Err("this consent request is not for your session".into()));
+            return Ok(Err("This consent request is not for your session.".into()));
         };
         let Some(client) = self.client_of(request).await? else {
-            return Ok(Err("the application is no longer registered".into()));
+            return Ok(Err("The application is no longer registered.".into()));
         };
         match self.scope_for(request, &client, &session.user_id).await? {
             Ok(scope) => Ok(Ok((request, client, scope))),
             Err(_) => Ok(Err(
-                "the application asks for more than you may grant".into()
+                "The application asks for more than you may grant.".into()
             )),
         }
     }
@@ -181,7 +181,9 @@ impl FlowContext<'_> {
         session: &Session,
     ) -> Result<Step, StoreError> {
         let Some(client) = self.client_of(&request).await? else {
-            return Ok(Step::Page("the application is no longer registered".into()));
+            return Ok(Step::Page(
+                "The application is no longer registered.".into(),
+            ));
         };
         // A live session vouches for its user: enabled, and at the generation it records.
         let scope = match self.scope_for(&request, &client, &session.user_id).await? {
