@@ -71,6 +71,7 @@ fn issue(service: &TokenService, scope: &ScopeSet) -> String {
         username: "alice",
         roles: &roles,
         generation: 0,
+        session: None,
     };
     let now = chrono::Utc::now().timestamp();
     service

@@ -192,6 +192,8 @@ pub struct TokenSettings {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime in seconds.
     pub refresh_ttl_secs: u64,
+    /// ID token lifetime in seconds (OpenID Connect): relying parties check it once, at sign-in.
+    pub id_token_ttl_secs: u64,
     /// Clock skew tolerated when checking `exp` and `nbf`.
     pub leeway_secs: u64,
     /// Longest `exp - iat` of an access token that is accepted; the same on every instance.
@@ -212,6 +214,7 @@ impl Default for TokenSettings {
             audience: None,
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            id_token_ttl_secs: 300,
             leeway_secs: 0,
             max_lifetime_secs: 86_400,
             revocation_cache_entries: 100_000,
@@ -468,6 +471,14 @@ impl Settings {
             return Err(ConfigError(format!(
                 "database.url: unsupported scheme {scheme:?} (use sqlite:// or postgres://)"
             )));
+        }
+        if self.tokens.id_token_ttl_secs == 0
+            || self.tokens.id_token_ttl_secs > self.tokens.max_lifetime_secs
+        {
+            return Err(ConfigError(
+                "tokens.id_token_ttl_secs must be positive and at most tokens.max_lifetime_secs"
+                    .into(),
+            ));
         }
         if self.tokens.access_ttl_secs == 0 || self.tokens.refresh_ttl_secs == 0 {
             return Err(ConfigError(

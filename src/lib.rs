@@ -14,6 +14,7 @@ pub mod inspection;
 pub mod janitor;
 pub mod metrics;
 pub mod net;
+pub mod openid;
 pub mod routes;
 pub mod signin;
 pub mod startup;

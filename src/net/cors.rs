@@ -37,6 +37,7 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 fn cors_methods(path: &str) -> Option<&'static str> {
     match path {
         "/token" | "/revoke" => Some("POST"),
+        "/userinfo" => Some("GET, POST"),
         _ if path.starts_with("/.well-known/") => Some("GET"),
         _ => None,
     }

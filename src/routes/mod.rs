@@ -8,6 +8,7 @@ mod health;
 mod introspect;
 mod me;
 mod metrics;
+mod openid;
 pub mod openapi;
 mod revoke;
 mod token;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     introspect::configure(cfg);
     revoke::configure(cfg);
     well_known::configure(cfg);
+    openid::configure(cfg);
     me::configure(cfg);
     metrics::configure(cfg);
     openapi::configure(cfg);

@@ -53,6 +53,9 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// OpenID Connect nonce, returned in the id_token.
     pub nonce: Option<String>,
+    /// The user a verified `id_token_hint` names: only their session may answer.
+    #[serde(default)]
+    pub hinted_subject: Option<String>,
 }
 
 /// Why a request cannot go on.
@@ -240,6 +243,7 @@ pub fn check_request(
         max_age,
         login_hint,
         nonce,
+        hinted_subject: None,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::domain::{ClientId, ScopeSet};
+use crate::openid::grantable_to_user;
 use crate::store::{AuthorizationCode, Client, CodeWriter, Session, Store, StoreError, User};
 
 /// What a flow step needs, borrowed for one request.
@@ -69,7 +70,12 @@ impl FlowContext<'_> {
             let too_old = request
                 .max_age
                 .is_some_and(|max_age| self.now - session.auth_time > max_age);
-            !request.prompt.login && !too_old
+            // An id_token_hint for someone else: this session cannot answer (Core 3.1.2.1).
+            let someone_else = request
+                .hinted_subject
+                .as_ref()
+                .is_some_and(|sub| *sub != session.user_id);
+            !request.prompt.login && !too_old && !someone_else
         });
         match usable {
             Some(session) => self.proceed(request, &session).await,
@@ -230,10 +236,7 @@ impl FlowContext<'_> {
         client: &Client,
         user_id: &str,
     ) -> Result<Result<ScopeSet, ScopeSet>, StoreError> {
-        let allowed = self
-            .cache
-            .user_scopes(self.store, user_id)
-            .await?
+        let allowed = grantable_to_user(self.cache.user_scopes(self.store, user_id).await?)
             .intersection(&client.scopes);
         Ok(match &request.scope {
             None => Ok(allowed),

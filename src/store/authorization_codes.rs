@@ -8,6 +8,7 @@ use sqlx::FromRow;
 
 use super::consents::CONSENTED_ORIGIN;
 use super::{BeginWrite, Store, StoreError, with_pool};
+use crate::openid::OFFLINE_ACCESS;
 
 /// A code as issued.
 #[derive(Debug, Clone, FromRow)]
@@ -90,6 +91,21 @@ pub struct ClaimedCode {
     pub user_generation: i64,
     /// Scopes granted.
     pub scope: String,
+    /// The session that approved it (the `sid` of its tokens).
+    pub session_handle: String,
+    /// When the user last authenticated.
+    pub auth_time: i64,
+    /// How, space-delimited RFC 8176 values.
+    pub amr: String,
+    /// The authorization request's OpenID Connect nonce.
+    pub nonce: Option<String>,
+}
+
+impl ClaimedCode {
+    /// Whether its refresh family outlives the session (OpenID Connect Core section 11).
+    pub fn is_offline(&self) -> bool {
+        self.scope.split(' ').any(|scope| scope == OFFLINE_ACCESS)
+    }
 }
 
 /// Unredeemed codes one session keeps (a browser needs one per sign-in under way).
@@ -146,13 +162,14 @@ const CLAIM_CODE: &str = r"update authorization_codes
       and exists (select 1 from users u
                   where u.id = authorization_codes.user_id and not u.disabled
                     and u.token_generation = authorization_codes.user_generation)
-    returning user_id, user_generation, scope";
+    returning user_id, user_generation, scope, session_handle, auth_time, amr, nonce";
 
 const START_FAMILY: &str = r"insert into refresh_families
     (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
-     user_generation, scope, issued_at, expires_at, origin, session_handle)
+     user_generation, scope, issued_at, expires_at, origin, session_handle, offline, auth_time,
+     amr)
     select $2, $3, $4, 0, client_id, client_registration, user_id, user_generation, scope,
-           $5, $6, $7, session_handle
+           $5, $6, $7, session_handle, $8, auth_time, amr
     from authorization_codes where code_hash = $1";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_uri, \
@@ -207,7 +224,7 @@ macro_rules! run_code_write {
                             .bind(&claim.challenge)
                             .fetch_optional($ex)
                             .await?;
-                        if let (Some(_), Some(family)) = (&claimed, &claim.refresh) {
+                        if let (Some(claimed), Some(family)) = (&claimed, &claim.refresh) {
                             sqlx::query(START_FAMILY)
                                 .bind(&claim.code_hash)
                                 .bind(&family.id)
@@ -216,6 +233,7 @@ macro_rules! run_code_write {
                                 .bind(claim.now)
                                 .bind(family.expires_at)
                                 .bind(CONSENTED_ORIGIN)
+                                .bind(claimed.is_offline())
                                 .execute($ex)
                                 .await?;
                         }

@@ -174,6 +174,14 @@ pub struct RefreshFamily {
     pub issued_at: i64,
     /// Unix time the current token expires.
     pub expires_at: i64,
+    /// The browser session a code-flow family belongs to.
+    pub session_handle: Option<String>,
+    /// Outlives its session (`offline_access`, OpenID Connect Core section 11).
+    pub offline: bool,
+    /// When the sign-in behind a code-flow family happened (for its id_tokens).
+    pub auth_time: Option<i64>,
+    /// How, space-delimited RFC 8176 values.
+    pub amr: Option<String>,
 }
 
 /// The next token of a family, replacing its current one.

@@ -342,3 +342,19 @@ impl KeyManager {
         Ok(stored.kid)
     }
 }
+
+// merge: replaced by the per-algorithm key ring (branch keys-per-alg).
+impl KeyManager {
+    /// The active key of `algorithm`.
+    pub fn signing_key_for(&self, algorithm: jsonwebtoken::Algorithm) -> Option<Arc<SigningKey>> {
+        self.signing_key().filter(|key| key.algorithm == algorithm)
+    }
+
+    /// The algorithms id_tokens can be signed with.
+    pub fn offered_algorithms(&self) -> Vec<jsonwebtoken::Algorithm> {
+        self.signing_key()
+            .filter(|key| key.algorithm != jsonwebtoken::Algorithm::HS256)
+            .map(|key| vec![key.algorithm])
+            .unwrap_or_default()
+    }
+}

@@ -62,6 +62,8 @@ pub enum TokenSubject<'a> {
         roles: &'a [String],
         /// The user's token generation.
         generation: i64,
+        /// The browser session behind it, when it ends with that session.
+        session: Option<&'a str>,
     },
     /// A client acting for itself.
     Client,
@@ -158,19 +160,21 @@ impl TokenService {
             .keys
             .signing_key()
             .ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
-        let (sub, username, roles, generation) = match subject {
+        let (sub, username, roles, generation, sid) = match subject {
             TokenSubject::User {
                 id,
                 username,
                 roles,
                 generation,
+                session,
             } => (
                 id.to_owned(),
                 Some(username.to_owned()),
                 Some(roles.to_vec()),
                 Some(generation),
+                session.map(str::to_owned),
             ),
-            TokenSubject::Client => (client_id.to_owned(), None, None, None),
+            TokenSubject::Client => (client_id.to_owned(), None, None, None, None),
         };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -187,6 +191,7 @@ impl TokenService {
             username,
             roles,
             generation,
+            sid,
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

@@ -11,11 +11,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::GrantContext;
+use super::id_token::id_token_for;
 use super::response::{TokenResponse, client_gets_refresh_tokens, record_issuance};
 use crate::clock::unix_now;
 use crate::credentials::{PresentedClient, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
+use crate::openid::SignIn;
 use crate::routes::OAuthForm;
 use crate::signin::authorization_request::verifier_matches;
 use crate::store::{AuthorizationCode, CodeClaim, NewCodeFamily};
@@ -83,11 +85,14 @@ pub async fn grant(
     };
     let scope = ScopeSet::parse(&claimed.scope)
         .map_err(|e| OAuthError::Internal(anyhow::anyhow!("stored code scope: {e}")))?;
+    // Tokens of an offline grant outlive the session; all others end with it.
+    let session = (!claimed.is_offline()).then_some(claimed.session_handle.as_str());
     let subject = TokenSubject::User {
         id: &user.id,
         username: &user.username,
         roles: &user.roles,
         generation: claimed.user_generation,
+        session,
     };
     let issued = ctx.tokens.issue_with_jti(
         subject,
@@ -97,13 +102,23 @@ pub async fn grant(
         issued_at,
         access_jti,
     )?;
+    let sign_in = SignIn {
+        user: &user,
+        scope: &scope,
+        auth_time: claimed.auth_time,
+        amr: &claimed.amr,
+        sid: Some(&claimed.session_handle),
+        nonce: claimed.nonce.as_deref(),
+    };
+    let id_token = id_token_for(ctx, client, &sign_in, &issued.token, issued_at).await?;
     record_issuance(ctx, "authorization_code", &user.username, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,
         ctx.tokens.access_ttl(),
         &scope,
         minted.map(|minted| minted.token),
-    ))
+    )
+    .with_id_token(id_token))
 }
 
 /// What a refused exchange presented.

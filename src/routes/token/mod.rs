@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod id_token;
 mod password;
 mod refresh_token;
 mod response;

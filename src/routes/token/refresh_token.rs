@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 section 6) with rotation and reuse detection (RFC 9700 4.14).
 
 use super::GrantContext;
+use super::id_token::id_token_for;
 use super::response::{
     TokenResponse, allowed_user_scope, record_issuance, resolve_scope, user_access_token,
 };
@@ -10,6 +11,7 @@ use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::inspection::family_of_stale_refresh_token;
+use crate::openid::{SignIn, grantable_to_user};
 use crate::routes::OAuthForm;
 use crate::store::{RefreshRotation, RotateOutcome};
 use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
@@ -55,7 +57,10 @@ pub async fn grant(
         ScopeSet::parse(&family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // Narrowing is allowed, widening is not; roles lost since issuance are not carried over.
     let requested = resolve_scope(form.get("scope"), &original)?;
-    let allowed = allowed_user_scope(store.scopes_of_user(&user.id).await?, client);
+    let allowed = allowed_user_scope(
+        grantable_to_user(store.scopes_of_user(&user.id).await?),
+        client,
+    );
     let scope = requested.intersection(&allowed);
     // Section 6: the new refresh token keeps the family's scope. A family from before
     // migration 0005 gets its secret now.
@@ -75,14 +80,30 @@ pub async fn grant(
         revoke_family_on_reuse(ctx, &family.id, &client.client_id).await?;
         return Err(invalid());
     }
-    let access_token = user_access_token(tokens, &user, client, &scope, now)?;
+    // A family that ends with its session hands the session on to its access tokens.
+    let session = family.session_handle.as_deref().filter(|_| !family.offline);
+    let access_token = user_access_token(tokens, &user, client, &scope, session, now)?;
+    // Core section 12.2: the same sub, auth_time and sid as at sign-in; families from the
+    // password grant have no sign-in to describe.
+    let id_token = match (family.auth_time, family.amr.as_deref()) {
+        (Some(auth_time), Some(amr)) => {
+            let sign_in = SignIn {
+                user: &user,
+                scope: &scope,
+                auth_time,
+                amr,
+                sid: family.session_handle.as_deref(),
+                nonce: None,
+            };
+            id_token_for(ctx, client, &sign_in, &access_token, now).await?
+        }
+        _ => None,
+    };
     record_issuance(ctx, "refresh_token", &user.username, client, &scope).await;
-    Ok(TokenResponse::new(
-        access_token,
-        tokens.access_ttl(),
-        &scope,
-        Some(next.token),
-    ))
+    Ok(
+        TokenResponse::new(access_token, tokens.access_ttl(), &scope, Some(next.token))
+            .with_id_token(id_token),
+    )
 }
 
 /// A token that is not its family's current one but carries the family's secret was exchanged

@@ -23,6 +23,9 @@ pub struct TokenResponse {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// OpenID Connect: when the scope holds `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
     // A device cookie for the browser that signed in (see `credentials::device_cookie`).
     #[serde(skip)]
     set_cookie: Option<String>,
@@ -42,8 +45,15 @@ impl TokenResponse {
             expires_in,
             scope: scope.to_string(),
             refresh_token,
+            id_token: None,
             set_cookie: None,
         }
+    }
+
+    /// Adds an id_token (OpenID Connect Core section 3.1.3.3).
+    pub fn with_id_token(mut self, id_token: Option<String>) -> Self {
+        self.id_token = id_token;
+        self
     }
 
     /// Adds a `Set-Cookie` header to the response.
@@ -109,6 +119,10 @@ pub async fn start_refresh_family(
         scope: scope.to_string(),
         issued_at: now,
         expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
+        session_handle: None,
+        offline: false,
+        auth_time: None,
+        amr: None,
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)
@@ -116,12 +130,13 @@ pub async fn start_refresh_family(
     Ok(minted.token)
 }
 
-/// Signs an access token for `user`.
+/// Signs an access token for `user`, ending with `session` when it names one.
 pub fn user_access_token(
     tokens: &TokenService,
     user: &User,
     client: &PresentedClient,
     scope: &ScopeSet,
+    session: Option<&str>,
     now: i64,
 ) -> Result<String, OAuthError> {
     let subject = TokenSubject::User {
@@ -129,6 +144,7 @@ pub fn user_access_token(
         username: &user.username,
         roles: &user.roles,
         generation: user.token_generation,
+        session,
     };
     Ok(tokens
         .issue(subject, &client.client_id, &client.registration, scope, now)?

@@ -7,7 +7,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{WebState, pages};
 use crate::routes::FormBody;
-use crate::signin::authorization_request::{check_request, client_id_of};
+use crate::openid::{OPENID, verify_id_token_hint};
+use crate::signin::authorization_request::{AuthorizationRequest, check_request, client_id_of};
+use crate::signin::redirect::ErrorCode;
 use crate::signin::{RawParameters, RequestError};
 
 /// Mounts `/authorize`.
@@ -60,6 +62,7 @@ async fn authorize(request: &HttpRequest, state: &WebState, encoded: &str) -> Ht
         },
         Err(error) => Err(error),
     };
+    let checked = checked.and_then(|authorization| openid_checks(state, &params, authorization));
     let authorization = match checked {
         Ok(authorization) => authorization,
         Err(RequestError::Page(message)) => {
@@ -78,4 +81,40 @@ async fn authorize(request: &HttpRequest, state: &WebState, encoded: &str) -> Ht
         Ok(step) => state.respond(step, Vec::new()),
         Err(error) => state.unavailable(error),
     }
+}
+
+/// What OpenID Connect adds to a checked request: an id_token_hint must be one of ours, and
+/// `openid` needs a key a relying party can verify.
+fn openid_checks(
+    state: &WebState,
+    params: &RawParameters,
+    mut authorization: AuthorizationRequest,
+) -> Result<AuthorizationRequest, RequestError> {
+    let refuse = |code, description: &str| {
+        RequestError::Redirect(
+            authorization.deliver_to.clone(),
+            code,
+            description.to_owned(),
+        )
+    };
+    let asks_openid = authorization
+        .scope
+        .as_ref()
+        .is_some_and(|scope| scope.contains(OPENID));
+    if asks_openid && state.tokens.keys().offered_algorithms().is_empty() {
+        return Err(refuse(
+            ErrorCode::InvalidScope,
+            "openid is not available: this server signs with HS256 only",
+        ));
+    }
+    if let Some(hint) = params.get("id_token_hint") {
+        let Some(hinted) = verify_id_token_hint(&state.tokens, hint) else {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "id_token_hint is not an id_token from this issuer",
+            ));
+        };
+        authorization.hinted_subject = Some(hinted.sub);
+    }
+    Ok(authorization)
 }
