@@ -196,7 +196,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub settings: Settings,
     pub database: Arc<TestDatabase>,
-    hasher: PasswordHasher,
+    pub hasher: PasswordHasher,
     introspector: tokio::sync::OnceCell<String>,
     /// The clock the browser flows read; instances started by `another_instance` share it.
     pub clock: authd::clock::Clock,

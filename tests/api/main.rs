@@ -22,6 +22,7 @@ mod key_revocation;
 mod keys;
 mod login_limits;
 mod openapi;
+mod openid_connect;
 mod password_grant;
 mod properties;
 mod refresh_grant;

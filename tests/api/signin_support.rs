@@ -221,18 +221,26 @@ impl Browser {
         scope: &str,
         password: &str,
     ) -> String {
-        let mut response = self
-            .authorize(
-                app,
-                client,
-                &[
-                    ("scope", scope),
-                    ("state", "s-1"),
-                    ("code_challenge", &pkce.challenge),
-                    ("code_challenge_method", "S256"),
-                ],
-            )
-            .await;
+        self.code_with(app, client, pkce, &[("scope", scope)], password)
+            .await
+    }
+
+    /// Like `code_for`, with any extra /authorize parameters (`scope`, `nonce`, ...).
+    pub async fn code_with(
+        &self,
+        app: &TestApp,
+        client: &WebClient,
+        pkce: &Pkce,
+        extra: &[(&str, &str)],
+        password: &str,
+    ) -> String {
+        let mut params = vec![
+            ("state", "s-1"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        params.extend_from_slice(extra);
+        let mut response = self.authorize(app, client, &params).await;
         loop {
             assert_eq!(response.status(), 303, "expected a redirect");
             let to = location(&response);
