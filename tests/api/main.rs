@@ -23,6 +23,7 @@ mod keys;
 mod login_limits;
 mod openapi;
 mod openid_connect;
+mod openid_interop;
 mod password_grant;
 mod properties;
 mod refresh_grant;

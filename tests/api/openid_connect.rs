@@ -17,11 +17,11 @@ use crate::signin_support::{
     Browser, ClientSpec, Pkce, WebClient, add_web_client, json, location, param,
 };
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 const OPENID_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "items:read"];
 
 /// Alice, with a full name and an address, holding items:read through a role.
-async fn seed_alice(app: &TestApp) -> authd::store::User {
+pub async fn seed_alice(app: &TestApp) -> authd::store::User {
     app.add_role("reader", &["items:read"]).await;
     let new = NewUser {
         username: Username::parse("alice").unwrap(),
@@ -42,7 +42,7 @@ async fn seed_alice(app: &TestApp) -> authd::store::User {
 }
 
 /// A first-party client registered for every OpenID scope.
-async fn openid_client(app: &TestApp) -> WebClient {
+pub async fn openid_client(app: &TestApp) -> WebClient {
     add_web_client(
         app,
         ClientSpec {
@@ -90,13 +90,10 @@ pub async fn verify_with_jwks(app: &TestApp, token: &str, audience: &str) -> (Al
     validation.set_audience(&[audience]);
     validation.set_issuer(&[app.issuer()]);
     validation.set_required_spec_claims(&["iss", "sub", "aud", "exp", "iat"]);
-    let claims = jsonwebtoken::decode::<Value>(
-        token,
-        &DecodingKey::from_jwk(jwk).unwrap(),
-        &validation,
-    )
-    .expect("the id_token verifies with the JWKS")
-    .claims;
+    let claims =
+        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .expect("the id_token verifies with the JWKS")
+            .claims;
     (header.alg, claims)
 }
 
@@ -134,7 +131,11 @@ async fn an_id_token_describes_the_sign_in(backend: Backend) {
     let id_token = body["id_token"].as_str().expect("an id_token");
     let (alg, claims) = verify_with_jwks(&app, id_token, "photos").await;
 
-    assert_eq!(alg, Algorithm::RS256, "RS256 unless the client asks otherwise");
+    assert_eq!(
+        alg,
+        Algorithm::RS256,
+        "RS256 unless the client asks otherwise"
+    );
     assert_eq!(claims["iss"], app.issuer());
     assert_eq!(claims["sub"], alice.id.as_str());
     assert_eq!(claims["aud"], "photos");
@@ -165,7 +166,13 @@ async fn claims_follow_the_granted_scopes(backend: Backend) {
     let browser = Browser::new();
     let body = tokens_for(&app, &browser, &client, &[("scope", "openid")]).await;
     let (_, claims) = verify_with_jwks(&app, body["id_token"].as_str().unwrap(), "photos").await;
-    for withheld in ["name", "preferred_username", "email", "email_verified", "nonce"] {
+    for withheld in [
+        "name",
+        "preferred_username",
+        "email",
+        "email_verified",
+        "nonce",
+    ] {
         assert!(claims.get(withheld).is_none(), "{withheld} in {claims}");
     }
     let userinfo = bearer_get(&app, "/userinfo", body["access_token"].as_str().unwrap()).await;
@@ -202,7 +209,12 @@ async fn the_openid_scopes_belong_to_no_role(backend: Backend) {
     let code = param(&to, "code").expect("bob may hold the OpenID scopes");
     let (status, body) = json(
         client
-            .exchange(&app, &code, Some(&pkce.verifier), Some(&client.redirect_uri))
+            .exchange(
+                &app,
+                &code,
+                Some(&pkce.verifier),
+                Some(&client.redirect_uri),
+            )
             .await,
     )
     .await;
@@ -233,7 +245,11 @@ async fn the_openid_scopes_belong_to_no_role(backend: Backend) {
         )
         .await;
     let to = location(&response);
-    assert_eq!(param(&to, "error").as_deref(), Some("invalid_scope"), "{to}");
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("invalid_scope"),
+        "{to}"
+    );
 }
 
 async fn bearer_get(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
@@ -281,16 +297,20 @@ async fn userinfo_answers_by_scope_and_challenges_per_rfc_6750(backend: Backend)
     // No token, a bad token, a token without openid: RFC 6750 challenges.
     let none = reqwest::get(app.url("/userinfo")).await.unwrap();
     assert_eq!(none.status(), 401);
-    assert!(none.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Bearer"));
+    assert!(
+        none.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
     let bad = bearer_get(&app, "/userinfo", "not-a-token").await;
     assert_eq!(bad.status(), 401);
-    assert!(bad.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("invalid_token"));
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     let without_openid = tokens_for(&app, &browser, &client, &[("scope", "items:read")]).await;
     let refused = bearer_get(
         &app,
@@ -299,10 +319,12 @@ async fn userinfo_answers_by_scope_and_challenges_per_rfc_6750(backend: Backend)
     )
     .await;
     assert_eq!(refused.status(), 403);
-    assert!(refused.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("insufficient_scope"));
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
 }
 
 async fn refresh_issues_an_id_token_for_the_original_sign_in(backend: Backend) {
@@ -317,8 +339,7 @@ async fn refresh_issues_an_id_token_for_the_original_sign_in(backend: Backend) {
         &[("scope", "openid profile"), ("nonce", "n-1")],
     )
     .await;
-    let (_, original) =
-        verify_with_jwks(&app, first["id_token"].as_str().unwrap(), "photos").await;
+    let (_, original) = verify_with_jwks(&app, first["id_token"].as_str().unwrap(), "photos").await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let refresh_token = first["refresh_token"].as_str().unwrap();
     let (status, body) = json(
@@ -326,14 +347,16 @@ async fn refresh_issues_an_id_token_for_the_original_sign_in(backend: Backend) {
             "/token",
             &client.id,
             client.secret.as_deref().unwrap(),
-            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
         )
         .await,
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (alg, renewed) =
-        verify_with_jwks(&app, body["id_token"].as_str().unwrap(), "photos").await;
+    let (alg, renewed) = verify_with_jwks(&app, body["id_token"].as_str().unwrap(), "photos").await;
     for same in ["iss", "sub", "aud", "auth_time", "sid", "azp", "amr"] {
         assert_eq!(renewed[same], original[same], "{same}");
     }
@@ -372,8 +395,14 @@ async fn discovery_is_complete_and_the_same_at_both_addresses(backend: Backend) 
     ] {
         assert_eq!(openid[field], format!("{issuer}{path}"), "{field}");
     }
-    assert_eq!(openid["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(openid["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(
+        openid["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        openid["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
     let algorithms = openid["id_token_signing_alg_values_supported"]
         .as_array()
         .unwrap();
@@ -396,7 +425,10 @@ async fn discovery_is_complete_and_the_same_at_both_addresses(backend: Backend) 
     }
     assert_eq!(openid["request_parameter_supported"], false);
     assert_eq!(openid["request_uri_parameter_supported"], false);
-    assert_eq!(openid["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        openid["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     let claims = openid["claims_supported"].as_array().unwrap();
     for claim in ["sub", "auth_time", "nonce", "name", "email", "sid"] {
         assert!(claims.contains(&Value::from(claim)), "{claim}");
@@ -430,7 +462,12 @@ async fn id_token_hint_picks_the_session_that_may_answer(backend: Backend) {
     let code = param(&to, "code").unwrap();
     let (_, bob) = json(
         client
-            .exchange(&app, &code, Some(&pkce.verifier), Some(&client.redirect_uri))
+            .exchange(
+                &app,
+                &code,
+                Some(&pkce.verifier),
+                Some(&client.redirect_uri),
+            )
             .await,
     )
     .await;
@@ -465,7 +502,11 @@ async fn id_token_hint_picks_the_session_that_may_answer(backend: Backend) {
     // Bob's hint in Alice's browser: her session cannot answer for him.
     let bob_hint = bob["id_token"].as_str().unwrap().to_owned();
     let to = authorize_with(&app, &alice_browser, &client, &silently(bob_hint.clone())).await;
-    assert_eq!(param(&to, "error").as_deref(), Some("login_required"), "{to}");
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("login_required"),
+        "{to}"
+    );
     // Without prompt=none, the login page is shown instead.
     let mut interactive = silently(bob_hint);
     interactive.retain(|(name, _)| name != "prompt");
@@ -479,11 +520,19 @@ async fn id_token_hint_picks_the_session_that_may_answer(backend: Backend) {
         &silently(alice["access_token"].as_str().unwrap().to_owned()),
     )
     .await;
-    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "{to}"
+    );
     let mut forged = alice["id_token"].as_str().unwrap().to_owned();
     forged.push('A');
     let to = authorize_with(&app, &alice_browser, &client, &silently(forged)).await;
-    assert_eq!(param(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "{to}"
+    );
 }
 
 backend_tests!(

@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{WebState, pages};
-use crate::routes::FormBody;
 use crate::openid::{OPENID, verify_id_token_hint};
+use crate::routes::FormBody;
 use crate::signin::authorization_request::{AuthorizationRequest, check_request, client_id_of};
 use crate::signin::redirect::ErrorCode;
 use crate::signin::{RawParameters, RequestError};
