@@ -16,6 +16,8 @@ struct FamilyRow {
     scope: String,
     issued_at: i64,
     expires_at: i64,
+    session_handle: Option<String>,
+    offline: bool,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -31,12 +33,15 @@ impl From<FamilyRow> for RefreshFamily {
             scope: row.scope,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
+            session_handle: row.session_handle,
+            offline: row.offline,
         }
     }
 }
 
 const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
-                              user_id, user_generation, scope, issued_at, expires_at";
+                              user_id, user_generation, scope, issued_at, expires_at, \
+                              session_handle, offline";
 
 impl Store {
     /// Stores the first token of a new family; `family_hash` is the hash of its family secret.

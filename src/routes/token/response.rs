@@ -109,6 +109,9 @@ pub async fn start_refresh_family(
         scope: scope.to_string(),
         issued_at: now,
         expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
+        // The password grant has no browser session.
+        session_handle: None,
+        offline: false,
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)
