@@ -188,7 +188,7 @@ async fn run_user(
 
 async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Add(add) => add_client(add, store, audit).await?,
+        ClientCommand::Add(add) => add_client(*add, store, audit).await?,
         ClientCommand::List => {
             for client in store.list_clients().await? {
                 print_client(&client);
@@ -219,6 +219,10 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             allowed_origins: Some(&add.allowed_origins),
             skip_consent: Some(add.skip_consent),
             pkce_optional: Some(add.pkce_optional),
+            post_logout_redirect_uris: Some(&add.post_logout_redirect_uris),
+            backchannel_logout_uri: add.backchannel_logout_uri.as_deref(),
+            backchannel_logout_session_required: Some(add.backchannel_logout_session_required),
+            id_token_signed_response_alg: add.id_token_alg.as_deref(),
         },
         kind,
     )
@@ -247,10 +251,18 @@ fn cli_flags(message: &str) -> String {
         .replace("skip_consent", "--skip-consent")
         .replace("pkce_optional", "--pkce-optional")
         .replace("client_name", "--name")
+        .replace("post_logout_redirect_uris", "--post-logout-redirect-uri")
+        .replace(
+            "backchannel_logout_session_required",
+            "--backchannel-logout-session-required",
+        )
+        .replace("backchannel_logout_uri", "--backchannel-logout-uri")
+        .replace("id_token_signed_response_alg", "--id-token-alg")
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
-/// flags (lists comma-separated; scopes space-separated as on the wire).
+/// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm (lists
+/// comma-separated; scopes space-separated as on the wire).
 fn print_client(client: &Client) {
     let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
     let browser = &client.browser;
@@ -258,12 +270,21 @@ fn print_client(client: &Client) {
     let flags: Vec<&str> = [
         ("skip-consent", browser.skip_consent),
         ("pkce-optional", browser.pkce_optional),
+        (
+            "backchannel-logout-session-required",
+            browser.backchannel_logout_session_required,
+        ),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))
     .collect();
+    let post_logout: Vec<&str> = browser
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| u.as_str())
+        .collect();
     println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         client.client_id,
         if client.is_public() {
             "public"
@@ -276,6 +297,12 @@ fn print_client(client: &Client) {
         uris.join(","),
         browser.allowed_origins.join(","),
         flags.join(","),
+        post_logout.join(","),
+        browser
+            .backchannel_logout_uri
+            .as_ref()
+            .map_or("", |uri| uri.as_str()),
+        browser.id_token_signed_response_alg.as_str(),
     );
 }
 

@@ -114,7 +114,7 @@ pub struct AddUser {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its generated secret once (nothing for --public).
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List clients.
     List,
 }
@@ -151,6 +151,20 @@ pub struct AddClient {
     /// Let this confidential client omit PKCE when it sends `openid` and a `nonce`.
     #[arg(long)]
     pub pkce_optional: bool,
+    /// Where RP-Initiated Logout may send the browser back (repeatable); same rules as
+    /// --redirect-uri.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where authd POSTs a logout token when a session that signed into this client ends
+    /// (Back-Channel Logout 1.0): https, or http on a loopback host.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (authd always sends it).
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
+    /// Sign this client's id_tokens with ALG: RS256 (default), ES256 or EdDSA.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    pub id_token_alg: Option<String>,
 }
 
 /// `authd keys …`

@@ -1,9 +1,10 @@
 //! What a client registers for the authorization code flow (display name, redirect URIs, CORS
-//! origins, consent and PKCE flags), checked the same way by the CLI and the admin API.
+//! origins, consent and PKCE flags, logout and id_token settings), checked the same way by the
+//! CLI and the admin API.
 
 use std::collections::BTreeSet;
 
-use super::{GrantType, ParseError, RedirectUri, parse_origin};
+use super::{BackchannelLogoutUri, GrantType, IdTokenAlg, ParseError, RedirectUri, parse_origin};
 
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 32;
@@ -34,6 +35,14 @@ pub struct BrowserInput<'a> {
     pub skip_consent: Option<bool>,
     /// PKCE may be omitted (with `openid` and a `nonce`).
     pub pkce_optional: Option<bool>,
+    /// Where RP-Initiated Logout may return (the complete new list).
+    pub post_logout_redirect_uris: Option<&'a [String]>,
+    /// Back-Channel Logout URI; empty removes it.
+    pub backchannel_logout_uri: Option<&'a str>,
+    /// Whether the client needs `sid` in logout tokens.
+    pub backchannel_logout_session_required: Option<bool>,
+    /// JWS algorithm of its id_tokens; empty means the default (RS256).
+    pub id_token_signed_response_alg: Option<&'a str>,
 }
 
 /// Parsed and checked browser settings; `None` fields are left unchanged.
@@ -49,6 +58,14 @@ pub struct BrowserChanges {
     pub skip_consent: Option<bool>,
     /// PKCE optional for this confidential client.
     pub pkce_optional: Option<bool>,
+    /// Where RP-Initiated Logout may return.
+    pub post_logout_redirect_uris: Option<Vec<RedirectUri>>,
+    /// `Some(None)` removes the Back-Channel Logout URI.
+    pub backchannel_logout_uri: Option<Option<BackchannelLogoutUri>>,
+    /// Whether logout tokens must carry `sid`.
+    pub backchannel_logout_session_required: Option<bool>,
+    /// JWS algorithm of its id_tokens.
+    pub id_token_signed_response_alg: Option<IdTokenAlg>,
 }
 
 impl BrowserChanges {
@@ -98,12 +115,44 @@ impl BrowserChanges {
                 return needs_grant("skip_consent and pkce_optional");
             }
         }
+        let post_logout_redirect_uris = input
+            .post_logout_redirect_uris
+            .map(parse_post_logout_redirect_uris)
+            .transpose()?;
+        let backchannel_logout_uri = input
+            .backchannel_logout_uri
+            .map(|raw| {
+                (!raw.is_empty())
+                    .then(|| BackchannelLogoutUri::parse(raw))
+                    .transpose()
+            })
+            .transpose()?;
+        let id_token_signed_response_alg = input
+            .id_token_signed_response_alg
+            .map(IdTokenAlg::parse)
+            .transpose()?;
+        // Logout and id_tokens exist only for clients that sign people in.
+        let sets_openid_field = post_logout_redirect_uris
+            .as_ref()
+            .is_some_and(|uris| !uris.is_empty())
+            || matches!(backchannel_logout_uri, Some(Some(_)))
+            || input.backchannel_logout_session_required == Some(true)
+            || id_token_signed_response_alg.is_some_and(|alg| alg != IdTokenAlg::default());
+        if sets_openid_field && !has_code_grant {
+            return needs_grant(
+                "post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required and id_token_signed_response_alg",
+            );
+        }
         Ok(Self {
             client_name,
             redirect_uris,
             allowed_origins,
             skip_consent: input.skip_consent,
             pkce_optional: input.pkce_optional,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: input.backchannel_logout_session_required,
+            id_token_signed_response_alg,
         })
     }
 
@@ -115,6 +164,22 @@ impl BrowserChanges {
             ("allowed_origins", self.allowed_origins.is_some()),
             ("skip_consent", self.skip_consent.is_some()),
             ("pkce_optional", self.pkce_optional.is_some()),
+            (
+                "post_logout_redirect_uris",
+                self.post_logout_redirect_uris.is_some(),
+            ),
+            (
+                "backchannel_logout_uri",
+                self.backchannel_logout_uri.is_some(),
+            ),
+            (
+                "backchannel_logout_session_required",
+                self.backchannel_logout_session_required.is_some(),
+            ),
+            (
+                "id_token_signed_response_alg",
+                self.id_token_signed_response_alg.is_some(),
+            ),
         ];
         fields
             .into_iter()
@@ -154,6 +219,14 @@ pub fn parse_redirect_uris(raw: &[String]) -> Result<Vec<RedirectUri>, ParseErro
         )));
     }
     Ok(uris)
+}
+
+/// Post-logout redirect URIs: the rules of redirect URIs (absolute, no fragment, https except
+/// loopback or a private-use scheme), duplicates dropped, in the order given.
+pub fn parse_post_logout_redirect_uris(raw: &[String]) -> Result<Vec<RedirectUri>, ParseError> {
+    // Same rules; the message names the field the caller set.
+    parse_redirect_uris(raw)
+        .map_err(|e| ParseError::new(format!("post_logout_redirect_uris: {}", e.0)))
 }
 
 /// Browser origins, each checked, duplicates dropped, in the order given.
@@ -261,6 +334,52 @@ mod tests {
         assert_eq!(parse_client_name(" Photos ").unwrap(), "Photos");
         assert!(parse_client_name("bad\u{7}name").is_err());
         assert!(parse_client_name(&"x".repeat(MAX_CLIENT_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn logout_settings_are_checked_and_need_the_code_grant() {
+        let code = grants(&[GrantType::AuthorizationCode]);
+        let service = grants(&[GrantType::ClientCredentials]);
+        let kind = |grants| ClientKind {
+            grants,
+            public: false,
+        };
+        let good = strings(&["https://app.example.com/bye", "com.example.app:/bye"]);
+        let input = BrowserInput {
+            post_logout_redirect_uris: Some(&good),
+            backchannel_logout_uri: Some("https://app.example.com/bc"),
+            backchannel_logout_session_required: Some(true),
+            id_token_signed_response_alg: Some("ES256"),
+            ..BrowserInput::default()
+        };
+        let parsed = BrowserChanges::parse(input, kind(&code)).unwrap();
+        assert_eq!(parsed.post_logout_redirect_uris.unwrap().len(), 2);
+        assert_eq!(parsed.id_token_signed_response_alg, Some(IdTokenAlg::Es256));
+        assert!(BrowserChanges::parse(input, kind(&service)).is_err());
+
+        let cleared = BrowserInput {
+            backchannel_logout_uri: Some(""),
+            id_token_signed_response_alg: Some(""),
+            ..BrowserInput::default()
+        };
+        let parsed = BrowserChanges::parse(cleared, kind(&service)).unwrap();
+        assert_eq!(parsed.backchannel_logout_uri, Some(None));
+
+        let bad = strings(&["http://app.example.com/bye"]);
+        let error = BrowserChanges::parse(
+            BrowserInput {
+                post_logout_redirect_uris: Some(&bad),
+                ..BrowserInput::default()
+            },
+            kind(&code),
+        )
+        .unwrap_err();
+        assert!(error.0.starts_with("post_logout_redirect_uris"), "{error}");
+        let alg = BrowserInput {
+            id_token_signed_response_alg: Some("HS256"),
+            ..BrowserInput::default()
+        };
+        assert!(BrowserChanges::parse(alg, kind(&code)).is_err());
     }
 
     #[test]

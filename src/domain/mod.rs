@@ -5,6 +5,7 @@ mod client_id;
 mod delegation;
 mod email;
 mod grant_type;
+mod logout;
 mod origin;
 mod password;
 mod redirect_uri;
@@ -14,12 +15,14 @@ mod username;
 
 pub use browser_client::{
     BrowserChanges, BrowserInput, ClientKind, MAX_ALLOWED_ORIGINS, MAX_CLIENT_NAME_CHARS,
-    MAX_REDIRECT_URIS, parse_allowed_origins, parse_client_name, parse_redirect_uris,
+    MAX_REDIRECT_URIS, parse_allowed_origins, parse_client_name, parse_post_logout_redirect_uris,
+    parse_redirect_uris,
 };
 pub use client_id::ClientId;
 pub use delegation::{Authority, Refusal, admin_scopes, require_admin_scopes};
 pub use email::parse_email;
 pub use grant_type::GrantType;
+pub use logout::{BackchannelLogoutUri, IdTokenAlg};
 pub use origin::parse_origin;
 pub use password::{MAX_PASSWORD_BYTES, NewPassword, Password};
 pub use redirect_uri::{MAX_REDIRECT_URI_BYTES, RedirectUri, match_redirect_uri};

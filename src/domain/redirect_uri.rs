@@ -106,7 +106,7 @@ fn is_loopback_ip(url: &Url) -> bool {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     is_loopback_ip(url) || url.host_str() == Some("localhost")
 }
 

@@ -9,7 +9,10 @@ use super::{
     BeginWrite, BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique,
     with_pool,
 };
-use crate::domain::{Authority, BrowserChanges, ClientId, GrantType, RedirectUri, ScopeSet};
+use crate::domain::{
+    Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg, RedirectUri,
+    ScopeSet,
+};
 
 #[derive(FromRow)]
 struct ClientRow {
@@ -24,6 +27,10 @@ struct ClientRow {
     allowed_origins: String,
     skip_consent: bool,
     pkce_optional: bool,
+    post_logout_redirect_uris: String,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
+    id_token_signed_response_alg: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -58,13 +65,30 @@ impl TryFrom<ClientRow> for Client {
                     .collect(),
                 skip_consent: row.skip_consent,
                 pkce_optional: row.pkce_optional,
+                post_logout_redirect_uris: row
+                    .post_logout_redirect_uris
+                    .split_whitespace()
+                    .map(RedirectUri::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(corrupt)?,
+                backchannel_logout_uri: row
+                    .backchannel_logout_uri
+                    .as_deref()
+                    .map(BackchannelLogoutUri::parse)
+                    .transpose()
+                    .map_err(corrupt)?,
+                backchannel_logout_session_required: row.backchannel_logout_session_required,
+                id_token_signed_response_alg: IdTokenAlg::parse(&row.id_token_signed_response_alg)
+                    .map_err(corrupt)?,
             },
         })
     }
 }
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at, \
-     registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional";
+     registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
+     post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
+     id_token_signed_response_alg";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -84,6 +108,12 @@ impl From<BrowserChanges> for BrowserSettings {
             allowed_origins: changes.allowed_origins.unwrap_or_default(),
             skip_consent: changes.skip_consent.unwrap_or_default(),
             pkce_optional: changes.pkce_optional.unwrap_or_default(),
+            post_logout_redirect_uris: changes.post_logout_redirect_uris.unwrap_or_default(),
+            backchannel_logout_uri: changes.backchannel_logout_uri.flatten(),
+            backchannel_logout_session_required: changes
+                .backchannel_logout_session_required
+                .unwrap_or_default(),
+            id_token_signed_response_alg: changes.id_token_signed_response_alg.unwrap_or_default(),
         }
     }
 }
@@ -101,8 +131,9 @@ impl Store {
             sqlx::query(
                 r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at,
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,
-                    pkce_optional)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
+                    backchannel_logout_session_required, id_token_signed_response_alg)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -115,6 +146,10 @@ impl Store {
             .bind(joined(&new.browser.allowed_origins))
             .bind(new.browser.skip_consent)
             .bind(new.browser.pkce_optional)
+            .bind(joined(&new.browser.post_logout_redirect_uris))
+            .bind(new.browser.backchannel_logout_uri.as_ref().map(BackchannelLogoutUri::as_str))
+            .bind(new.browser.backchannel_logout_session_required)
+            .bind(new.browser.id_token_signed_response_alg.stored())
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -157,7 +192,12 @@ impl Store {
                 redirect_uris = coalesce($4, redirect_uris),
                 allowed_origins = coalesce($5, allowed_origins),
                 skip_consent = coalesce($6, skip_consent),
-                pkce_optional = coalesce($7, pkce_optional)
+                pkce_optional = coalesce($7, pkce_optional),
+                post_logout_redirect_uris = coalesce($8, post_logout_redirect_uris),
+                backchannel_logout_uri = case when $9 then $10 else backchannel_logout_uri end,
+                backchannel_logout_session_required =
+                    coalesce($11, backchannel_logout_session_required),
+                id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -172,6 +212,16 @@ impl Store {
                 .bind(changes.allowed_origins.as_deref().map(joined))
                 .bind(changes.skip_consent)
                 .bind(changes.pkce_optional)
+                .bind(changes.post_logout_redirect_uris.as_deref().map(joined))
+                .bind(changes.backchannel_logout_uri.is_some())
+                .bind(
+                    changes
+                        .backchannel_logout_uri
+                        .as_ref()
+                        .and_then(|uri| uri.as_ref().map(BackchannelLogoutUri::as_str)),
+                )
+                .bind(changes.backchannel_logout_session_required)
+                .bind(changes.id_token_signed_response_alg.map(IdTokenAlg::stored))
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -3,7 +3,10 @@
 use std::collections::BTreeSet;
 
 use crate::credentials::{PasswordHash, PasswordScheme};
-use crate::domain::{ClientId, GrantType, RedirectUri, RoleName, ScopeSet, Username};
+use crate::domain::{
+    BackchannelLogoutUri, ClientId, GrantType, IdTokenAlg, RedirectUri, RoleName, ScopeSet,
+    Username,
+};
 
 /// A user as the rest of authd sees it (never with the password hash).
 #[derive(Debug, Clone)]
@@ -98,12 +101,26 @@ pub struct BrowserSettings {
     pub skip_consent: bool,
     /// A confidential client that may omit PKCE when it sends `openid` and a `nonce`.
     pub pkce_optional: bool,
+    /// Where RP-Initiated Logout may send the browser back.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Where logout tokens are POSTed when a session it signed into ends.
+    pub backchannel_logout_uri: Option<BackchannelLogoutUri>,
+    /// Whether its logout tokens must carry `sid` (they always do).
+    pub backchannel_logout_session_required: bool,
+    /// JWS algorithm of its id_tokens and logout tokens.
+    pub id_token_signed_response_alg: IdTokenAlg,
 }
 
 impl Client {
     /// Whether the client has no secret.
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    /// The algorithm to sign this client's id_tokens and logout tokens with (RS256 unless it
+    /// registered another).
+    pub fn id_token_signing_alg(&self) -> jsonwebtoken::Algorithm {
+        self.browser.id_token_signed_response_alg.algorithm()
     }
 }
 

@@ -18,7 +18,7 @@ const APP_ORIGIN: &str = "https://app.example.com";
 const OTHER_ORIGIN: &str = "https://evil.example";
 
 /// Runs the authd binary on `database` (no other AUTHD_* settings).
-fn authd_cli(database: &TestDatabase, args: &[&str]) -> Output {
+pub(crate) fn authd_cli(database: &TestDatabase, args: &[&str]) -> Output {
     let mut command = Command::new(AUTHD);
     command
         .args(args)
@@ -34,7 +34,7 @@ fn authd_cli(database: &TestDatabase, args: &[&str]) -> Output {
     command.output().expect("running authd")
 }
 
-fn last_stderr_line(output: &Output) -> String {
+pub(crate) fn last_stderr_line(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr)
         .lines()
         .last()
@@ -43,7 +43,11 @@ fn last_stderr_line(output: &Output) -> String {
 }
 
 /// Asserts an admin API error: status, `error` code and a description; returns the description.
-async fn assert_api_error(response: reqwest::Response, status: u16, code: &str) -> String {
+pub(crate) async fn assert_api_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> String {
     assert_eq!(response.status(), status);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
@@ -67,7 +71,7 @@ fn browser_client(client_id: &str) -> Value {
     })
 }
 
-async fn client_json(app: &TestApp, token: &str, client_id: &str) -> Value {
+pub(crate) async fn client_json(app: &TestApp, token: &str, client_id: &str) -> Value {
     let page: Value = app
         .bearer(Method::GET, "/admin/clients?limit=500", Some(token), None)
         .await
@@ -171,10 +175,13 @@ async fn the_cli_registers_a_browser_client_and_lists_its_settings(backend: Back
             "https://photos.example.com/cb,com.example.photos:/oauth2redirect",
             "https://photos.example.com",
             "skip-consent",
+            "",
+            "",
+            "RS256",
         ]
     );
     let rp = listed.lines().find(|l| l.starts_with("rp\t")).unwrap();
-    assert!(rp.ends_with("\tpkce-optional"), "{rp}");
+    assert!(rp.ends_with("\tpkce-optional\t\t\tRS256"), "{rp}");
     assert!(!listed.contains(&secret), "secrets are never listed");
 }
 

@@ -96,6 +96,7 @@ pub async fn add_web_client(app: &TestApp, spec: ClientSpec<'_>) -> WebClient {
             allowed_origins: Vec::new(),
             skip_consent: spec.skip_consent,
             pkce_optional: spec.pkce_optional,
+            ..BrowserSettings::default()
         },
     };
     app.store

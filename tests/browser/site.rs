@@ -96,6 +96,7 @@ impl Site {
                 allowed_origins: Vec::new(),
                 skip_consent,
                 pkce_optional: false,
+                ..BrowserSettings::default()
             },
         };
         self.app

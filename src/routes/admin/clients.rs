@@ -103,6 +103,10 @@ async fn create_client(
             allowed_origins: Some(&body.allowed_origins),
             skip_consent: Some(body.skip_consent),
             pkce_optional: Some(body.pkce_optional),
+            post_logout_redirect_uris: Some(&body.post_logout_redirect_uris),
+            backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
+            backchannel_logout_session_required: Some(body.backchannel_logout_session_required),
+            id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
         },
         kind,
     )?;
@@ -186,6 +190,10 @@ async fn patch_client(
             allowed_origins: body.allowed_origins.as_deref(),
             skip_consent: body.skip_consent,
             pkce_optional: body.pkce_optional,
+            post_logout_redirect_uris: body.post_logout_redirect_uris.as_deref(),
+            backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
+            backchannel_logout_session_required: body.backchannel_logout_session_required,
+            id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
         },
         kind,
     )?;

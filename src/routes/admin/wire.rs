@@ -304,6 +304,14 @@ pub struct ClientResponse {
     pub skip_consent: bool,
     /// A confidential client that may omit PKCE when it sends `openid` and a `nonce`.
     pub pkce_optional: bool,
+    /// Where RP-Initiated Logout may send the browser back.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed (Back-Channel Logout 1.0); null when none.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in logout tokens (authd always sends it).
+    pub backchannel_logout_session_required: bool,
+    /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
+    pub id_token_signed_response_alg: String,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -322,6 +330,16 @@ impl From<Client> for ClientResponse {
             allowed_origins: browser.allowed_origins,
             skip_consent: browser.skip_consent,
             pkce_optional: browser.pkce_optional,
+            post_logout_redirect_uris: browser
+                .post_logout_redirect_uris
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
+                .collect(),
+            backchannel_logout_uri: browser
+                .backchannel_logout_uri
+                .map(|uri| uri.as_str().to_owned()),
+            backchannel_logout_session_required: browser.backchannel_logout_session_required,
+            id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
             client_id: client.client_id,
             grants: client
                 .grants
@@ -378,6 +396,18 @@ pub struct CreateClientRequest {
     /// PKCE optional (confidential clients only).
     #[serde(default)]
     pub pkce_optional: bool,
+    /// Where RP-Initiated Logout may return.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout URI.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// RS256 (default), ES256 or EdDSA.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -400,6 +430,17 @@ pub struct PatchClientRequest {
     /// Let the client omit PKCE with `openid` and a `nonce` (confidential authorization_code
     /// clients only).
     pub pkce_optional: Option<bool>,
+    /// The complete new list of post-logout redirect URIs (same rules as redirect URIs).
+    #[schema(schema_with = redirect_uri_list)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// New Back-Channel Logout URI (https, or http on a loopback host); empty removes it.
+    #[schema(max_length = 2048)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid`.
+    pub backchannel_logout_session_required: Option<bool>,
+    /// RS256, ES256 or EdDSA; empty means the default (RS256).
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -452,6 +493,22 @@ pub struct ConfidentialClientRequest {
     /// May omit PKCE when it sends `openid` and a `nonce` (authorization_code clients only).
     #[serde(default)]
     pkce_optional: bool,
+    /// Where RP-Initiated Logout may return (authorization_code clients only).
+    #[serde(default)]
+    #[schema(schema_with = redirect_uri_list)]
+    post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout URI: https, or http on a loopback host (authorization_code clients
+    /// only).
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid` (authorization_code clients only).
+    #[serde(default)]
+    backchannel_logout_session_required: bool,
+    /// RS256 (default), ES256 or EdDSA.
+    #[serde(default)]
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -491,6 +548,22 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(schema_with = always_false)]
     pkce_optional: bool,
+    /// Where RP-Initiated Logout may return (authorization_code clients only).
+    #[serde(default)]
+    #[schema(schema_with = redirect_uri_list)]
+    post_logout_redirect_uris: Vec<String>,
+    /// Back-Channel Logout URI: https, or http on a loopback host (authorization_code clients
+    /// only).
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid` (authorization_code clients only).
+    #[serde(default)]
+    backchannel_logout_session_required: bool,
+    /// RS256 (default), ES256 or EdDSA.
+    #[serde(default)]
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    id_token_signed_response_alg: Option<String>,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
