@@ -3,6 +3,7 @@
 
 pub mod authorization_request;
 pub mod flow;
+pub mod logout_request;
 mod page_keys;
 mod password;
 pub mod redirect;

@@ -21,6 +21,7 @@ mod jwt_attacks;
 mod key_revocation;
 mod keys;
 mod login_limits;
+mod logout;
 mod logout_clients;
 mod openapi;
 mod openid_connect;

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, html, see_other};
+use super::pages::{Chrome, SignedOutPage, html, see_other};
 use super::{PageCookie, WebState, form_parameters};
 use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
@@ -46,12 +46,6 @@ struct AccountPage {
     sessions: Vec<SessionLine>,
     consents: Vec<ConsentLine>,
     csrf: String,
-}
-
-#[derive(Template)]
-#[template(path = "signed_out.html")]
-struct SignedOutPage {
-    chrome: Chrome,
 }
 
 /// The account page, or the login form first.

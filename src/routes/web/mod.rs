@@ -7,6 +7,7 @@ mod authorize;
 mod consent;
 mod cookies;
 mod login;
+mod logout;
 mod pages;
 mod stylesheet;
 
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     login::configure(cfg);
     consent::configure(cfg);
     account::configure(cfg);
+    logout::configure(cfg);
     stylesheet::configure(cfg);
 }
 

@@ -50,6 +50,14 @@ impl Chrome {
     }
 }
 
+/// "You are signed out."
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {
+    /// The page's frame.
+    pub chrome: Chrome,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
