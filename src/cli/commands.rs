@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Context;
+use jsonwebtoken::Algorithm;
 
 use super::import::read_import_file;
 use super::stdin_password::read_password;
@@ -313,21 +314,30 @@ async fn run_keys(
     audit: &AuditLog,
 ) -> anyhow::Result<()> {
     let keys = KeyManager::start(store, settings).await?;
+    let only = |alg: Option<String>| -> anyhow::Result<Option<Algorithm>> {
+        alg.map(|name| keys.offered_algorithm(&name)).transpose()
+    };
     match command {
-        KeysCommand::Rotate { now } => {
-            let key = keys.rotate(now).await?;
-            let detail = format!(
-                "{} signs from {}",
-                key.algorithm,
-                rfc3339(key.activates_at_ms / 1000)
-            );
-            record(audit, "key.rotated", &key.kid, Some(detail)).await;
-            print_new_key(&key);
+        KeysCommand::Rotate { alg, now } => {
+            for key in keys.rotate(only(alg)?, now).await? {
+                let detail = format!(
+                    "{:?} signs from {}",
+                    key.algorithm,
+                    rfc3339(key.activates_at_ms / 1000)
+                );
+                record(audit, "key.rotated", &key.kid, Some(detail)).await;
+                print_new_key(&key);
+            }
         }
-        KeysCommand::List => {
-            for key in keys.summaries() {
+        KeysCommand::List { alg } => {
+            let only = only(alg)?;
+            for key in keys
+                .summaries()
+                .into_iter()
+                .filter(|k| only.is_none_or(|alg| k.algorithm == alg))
+            {
                 println!(
-                    "{}\t{}\t{}\tcreated {}\tsigns from {}",
+                    "{}\t{:?}\t{}\tcreated {}\tsigns from {}",
                     key.kid,
                     key.algorithm,
                     key.state.as_str(),
@@ -339,7 +349,10 @@ async fn run_keys(
         KeysCommand::Revoke { kid } => {
             let replacement = keys.revoke(&kid).await?;
             if let Some(key) = &replacement {
-                let detail = format!("{} signs from now, replacing revoked {kid}", key.algorithm);
+                let detail = format!(
+                    "{:?} signs from now, replacing revoked {kid}",
+                    key.algorithm
+                );
                 record(audit, "key.rotated", &key.kid, Some(detail)).await;
             }
             let detail = replacement
@@ -364,7 +377,7 @@ async fn run_keys(
 /// One line per new key: kid, algorithm, state and when it signs.
 fn print_new_key(key: &KeySummary) {
     println!(
-        "{}\t{}\t{}\tsigns from {}",
+        "{}\t{:?}\t{}\tsigns from {}",
         key.kid,
         key.algorithm,
         key.state.as_str(),

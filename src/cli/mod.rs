@@ -170,19 +170,27 @@ pub struct AddClient {
 /// `authd keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Publish a new signing key; it signs after `keys.activation_delay_secs`.
+    /// Publish a new signing key of every offered algorithm (or of `--alg`); it signs after
+    /// `keys.activation_delay_secs`.
     Rotate {
+        /// Rotate only this algorithm's key: EdDSA, ES256 or RS256 (any case).
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
         /// Sign with the new key at once.
         #[arg(long)]
         now: bool,
     },
-    /// List keys with their state.
-    List,
+    /// List keys with their algorithm and state.
+    List {
+        /// Only this algorithm's keys: EdDSA, ES256 or RS256 (any case).
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+    },
     /// Delete keys that no unexpired token can need.
     Prune,
     /// Withdraw a key at once (e.g. leaked): unpublished, and tokens it signed stop verifying on
-    /// every instance within `keys.reload_interval_ms`. Revoking the active key first activates
-    /// a new one, as `rotate --now` does.
+    /// every instance within `keys.reload_interval_ms`. Revoking an algorithm's active key first
+    /// activates a new key of that algorithm, as `rotate --alg ALG --now` does.
     Revoke {
         /// The key's `kid`, as `keys list` shows it.
         kid: String,

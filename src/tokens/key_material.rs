@@ -7,7 +7,6 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
-use crate::config::SigningAlgorithm;
 use crate::store::StoredKey;
 
 /// A key ready to sign and verify.
@@ -37,39 +36,31 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// Generates a key pair for `algorithm`, returned as a row ready to store.
+/// Generates a key pair for `algorithm` (EdDSA, ES256 or RS256), returned as a row ready to
+/// store. An RSA key takes a moment: call it off the async workers.
 pub fn generate_key(
-    algorithm: SigningAlgorithm,
+    alg: Algorithm,
     created_at_ms: i64,
     activates_at_ms: i64,
 ) -> anyhow::Result<StoredKey> {
-    let failed = |_| anyhow::anyhow!("generating a {algorithm:?} key failed");
-    let (pkcs8, alg) = match algorithm {
-        SigningAlgorithm::EdDSA => (
-            Ed25519KeyPair::generate()
-                .and_then(|k| k.to_pkcs8v1())
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            Algorithm::EdDSA,
-        ),
-        SigningAlgorithm::ES256 => (
-            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                .and_then(|k| k.to_pkcs8v1())
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            Algorithm::ES256,
-        ),
-        SigningAlgorithm::RS256 => (
-            aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                .and_then(|k| k.as_der())
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
-            Algorithm::RS256,
-        ),
-        SigningAlgorithm::HS256 => anyhow::bail!("HS256 keys come from configuration"),
+    let failed = |_| anyhow::anyhow!("generating a {alg:?} key failed");
+    let pkcs8 = match alg {
+        Algorithm::EdDSA => Ed25519KeyPair::generate()
+            .and_then(|k| k.to_pkcs8v1())
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+        Algorithm::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .and_then(|k| k.to_pkcs8v1())
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+        Algorithm::RS256 => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .and_then(|k| k.as_der())
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
+        other => anyhow::bail!("authd does not generate {other:?} keys"),
     };
     let key = SigningKey::from_pkcs8(alg, &pkcs8, String::new(), created_at_ms, activates_at_ms)?;
     let jwk = key.public_jwk.expect("asymmetric keys have a public JWK");
@@ -179,14 +170,11 @@ mod tests {
 
     #[test]
     fn every_asymmetric_algorithm_generates_a_loadable_key_with_a_public_jwk() {
-        for algorithm in [
-            SigningAlgorithm::EdDSA,
-            SigningAlgorithm::ES256,
-            SigningAlgorithm::RS256,
-        ] {
+        for algorithm in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
             let stored = generate_key(algorithm, 1, 1).unwrap();
             let key = SigningKey::from_stored(&stored).unwrap();
             assert_eq!(key.kid, stored.kid);
+            assert_eq!(key.algorithm, algorithm);
             assert!(
                 !stored.public_jwk.contains("\"d\""),
                 "private part leaked into JWK"
@@ -194,12 +182,13 @@ mod tests {
             let jwk: serde_json::Value = serde_json::from_str(&stored.public_jwk).unwrap();
             assert_eq!(jwk["use"], "sig");
             assert_eq!(jwk["kid"], stored.kid.as_str());
+            assert_eq!(jwk["alg"], format!("{algorithm:?}"));
         }
     }
 
     #[test]
     fn debug_does_not_print_key_material() {
-        let stored = generate_key(SigningAlgorithm::EdDSA, 1, 1).unwrap();
+        let stored = generate_key(Algorithm::EdDSA, 1, 1).unwrap();
         let shown = format!("{stored:?}");
         assert!(shown.contains("[redacted]"), "{shown}");
     }

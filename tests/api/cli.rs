@@ -313,14 +313,68 @@ fn key_rotation_and_listing_work_from_the_cli() {
     let now = authd(d, &["keys", "rotate", "--now"], "", &[]);
     let after = stdout(&authd(d, &["keys", "list"], "", &[]));
 
-    assert!(stdout(&first).contains("\tEdDSA\tactive\t"), "{first:?}");
-    assert!(stdout(&rotated).contains("pending"), "{rotated:?}");
-    assert_eq!(listed.lines().count(), 2, "{listed}");
-    assert!(stdout(&now).contains("active"), "{now:?}");
-    assert_eq!(
-        after.lines().filter(|l| l.contains("\tactive\t")).count(),
-        1,
-        "{after}"
-    );
+    for alg in ["EdDSA", "ES256", "RS256"] {
+        let active = format!("\t{alg}\tactive\t");
+        assert_eq!(stdout(&first).matches(&active).count(), 1, "{first:?}");
+        assert_eq!(
+            stdout(&rotated)
+                .matches(&format!("\t{alg}\tpending\t"))
+                .count(),
+            1,
+            "{rotated:?}"
+        );
+        assert_eq!(stdout(&now).matches(&active).count(), 1, "{now:?}");
+        assert_eq!(after.matches(&active).count(), 1, "{after}");
+    }
+    assert_eq!(stdout(&rotated).lines().count(), 3, "{rotated:?}");
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    // --now withdrew the three pending keys and retired the three first ones.
+    assert_eq!(after.lines().count(), 6, "{after}");
     assert!(authd(d, &["keys", "prune"], "", &[]).status.success());
+}
+
+#[test]
+fn keys_rotate_and_list_act_on_one_algorithm_with_alg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let rotated = stdout(&authd(
+        d,
+        &["keys", "rotate", "--alg", "rs256", "--now"],
+        "",
+        &[],
+    ));
+    let rsa = stdout(&authd(d, &["keys", "list", "--alg", "RS256"], "", &[]));
+    let ec = stdout(&authd(d, &["keys", "list", "--alg", "Es256"], "", &[]));
+    let unknown = authd(d, &["keys", "rotate", "--alg", "HS256"], "", &[]);
+    let none = authd(d, &["keys", "list", "--alg", "none"], "", &[]);
+    let hs256 = authd(
+        d,
+        &["keys", "rotate", "--alg", "EdDSA"],
+        "",
+        &[
+            ("AUTHD_TOKENS__ALGORITHM", "HS256"),
+            (
+                "AUTHD_TOKENS__HS256_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ],
+    );
+
+    assert_eq!(rotated.lines().count(), 1, "{rotated}");
+    assert!(rotated.contains("\tRS256\tactive\t"), "{rotated}");
+    assert_eq!(rsa.lines().count(), 2, "{rsa}");
+    assert!(rsa.lines().all(|l| l.contains("\tRS256\t")), "{rsa}");
+    assert!(
+        rsa.contains("\tretired\t") && rsa.contains("\tactive\t"),
+        "{rsa}"
+    );
+    assert_eq!(ec.lines().count(), 1, "{ec}");
+    assert!(ec.contains("\tES256\tactive\t"), "{ec}");
+    assert_fails_with(
+        &unknown,
+        "unknown key algorithm \"HS256\": offered are RS256, ES256, EdDSA",
+    );
+    assert_fails_with(&none, "unknown key algorithm \"none\"");
+    assert_fails_with(&hs256, "no key algorithms are offered");
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use authd::clock::{unix_now, unix_now_ms};
 use authd::config::Settings;
 use authd::store::{PageRequest, Store};
-use authd::tokens::{KeyManager, SigningKey};
+use authd::tokens::{KeyManager, KeyState, SigningKey};
+use jsonwebtoken::Algorithm;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -46,6 +47,11 @@ impl Leak {
 
     /// A token for alice signed with the leaked key, with these times.
     fn token(&self, iat: i64, nbf: i64, exp: i64) -> String {
+        self.token_signed_by(&self.key, iat, nbf, exp)
+    }
+
+    /// A token for alice signed with `key`, with these times.
+    fn token_signed_by(&self, key: &SigningKey, iat: i64, nbf: i64, exp: i64) -> String {
         let claims = json!({
             "iss": self.app.issuer(),
             "sub": self.user_id,
@@ -60,10 +66,10 @@ impl Leak {
             "roles": ["reader"],
             "gen": 0,
         });
-        let mut header = jsonwebtoken::Header::new(self.key.algorithm);
+        let mut header = jsonwebtoken::Header::new(key.algorithm);
         header.typ = Some("at+jwt".to_owned());
-        header.kid = Some(self.key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key.encoding).unwrap()
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
     }
 
     /// A token that expires ten years from now, as in the review's reproduction.
@@ -189,6 +195,11 @@ async fn a_cached_token_from_a_key_revoked_with_the_cli_is_refused_on_every_inst
     )
     .await;
 
+    let others: Vec<String> = [Algorithm::RS256, Algorithm::ES256]
+        .into_iter()
+        .map(|alg| leak.manager.signing_key_for(alg).unwrap().kid.clone())
+        .collect();
+
     let output = authd_cli(&leak.app, &["keys", "revoke", &leak.key.kid]).await;
 
     assert!(output.status.success(), "{output:?}");
@@ -203,7 +214,11 @@ async fn a_cached_token_from_a_key_revoked_with_the_cli_is_refused_on_every_inst
             refused_within(app, &token, Duration::from_secs(2)).await,
             "a cached token of the revoked key still works after 2 s"
         );
-        assert_eq!(jwks_kids(app).await, vec![new_kid.to_owned()]);
+        let mut published = jwks_kids(app).await;
+        published.sort();
+        let mut expected = vec![new_kid.to_owned(), others[0].clone(), others[1].clone()];
+        expected.sort();
+        assert_eq!(published, expected, "the other algorithms' keys must stay");
         let fresh = app.password_token("alice", "correct horse battery").await;
         let fresh = fresh["access_token"].as_str().unwrap();
         assert_eq!(
@@ -237,7 +252,7 @@ async fn a_cached_token_is_refused_once_its_key_row_is_deleted(backend: Backend)
     let leak = Leak::new(backend, uncapped).await;
     let token = leak.far_token();
     assert_accepted(&leak.app, &token, "the token before rotation").await;
-    leak.manager.rotate(true).await.unwrap();
+    leak.manager.rotate(None, true).await.unwrap();
     // A retired key still verifies what it signed while such tokens may be alive.
     assert_accepted(&leak.app, &token, "the token of the just retired key").await;
 
@@ -253,7 +268,7 @@ async fn a_cached_token_is_refused_once_its_key_row_is_deleted(backend: Backend)
     );
 }
 
-async fn a_cached_token_is_refused_once_its_key_is_retired_for_a_token_lifetime(backend: Backend) {
+async fn a_key_retired_for_a_token_lifetime_stops_verifying_before_it_is_pruned(backend: Backend) {
     let leak = Leak::new(backend, |s| {
         uncapped(s);
         s.tokens.access_ttl_secs = 1;
@@ -261,13 +276,34 @@ async fn a_cached_token_is_refused_once_its_key_is_retired_for_a_token_lifetime(
     .await;
     let token = leak.far_token();
     assert_accepted(&leak.app, &token, "the token before rotation").await;
+    // merge: once tokens.id_token_ttl_secs exists, set it to 1 above and assert on the app
+    // (refused_within 5 s), as before: its retention is max(access, id_token) TTL + leeway,
+    // and id_tokens live 300 s until then. A manager with that short retention stands in.
+    let manager = KeyManager::start_with_retention(
+        leak.app.store.clone(),
+        &leak.app.settings,
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
 
-    leak.manager.rotate(true).await.unwrap();
+    manager
+        .rotate(Some(leak.key.algorithm), true)
+        .await
+        .unwrap();
 
+    assert!(manager.find(&leak.key.kid).is_some(), "retired too early");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert!(
-        refused_within(&leak.app, &token, Duration::from_secs(5)).await,
-        "a cached token outlived its key's retirement"
+        manager.find(&leak.key.kid).is_none(),
+        "a key retired for longer than the retention still verifies"
     );
+    let stored = leak.app.store.list_signing_keys().await.unwrap();
+    assert!(
+        stored.iter().any(|k| k.kid == leak.key.kid),
+        "refused before pruning, not because of it"
+    );
+    assert_accepted(&leak.app, &token, "the token within the app's retention").await;
 }
 
 async fn a_never_seen_token_living_longer_than_the_max_lifetime_is_refused(backend: Backend) {
@@ -294,7 +330,12 @@ async fn a_never_seen_token_living_longer_than_the_max_lifetime_is_refused(backe
 
 async fn revoking_a_pending_key_unpublishes_it_and_keeps_the_active_one(backend: Backend) {
     let leak = Leak::new(backend, |_| {}).await;
-    let pending = leak.manager.rotate(false).await.unwrap();
+    let pending = leak
+        .manager
+        .rotate(Some(leak.key.algorithm), false)
+        .await
+        .unwrap()
+        .remove(0);
     let token = leak.far_token();
     let now = unix_now();
     let current = leak.token(now, now, now + 300);
@@ -313,11 +354,60 @@ async fn revoking_a_pending_key_unpublishes_it_and_keeps_the_active_one(backend:
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(jwks_kids(&leak.app).await, vec![leak.key.kid.clone()]);
+    let published = jwks_kids(&leak.app).await;
+    assert_eq!(published.len(), 3, "{published:?}");
+    assert!(published.contains(&leak.key.kid));
     assert_accepted(&leak.app, &current, "a token of the untouched active key").await;
     assert_refused(&leak.app, &token, "a ten-year token").await;
     let error = leak.manager.revoke("no-such-kid").await.unwrap_err();
     assert!(error.to_string().contains("no signing key"), "{error}");
+}
+
+async fn revoking_the_active_rs256_key_activates_a_new_one_and_leaves_eddsa_alone(
+    backend: Backend,
+) {
+    let leak = Leak::new(backend, |_| {}).await;
+    let rsa = leak.manager.signing_key_for(Algorithm::RS256).unwrap();
+    let es256 = leak.manager.signing_key_for(Algorithm::ES256).unwrap();
+    let now = unix_now();
+    let rsa_token = leak.token_signed_by(&rsa, now, now, now + 300);
+    assert_accepted(&leak.app, &rsa_token, "an RS256 token before revocation").await;
+
+    let replacement = leak.manager.revoke(&rsa.kid).await.unwrap().unwrap();
+
+    assert_eq!(replacement.algorithm, Algorithm::RS256);
+    assert_eq!(replacement.state, KeyState::Active);
+    assert_eq!(
+        leak.manager.signing_key_for(Algorithm::RS256).unwrap().kid,
+        replacement.kid
+    );
+    assert_eq!(leak.manager.signing_key().unwrap().kid, leak.key.kid);
+    assert_eq!(
+        leak.manager.signing_key_for(Algorithm::ES256).unwrap().kid,
+        es256.kid
+    );
+    assert!(
+        refused_within(&leak.app, &rsa_token, Duration::from_secs(2)).await,
+        "a token of the revoked RS256 key still verifies"
+    );
+    let mut published = jwks_kids(&leak.app).await;
+    published.sort();
+    let mut expected = vec![
+        replacement.kid.clone(),
+        es256.kid.clone(),
+        leak.key.kid.clone(),
+    ];
+    expected.sort();
+    assert_eq!(published, expected);
+    let fresh = leak
+        .app
+        .password_token("alice", "correct horse battery")
+        .await;
+    assert_eq!(
+        kid_of(fresh["access_token"].as_str().unwrap()),
+        leak.key.kid,
+        "access tokens keep the untouched EdDSA key"
+    );
 }
 
 async fn a_token_from_an_instance_whose_clock_runs_ahead_is_accepted(backend: Backend) {
@@ -429,9 +519,10 @@ async fn more_revocations_than_the_memory_bound_all_stay_revoked(backend: Backen
 backend_tests!(
     a_cached_token_from_a_key_revoked_with_the_cli_is_refused_on_every_instance,
     a_cached_token_is_refused_once_its_key_row_is_deleted,
-    a_cached_token_is_refused_once_its_key_is_retired_for_a_token_lifetime,
+    a_key_retired_for_a_token_lifetime_stops_verifying_before_it_is_pruned,
     a_never_seen_token_living_longer_than_the_max_lifetime_is_refused,
     revoking_a_pending_key_unpublishes_it_and_keeps_the_active_one,
+    revoking_the_active_rs256_key_activates_a_new_one_and_leaves_eddsa_alone,
     a_token_from_an_instance_whose_clock_runs_ahead_is_accepted,
     a_revocation_stamped_by_a_lagging_clock_is_picked_up_by_polling,
     more_revocations_than_the_memory_bound_all_stay_revoked,

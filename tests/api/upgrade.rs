@@ -1,16 +1,22 @@
 //! Upgrading keeps what users hold: refresh tokens and clients from before migration 0005
-//! (refresh-token families, client registrations) keep working after it.
+//! (refresh-token families, client registrations) keep working after it, and a key ring of
+//! one algorithm gains the others without touching the key that signs.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use authd::clock::unix_now;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use authd::clock::{unix_now, unix_now_ms};
 use authd::credentials::{generate_secret, hash_secret};
 use authd::store::Store;
+use authd::tokens::{KeyEncryptionKey, generate_key};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, TestDatabase, assert_oauth_error, test_settings};
+use crate::helpers::{Backend, TEST_KEK, TestApp, TestDatabase, assert_oauth_error, test_settings};
 
 /// Applies the migrations numbered below `before` from the backend's folder.
 async fn migrate_up_to(store: &Store, folder: &str, before: u32) {
@@ -151,4 +157,87 @@ async fn refresh_tokens_and_clients_from_before_0005_keep_working(backend: Backe
     assert_eq!(client_token.status(), 200, "the old client authenticates");
 }
 
-backend_tests!(refresh_tokens_and_clients_from_before_0005_keep_working);
+async fn jwks_kids_and_algs(app: &TestApp) -> BTreeSet<(String, String)> {
+    let body: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let field = |name: &str| k[name].as_str().unwrap().to_owned();
+            (field("kid"), field("alg"))
+        })
+        .collect()
+}
+
+async fn a_database_with_only_an_eddsa_key_gains_rs256_and_es256_keys_at_start(backend: Backend) {
+    // What the previous release left: one sealed EdDSA key, signing for a minute already.
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let settings = test_settings(&database);
+    let old = Store::connect(&settings.database).await.unwrap();
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    migrate_up_to(&old, folder, 8).await;
+    let minute_ago = unix_now_ms() - 60_000;
+    let mut eddsa = generate_key(Algorithm::EdDSA, minute_ago, minute_ago).unwrap();
+    let kek = KeyEncryptionKey::from_base64(TEST_KEK).unwrap();
+    eddsa.private_key = kek.seal(&eddsa.private_key, &eddsa.kid).unwrap();
+    old.insert_signing_key(&eddsa).await.unwrap();
+    // The new release's migrations run once (`authd migrate`); then three instances start
+    // together (SQLite does not serialise migrations between processes).
+    old.migrate().await.unwrap();
+    old.close().await;
+
+    let (a, b, c) = tokio::join!(
+        TestApp::start(settings.clone(), database.clone()),
+        TestApp::start(settings.clone(), database.clone()),
+        TestApp::start(settings.clone(), database.clone()),
+    );
+
+    let stored = a.store.list_signing_keys().await.unwrap();
+    let of = |alg: &str| stored.iter().filter(|k| k.algorithm == alg).count();
+    assert_eq!(of("EdDSA"), 1, "the existing EdDSA lineage got a new key");
+    // Each instance may have added first keys of its own; at least one each, at most three.
+    for alg in ["RS256", "ES256"] {
+        assert!((1..=3).contains(&of(alg)), "{} {alg} keys", of(alg));
+    }
+    let expected: BTreeSet<(String, String)> = stored
+        .iter()
+        .map(|k| (k.kid.clone(), k.algorithm.clone()))
+        .collect();
+    let password = a.seed_alice().await;
+    for app in [&a, &b, &c] {
+        let start = Instant::now();
+        while jwks_kids_and_algs(app).await != expected {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "an instance does not publish every stored key"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let token = app.password_token("alice", password).await;
+        let access = token["access_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(access).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(eddsa.kid.as_str()));
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        let me = app
+            .bearer(reqwest::Method::GET, "/me", Some(access), None)
+            .await;
+        assert_eq!(me.status(), 200, "the EdDSA token does not verify");
+    }
+}
+
+backend_tests!(
+    refresh_tokens_and_clients_from_before_0005_keep_working,
+    a_database_with_only_an_eddsa_key_gains_rs256_and_es256_keys_at_start,
+);
