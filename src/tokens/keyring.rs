@@ -58,15 +58,12 @@ pub struct KeySummary {
 /// nothing else.
 const OFFERED_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
-// merge: replace with `settings.tokens.id_token_ttl_secs` once that setting exists.
-const DEFAULT_ID_TOKEN_TTL_SECS: u64 = 300;
-
 /// How long a retired key stays published: until no access token or id_token it signed is alive.
 fn retention_for(settings: &Settings) -> Duration {
     let longest = settings
         .tokens
         .access_ttl_secs
-        .max(DEFAULT_ID_TOKEN_TTL_SECS);
+        .max(settings.tokens.id_token_ttl_secs);
     Duration::from_secs(longest.saturating_add(settings.tokens.leeway_secs))
 }
 
@@ -567,25 +564,9 @@ mod tests {
         settings.tokens.access_ttl_secs = 60;
         assert_eq!(
             retention_for(&settings),
-            Duration::from_secs(DEFAULT_ID_TOKEN_TTL_SECS + 5)
+            Duration::from_secs(settings.tokens.id_token_ttl_secs + 5)
         );
         settings.tokens.access_ttl_secs = 3_600;
         assert_eq!(retention_for(&settings), Duration::from_secs(3_605));
-    }
-}
-
-// merge: replaced by the per-algorithm key ring (branch keys-per-alg).
-impl KeyManager {
-    /// The active key of `algorithm`.
-    pub fn signing_key_for(&self, algorithm: jsonwebtoken::Algorithm) -> Option<Arc<SigningKey>> {
-        self.signing_key().filter(|key| key.algorithm == algorithm)
-    }
-
-    /// The algorithms id_tokens can be signed with.
-    pub fn offered_algorithms(&self) -> Vec<jsonwebtoken::Algorithm> {
-        self.signing_key()
-            .filter(|key| key.algorithm != jsonwebtoken::Algorithm::HS256)
-            .map(|key| vec![key.algorithm])
-            .unwrap_or_default()
     }
 }
