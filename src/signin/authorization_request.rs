@@ -151,6 +151,12 @@ pub fn check_request(
             "request objects are not supported",
         );
     }
+    if params.get("registration").is_some() {
+        return fail(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
+        );
+    }
     if params.get("request_uri").is_some() {
         return fail(
             ErrorCode::RequestUriNotSupported,

@@ -69,7 +69,8 @@ impl FlowContext<'_> {
         let usable = session.filter(|session| {
             let too_old = request
                 .max_age
-                .is_some_and(|max_age| self.now - session.auth_time > max_age);
+                // max_age=0 asks for a fresh sign-in, like prompt=login (Core 3.1.2.1).
+                .is_some_and(|max_age| max_age == 0 || self.now - session.auth_time > max_age);
             // An id_token_hint for someone else: this session cannot answer (Core 3.1.2.1).
             let someone_else = request
                 .hinted_subject

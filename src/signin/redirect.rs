@@ -26,6 +26,8 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// `request_uri` is not supported.
     RequestUriNotSupported,
+    /// Dynamic registration through `registration` is not supported (Core 3.1.2.6).
+    RegistrationNotSupported,
     /// Something failed inside authd.
     ServerError,
     /// The database is unavailable.
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -260,6 +260,22 @@ async fn other_errors_go_back_to_the_client_with_state_and_iss(backend: Backend)
             ],
             "request_not_supported",
         ),
+        (
+            vec![
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+                ("request_uri", "https://app.example/request.jwt"),
+            ],
+            "request_uri_not_supported",
+        ),
+        (
+            vec![
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+                ("registration", "{}"),
+            ],
+            "registration_not_supported",
+        ),
     ];
     for (params, error) in cases {
         let mut query = vec![("state", "st&te")];
@@ -346,6 +362,13 @@ async fn prompt_and_max_age(backend: Backend) {
     assert_eq!(location(&response), "/login");
     let to = location(&go(with(&[("max_age", "300"), ("prompt", "none")])).await);
     assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
+    // max_age=0 is prompt=login (Core 3.1.2.1), even in the second of the sign-in.
+    let response = go(with(&[("max_age", "0"), ("scope", "items:read")])).await;
+    assert_eq!(location(&response), "/login");
+    let response = browser.sign_in(&app, "alice", password).await;
+    assert!(location(&response).starts_with(REDIRECT));
+    let response = go(with(&[("max_age", "0"), ("scope", "items:read")])).await;
+    assert_eq!(location(&response), "/login");
 }
 
 async fn deny_and_revoked_consent(backend: Backend) {

@@ -11,7 +11,6 @@ use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
-use crate::openid::grantable_to_user;
 use crate::routes::OAuthForm;
 use crate::signin::PasswordCheck;
 
@@ -43,10 +42,7 @@ pub async fn grant(
     };
     let signed_in = check.sign_in(raw_username, &password, now).await?;
     let user = signed_in.user;
-    let allowed = allowed_user_scope(
-        grantable_to_user(ctx.store.scopes_of_user(&user.id).await?),
-        client,
-    );
+    let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
     let access_token = user_access_token(ctx.tokens, &user, client, &scope, None, now)?;
     let refresh_token = if client_gets_refresh_tokens(client) {

@@ -11,7 +11,7 @@ use crate::credentials::{PresentedClient, generate_secret, hash_secret};
 use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::inspection::family_of_stale_refresh_token;
-use crate::openid::{SignIn, grantable_to_user};
+use crate::openid::SignIn;
 use crate::routes::OAuthForm;
 use crate::store::{RefreshRotation, RotateOutcome};
 use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
@@ -57,10 +57,7 @@ pub async fn grant(
         ScopeSet::parse(&family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // Narrowing is allowed, widening is not; roles lost since issuance are not carried over.
     let requested = resolve_scope(form.get("scope"), &original)?;
-    let allowed = allowed_user_scope(
-        grantable_to_user(store.scopes_of_user(&user.id).await?),
-        client,
-    );
+    let allowed = allowed_user_scope(store.scopes_of_user(&user.id).await?, client);
     let scope = requested.intersection(&allowed);
     // Section 6: the new refresh token keeps the family's scope. A family from before
     // migration 0005 gets its secret now.

@@ -10,6 +10,7 @@ use crate::credentials::PresentedClient;
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
 use crate::metrics::METRICS;
+use crate::openid::grantable_to_user;
 use crate::store::{RefreshFamily, User};
 use crate::tokens::{TokenService, TokenSubject, mint_new_family};
 
@@ -92,10 +93,12 @@ pub fn resolve_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<Scop
 
 /// What a user may hold through this client: their roles' scopes, bounded by the registered
 /// client's (public or confidential); only the built-in client passes the user's scopes through.
-pub fn allowed_user_scope(user_scopes: ScopeSet, client: &PresentedClient) -> ScopeSet {
+pub fn allowed_user_scope(role_scopes: ScopeSet, client: &PresentedClient) -> ScopeSet {
     match &client.scopes {
-        Some(client_scopes) => user_scopes.intersection(client_scopes),
-        None => user_scopes,
+        // The OpenID scopes belong to no role: any user may hold them through a client
+        // registered for them.
+        Some(client_scopes) => grantable_to_user(role_scopes).intersection(client_scopes),
+        None => role_scopes,
     }
 }
 
