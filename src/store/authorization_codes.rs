@@ -131,6 +131,16 @@ pub enum CodeWritten {
     Claimed(Option<ClaimedCode>),
 }
 
+impl CodeWrite {
+    /// How many statements the write may run.
+    fn statements(&self) -> usize {
+        match self {
+            CodeWrite::Insert(code) => 1 + usize::from(trims(code)),
+            CodeWrite::Claim(claim) => 1 + usize::from(claim.refresh.is_some()),
+        }
+    }
+}
+
 /// About every `TRIM_EVERY`th code (by its hash) trims its session's open codes beyond
 /// `MAX_OPEN_CODES_PER_SESSION`, oldest first: a signed-in script cannot grow the table at will.
 fn trims(code: &AuthorizationCode) -> bool {
@@ -259,25 +269,34 @@ impl Store {
         Ok(row)
     }
 
-    /// Runs code writes in one transaction, each under its own savepoint, so concurrent
-    /// sign-ins and exchanges share one commit (one `fsync`) and one failing write cannot undo
-    /// the others. `Err` only when the transaction itself failed: then nothing was written.
-    /// SQLite's `CodeWriter` uses it; see `write_code` for PostgreSQL.
+    /// Runs code writes in one transaction, so concurrent sign-ins and exchanges share one
+    /// commit (one `fsync`), and one failing write cannot undo the others: SQLite undoes just
+    /// the failing statement, and a write of several statements runs under a savepoint. `Err`
+    /// only when the transaction itself failed: then nothing was written. SQLite's `CodeWriter`
+    /// uses it; see `write_code` for PostgreSQL.
     pub async fn write_code_batch(
         &self,
         writes: &[CodeWrite],
     ) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
+        let statement_rollback = matches!(self, Store::Sqlite(_));
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
-                sqlx::query("savepoint code_write").execute(&mut *tx).await?;
+                // On SQLite a failing statement undoes only itself, so only a write of several
+                // statements needs a savepoint; a PostgreSQL error aborts the whole transaction.
+                let savepoint = write.statements() > 1 || !statement_rollback;
+                if savepoint {
+                    sqlx::query("savepoint code_write").execute(&mut *tx).await?;
+                }
                 let result: Result<CodeWritten, sqlx::Error> =
                     run_code_write!(&mut *tx, write).await;
-                if result.is_err() {
-                    sqlx::query("rollback to savepoint code_write").execute(&mut *tx).await?;
+                if savepoint {
+                    if result.is_err() {
+                        sqlx::query("rollback to savepoint code_write").execute(&mut *tx).await?;
+                    }
+                    sqlx::query("release savepoint code_write").execute(&mut *tx).await?;
                 }
-                sqlx::query("release savepoint code_write").execute(&mut *tx).await?;
                 results.push(result.map_err(StoreError::from));
             }
             tx.commit().await?;
