@@ -9,6 +9,7 @@
 mod helpers;
 
 mod callback;
+mod logout;
 mod sign_in;
 mod site;
 mod webdriver;
