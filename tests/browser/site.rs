@@ -117,7 +117,8 @@ impl Site {
             skip_consent,
             ..BrowserSettings::default()
         };
-        self.add_callback_client(client_id, &["items:read"], browser, public)
+        let allowed = ["items:read", "items:write"];
+        self.add_callback_client(client_id, &allowed, &["items:read"], browser, public)
             .await
     }
 
@@ -138,21 +139,26 @@ impl Site {
             backchannel_logout_uri: Some(BackchannelLogoutUri::parse(&backchannel).unwrap()),
             ..BrowserSettings::default()
         };
-        self.add_callback_client(client_id, &["openid", "items:read"], browser, false)
+        let scopes = &["openid", "items:read"];
+        self.add_callback_client(client_id, scopes, scopes, browser, false)
             .await
     }
 
+    /// Registers a client at the callback server that asks for `scopes` and may be granted
+    /// `allowed`.
     async fn add_callback_client(
         &self,
         client_id: &'static str,
+        allowed: &[&str],
         scopes: &'static [&'static str],
         mut browser: BrowserSettings,
         public: bool,
     ) -> WebClient {
         let redirect_uri = self.callback.url(&format!("/{client_id}/cb"));
         browser.redirect_uris = vec![RedirectUri::parse(&redirect_uri).unwrap()];
+        let grants = [GrantType::AuthorizationCode, GrantType::RefreshToken];
         let secret = self
-            .register_client(client_id, scopes, browser, public)
+            .register_client(client_id, &grants, allowed, browser, public)
             .await;
         let mut oauth = oauth2::Client::new(oauth2::ClientId::new(client_id.to_owned()))
             .set_auth_uri(AuthUrl::new(self.url("/authorize")).unwrap())
@@ -169,28 +175,22 @@ impl Site {
         }
     }
 
-    /// Registers a client for the authorization code and refresh grants, allowed `scopes` and
-    /// the role scopes of `reader`; returns its secret (None when `public`).
+    /// Registers a client with `grants`, allowed `scopes` and `browser` settings, as
+    /// `authd client add` does; returns its secret (None when `public`).
     pub async fn register_client(
         &self,
         client_id: &str,
+        grants: &[GrantType],
         scopes: &[&str],
         browser: BrowserSettings,
         public: bool,
     ) -> Option<String> {
         let secret = (!public).then(generate_secret);
-        let allowed: Vec<&str> = scopes
-            .iter()
-            .copied()
-            .chain(["items:read", "items:write"])
-            .collect();
         let new = NewClient {
             client_id: ClientId::parse(client_id).unwrap(),
             secret_hash: secret.as_deref().map(hash_secret),
-            grants: [GrantType::AuthorizationCode, GrantType::RefreshToken]
-                .into_iter()
-                .collect(),
-            scopes: ScopeSet::from_tokens(&allowed).unwrap(),
+            grants: grants.iter().copied().collect(),
+            scopes: ScopeSet::from_tokens(scopes).unwrap(),
             browser,
         };
         self.app
