@@ -63,6 +63,8 @@ pub struct WebClient {
     pub oauth: RelyingParty,
     /// The scopes its authorization requests ask for.
     pub scopes: &'static [&'static str],
+    /// Where `/logout` may send the browser back to, when registered.
+    pub post_logout_redirect_uri: Option<String>,
 }
 
 /// One authorization request: the URL to open, and what the client keeps to check the answer.
@@ -129,19 +131,20 @@ impl Site {
         let backchannel = self
             .callback
             .url(&WebClient::backchannel_logout_path_of(client_id));
+        let signed_out = self.callback.url(&format!("/{client_id}/signed-out"));
         let browser = BrowserSettings {
             client_name: client_id.to_owned(),
             skip_consent: true,
-            post_logout_redirect_uris: vec![
-                RedirectUri::parse(&self.callback.url(&format!("/{client_id}/signed-out")))
-                    .unwrap(),
-            ],
+            post_logout_redirect_uris: vec![RedirectUri::parse(&signed_out).unwrap()],
             backchannel_logout_uri: Some(BackchannelLogoutUri::parse(&backchannel).unwrap()),
             ..BrowserSettings::default()
         };
         let scopes = &["openid", "items:read"];
-        self.add_callback_client(client_id, scopes, scopes, browser, false)
-            .await
+        let mut client = self
+            .add_callback_client(client_id, scopes, scopes, browser, false)
+            .await;
+        client.post_logout_redirect_uri = Some(signed_out);
+        client
     }
 
     /// Registers a client at the callback server that asks for `scopes` and may be granted
@@ -172,6 +175,7 @@ impl Site {
             redirect_uri,
             oauth,
             scopes,
+            post_logout_redirect_uri: None,
         }
     }
 
