@@ -4,43 +4,18 @@
 
 use std::path::PathBuf;
 
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use oauth2::TokenResponse;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::backend_tests;
 use crate::callback::{SCRIPT_PROBE_PATH, TITLE_WITHOUT_SCRIPTS};
 use crate::helpers::Backend;
-use crate::site::{PASSWORD, Site, WebClient};
-use crate::webdriver::{describe, wait_for, wait_for_address, with_browser};
+use crate::site::{Site, WebClient, sign_in_on_the_page};
+use crate::webdriver::{wait_for, wait_for_address, with_browser};
 
 /// Set to 1 to refresh the book's screenshot of the login page (docs/src/images/).
 const UPDATE_SCREENSHOT_ENV: &str = "AUTHD_UPDATE_SCREENSHOT";
-
-/// Signs in on the login page the browser shows and submits it.
-async fn sign_in_on_the_page(browser: &Client, username: &str) {
-    let path = browser.current_url().await.unwrap().path().to_owned();
-    assert_eq!(path, "/login", "{}", describe(browser).await);
-    wait_for(browser, "form[action='/login'] input[name='username']")
-        .await
-        .send_keys(username)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form[action='/login'] input[name='password']"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form[action='/login'] button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
 
 /// Approves the client on the consent page, after checking the page names it.
 async fn approve_consent(browser: &Client, client_name: &str) {
