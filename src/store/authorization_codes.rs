@@ -127,6 +127,13 @@ const INSERT_CODE: &str = "insert into authorization_codes (code_hash, client_id
      user_generation, session_handle, auth_time, amr, nonce, expires_at, redeemed_at, \
      issued_at_ms) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)";
 
+/// The session signed into this client: whom to tell when it ends (Back-Channel Logout). Only
+/// while the session exists; first, so that a session ending concurrently (which locks its row)
+/// makes the code fail rather than leave a client it did not tell.
+const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (session_handle, client_id)
+    select handle, $2 from sessions where handle = $1
+    on conflict (session_handle, client_id) do nothing";
+
 const TRIM_OPEN_CODES: &str = r"delete from authorization_codes
     where session_handle = $1 and redeemed_at is null and code_hash not in
       (select code_hash from authorization_codes
@@ -167,6 +174,11 @@ macro_rules! run_code_write {
             let written: Result<CodeWritten, sqlx::Error> = async {
                 match $write {
                     CodeWrite::Insert(code) => {
+                        sqlx::query(RECORD_SESSION_CLIENT)
+                            .bind(&code.session_handle)
+                            .bind(&code.client_id)
+                            .execute($ex)
+                            .await?;
                         sqlx::query(INSERT_CODE)
                             .bind(&code.code_hash)
                             .bind(&code.client_id)

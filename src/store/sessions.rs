@@ -130,41 +130,31 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the session with this cookie hash; returns its user when it existed.
-    pub async fn end_session(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = with_pool!(self, pool =>
-            sqlx::query_as(r"delete from sessions where id_hash = $1 returning user_id")
-                .bind(id_hash)
-                .fetch_optional(pool)
-                .await)?;
-        Ok(row.map(|(user_id,)| user_id))
+    /// The session with this handle, live or not (the caller checks): one lookup by a unique
+    /// index, for refresh tokens bound to a session.
+    pub async fn find_session_by_handle(&self, handle: &str) -> Result<Option<Session>, StoreError> {
+        let sql = format!("select {SESSION_COLUMNS} from sessions s where s.handle = $1");
+        let row = with_pool!(self, pool =>
+            sqlx::query_as(&sql).bind(handle).fetch_optional(pool).await)?;
+        Ok(row)
     }
 
-    /// Ends one of the user's sessions by its handle; returns whether it existed.
-    pub async fn end_session_by_handle(
+    /// `touch_session` by the session's handle.
+    pub async fn touch_session_by_handle(
         &self,
-        user_id: &str,
         handle: &str,
-    ) -> Result<bool, StoreError> {
-        let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from sessions where user_id = $1 and handle = $2")
-                .bind(user_id)
+        now: i64,
+        granularity: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool =>
+            sqlx::query(r"update sessions set last_seen_at = $2 where handle = $1 and last_seen_at < $3")
                 .bind(handle)
+                .bind(now)
+                .bind(now - granularity)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected()))?;
-        Ok(deleted > 0)
-    }
-
-    /// Ends every session of the user; returns how many there were.
-    pub async fn end_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from sessions where user_id = $1")
-                .bind(user_id)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        Ok(deleted)
+        Ok(())
     }
 
     /// The user's live sessions, newest first.

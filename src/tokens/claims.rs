@@ -43,6 +43,10 @@ pub struct AccessClaims {
     /// The user's token generation at issuance (see `users.token_generation`), on user tokens.
     #[serde(default, rename = "gen", skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// The browser session it was issued under (OpenID Connect `sid`); ending the session
+    /// revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessClaims {

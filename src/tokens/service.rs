@@ -187,6 +187,8 @@ impl TokenService {
             username,
             roles,
             generation,
+            // Set by the code flow's issuance (the lead's id_token work); none here yet.
+            sid: None,
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

@@ -181,6 +181,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
     if let Err(error) = end_session(
         &state.store,
         &state.cache,
+        &state.settings,
         PageCookie::Session.read(&request, secure).as_deref(),
     )
     .await
