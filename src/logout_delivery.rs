@@ -66,7 +66,9 @@ pub fn spawn_logout_delivery(
     let http = reqwest::Client::builder()
         // A redirect would send the token somewhere the client did not register.
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(settings.backchannel_timeout_secs.max(1)))
+        .timeout(Duration::from_secs(
+            settings.backchannel_timeout_secs.max(1),
+        ))
         .build()?;
     let deliverer = Arc::new(Deliverer {
         store,
@@ -125,7 +127,10 @@ impl Deliverer {
             let this = self.clone();
             attempts.spawn(async move {
                 if let Err(error) = this.attempt(&delivery).await {
-                    log::warn!("back-channel logout to client {}: {error}", delivery.client_id);
+                    log::warn!(
+                        "back-channel logout to client {}: {error}",
+                        delivery.client_id
+                    );
                 }
             });
         }
@@ -206,7 +211,7 @@ impl Deliverer {
                 "back-channel logout to client {} given up after {attempts} attempts: {why}",
                 delivery.client_id
             );
-            let event = AuditEvent::new("logout.backchannel_given_up")
+            let event = AuditEvent::new("backchannel_logout.given_up")
                 .client(&delivery.client_id)
                 .subject(&delivery.user_id)
                 .detail(format!(

@@ -223,10 +223,7 @@ impl Metrics {
             "authd_backchannel_logout_total",
             "Back-channel logout attempts, by outcome.",
             &[
-                (
-                    "{outcome=\"delivered\"}",
-                    load(&self.backchannel_delivered),
-                ),
+                ("{outcome=\"delivered\"}", load(&self.backchannel_delivered)),
                 ("{outcome=\"retried\"}", load(&self.backchannel_retried)),
                 ("{outcome=\"given_up\"}", load(&self.backchannel_given_up)),
             ],

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
-use crate::clock::Clock;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
 use crate::routes::{FormBody, OAuthForm};

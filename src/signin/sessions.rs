@@ -7,7 +7,7 @@ use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
 use crate::store::{
     EndedSession, NewSession, RefreshFamily, Session, SessionEnding, SessionSelection, Store,
-    StoreError, sid_revocation,
+    StoreError, User, sid_revocation,
 };
 
 /// Seconds between writes of `last_seen_at` for one session: single sign-on stays a read.
@@ -22,16 +22,19 @@ pub struct StartedSession {
     pub session: Session,
 }
 
-/// Starts a session for `user_id` who signed in with `amr` just now.
+/// Starts a session for `user` who signed in with `amr` just now; the user's oldest sessions
+/// beyond `sessions.max_per_user` end.
 pub async fn start_session(
     store: &Store,
-    settings: &SessionSettings,
-    user_id: &str,
-    user_generation: i64,
+    cache: &CredentialCache,
+    all_settings: &Settings,
+    user: &User,
     amr: &str,
     ip: Option<&str>,
     now: i64,
 ) -> Result<StartedSession, StoreError> {
+    let settings = &all_settings.sessions;
+    let (user_id, user_generation) = (user.id.as_str(), user.token_generation);
     let cookie_value = generate_secret();
     let handle = uuid::Uuid::new_v4().simple().to_string();
     let expires_at = now + settings.absolute_secs as i64;
@@ -46,7 +49,11 @@ pub async fn start_session(
         expires_at,
         ip,
     };
-    store.create_session(&new, settings.max_per_user).await?;
+    let (ending, until) = ending(all_settings);
+    let ended = store
+        .create_session(&new, settings.max_per_user, ending)
+        .await?;
+    forget_ended(cache, &ended, until);
     Ok(StartedSession {
         cookie_value,
         session: Session {
@@ -118,18 +125,29 @@ pub async fn end_sessions(
     settings: &Settings,
     selection: SessionSelection<'_>,
 ) -> Result<Vec<EndedSession>, StoreError> {
+    let (ending, until) = ending(settings);
+    let ended = store.end_sessions(selection, ending).await?;
+    forget_ended(cache, &ended, until);
+    Ok(ended)
+}
+
+/// Ending sessions now, and until when their access tokens stay revoked.
+fn ending(settings: &Settings) -> (SessionEnding, i64) {
     // The last access token issued under a session expires by then (leeway included).
     let until = unix_now() + (settings.tokens.access_ttl_secs + settings.tokens.leeway_secs) as i64;
     let ending = SessionEnding {
         now_ms: unix_now_ms(),
         revoke_access_until: Some(until),
     };
-    let ended = store.end_sessions(selection, ending).await?;
-    for session in &ended {
+    (ending, until)
+}
+
+/// This instance forgets ended sessions and refuses their access tokens at once.
+fn forget_ended(cache: &CredentialCache, ended: &[EndedSession], until: i64) {
+    for session in ended {
         cache.forget_session(&session.id_hash);
         cache.mark_revoked(&sid_revocation(&session.handle), until);
     }
-    Ok(ended)
 }
 
 /// Ends the session a cookie value names; returns it when there was one.

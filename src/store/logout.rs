@@ -30,14 +30,31 @@ pub enum SessionSelection<'a> {
     },
     /// Every session of a user.
     User(&'a str),
+    /// A user's oldest sessions beyond their `keep` newest, never the one just started (a
+    /// sign-in ends the oldest).
+    BeyondNewest {
+        /// The user.
+        user_id: &'a str,
+        /// The session just started (its cookie hash), always kept.
+        started: &'a str,
+        /// How many to keep, that one included.
+        keep: u32,
+    },
 }
 
 impl SessionSelection<'_> {
-    pub(super) fn condition(&self) -> &'static str {
+    pub(super) fn condition(&self) -> String {
         match self {
-            Self::Cookie(_) => "id_hash = $1",
-            Self::Handle { .. } => "user_id = $1 and handle = $2",
-            Self::User(_) => "user_id = $1",
+            Self::Cookie(_) => "id_hash = $1".into(),
+            Self::Handle { .. } => "user_id = $1 and handle = $2".into(),
+            Self::User(_) => "user_id = $1".into(),
+            // `keep` is a number from the settings, never caller text.
+            // Sessions started in the same second tie on created_at: the new one is kept by name.
+            Self::BeyondNewest { keep, .. } => format!(
+                "user_id = $1 and id_hash <> $2 and id_hash not in (select id_hash from sessions \
+                 where user_id = $1 and id_hash <> $2 order by created_at desc, id_hash limit {})",
+                keep.saturating_sub(1)
+            ),
         }
     }
 
@@ -46,6 +63,9 @@ impl SessionSelection<'_> {
             Self::Cookie(id_hash) => (id_hash, None),
             Self::Handle { user_id, handle } => (user_id, Some(handle)),
             Self::User(user_id) => (user_id, None),
+            Self::BeyondNewest {
+                user_id, started, ..
+            } => (user_id, Some(started)),
         }
     }
 }
