@@ -10,6 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
@@ -43,14 +49,28 @@ struct LogoutClaims<'a> {
     sid: &'a str,
 }
 
+/// An HTTP/1.1 client for http and https (rustls with aws-lc-rs, webpki roots). hyper never
+/// follows redirects: one would send the token somewhere the client did not register.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// What delivery needs, shared by the attempts of one look at the queue.
 struct Deliverer {
     store: Store,
     keys: Arc<KeyManager>,
     audit: AuditLog,
-    http: reqwest::Client,
+    http: HttpClient,
     issuer: String,
     settings: LogoutSettings,
+}
+
+fn http_client() -> anyhow::Result<HttpClient> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let connector = HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// Starts the delivery task; it runs until the process ends.
@@ -61,20 +81,11 @@ pub fn spawn_logout_delivery(
     issuer: String,
     settings: &LogoutSettings,
 ) -> anyhow::Result<()> {
-    // reqwest's rustls takes the process-wide provider: aws-lc-rs, as everywhere in authd.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        // A redirect would send the token somewhere the client did not register.
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(
-            settings.backchannel_timeout_secs.max(1),
-        ))
-        .build()?;
     let deliverer = Arc::new(Deliverer {
         store,
         keys,
         audit,
-        http,
+        http: http_client()?,
         issuer,
         settings: settings.clone(),
     });
@@ -96,17 +107,6 @@ pub fn spawn_logout_delivery(
 // merge: use signing_key_for(alg)
 fn logout_signing_key(keys: &KeyManager, _alg: Algorithm) -> Option<Arc<SigningKey>> {
     keys.signing_key()
-}
-
-/// Why an attempt failed, in words safe for the audit trail (no token, no response body).
-fn failure(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timeout".into()
-    } else if error.is_connect() {
-        "connection failed".into()
-    } else {
-        "request failed".into()
-    }
 }
 
 impl Deliverer {
@@ -165,13 +165,23 @@ impl Deliverer {
 
     async fn send(&self, delivery: &LogoutDelivery, alg: Algorithm) -> Result<(), String> {
         let token = self.sign(delivery, alg)?;
-        let response = self
-            .http
-            .post(&delivery.uri)
-            .form(&[("logout_token", token.as_str())])
-            .send()
-            .await
-            .map_err(|e| failure(&e))?;
+        let body = serde_urlencoded::to_string([("logout_token", token.as_str())])
+            .map_err(|e| format!("encoding failed: {e}"))?;
+        let request = http::Request::post(delivery.uri.as_str())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| "the registered URI is not usable".to_owned())?;
+        let timeout = Duration::from_secs(self.settings.backchannel_timeout_secs.max(1));
+        // Why an attempt failed, in words safe for the audit trail (no token, no body).
+        let response = match tokio::time::timeout(timeout, self.http.request(request)).await {
+            Err(_) => return Err("timeout".into()),
+            Ok(Err(error)) if error.is_connect() => return Err("connection failed".into()),
+            Ok(Err(_)) => return Err("request failed".into()),
+            Ok(Ok(response)) => response,
+        };
         // Section 2.8: 200 OK (any 2xx) means the client logged the session out.
         if response.status().is_success() {
             Ok(())

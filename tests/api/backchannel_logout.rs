@@ -61,6 +61,15 @@ impl Receiver {
             App::new()
                 .app_data(data.clone())
                 .route("/backchannel", web::post().to(receive))
+                // A redirect to the real endpoint, which must not be followed.
+                .route(
+                    "/moved",
+                    web::post().to(|| async {
+                        HttpResponse::TemporaryRedirect()
+                            .insert_header(("location", "/backchannel"))
+                            .finish()
+                    }),
+                )
         })
         .workers(1)
         .bind("127.0.0.1:0")
@@ -400,6 +409,28 @@ async fn an_undeliverable_logout_token_is_given_up_with_an_audit_event_and_a_met
     assert!(given_up.parse::<u64>().unwrap() >= 1, "{metrics}");
 }
 
+async fn a_redirecting_client_is_not_followed_but_retried(backend: Backend) {
+    let receiver = Receiver::start(true).await;
+    let app = TestApp::spawn_with(backend, fast_delivery).await;
+    let moved = receiver.uri.replace("/backchannel", "/moved");
+    let (password, rp, _) = arrange(&app, &moved).await;
+    tokens_for(&app, &Browser::new(), &rp, &password).await;
+
+    end_sessions_by_admin(&app, &app.admin_token().await).await;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let queued = app.store.list_logout_deliveries().await.unwrap();
+        assert_eq!(queued.len(), 1, "a redirect is not a delivery");
+        if queued[0].attempts >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never attempted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(receiver.received().is_empty(), "the redirect was followed");
+}
+
 async fn password_change_disable_and_deletion_end_sessions_and_queue_deliveries(backend: Backend) {
     for action in ["password", "disable", "delete"] {
         let app = TestApp::spawn_with(backend, |s| s.logout.backchannel_poll_ms = NEVER_MS).await;
@@ -630,6 +661,7 @@ backend_tests!(
     section_2_4_each_ending_sends_one_logout_token_verifiable_with_the_jwks,
     a_client_that_is_down_gets_its_logout_token_after_a_retry_across_a_restart,
     an_undeliverable_logout_token_is_given_up_with_an_audit_event_and_a_metric,
+    a_redirecting_client_is_not_followed_but_retried,
     password_change_disable_and_deletion_end_sessions_and_queue_deliveries,
     a_sign_in_beyond_the_session_limit_ends_the_oldest_as_a_logout_does,
     refresh_tokens_end_with_their_session_except_offline_ones,
