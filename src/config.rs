@@ -32,6 +32,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Background cleanup.
     pub janitor: JanitorSettings,
+    /// Back-Channel Logout delivery.
+    pub logout: LogoutSettings,
     /// Browser sign-in: login transactions and single sign-on sessions.
     pub sessions: SessionSettings,
     /// What the sign-in pages show.
@@ -421,6 +423,34 @@ impl Default for JanitorSettings {
         Self {
             interval_secs: 60,
             audit_retention_days: 90,
+        }
+    }
+}
+
+/// Back-Channel Logout 1.0: how logout tokens are delivered to clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogoutSettings {
+    /// Seconds one POST to a client may take.
+    pub backchannel_timeout_secs: u64,
+    /// Seconds before the first retry; each further retry waits twice as long.
+    pub backchannel_retry_secs: u64,
+    /// Longest wait between retries, in seconds.
+    pub backchannel_retry_max_secs: u64,
+    /// Seconds after the session ended when an undelivered notification is given up.
+    pub backchannel_give_up_secs: u64,
+    /// Milliseconds between looks at the queue.
+    pub backchannel_poll_ms: u64,
+}
+
+impl Default for LogoutSettings {
+    fn default() -> Self {
+        Self {
+            backchannel_timeout_secs: 5,
+            backchannel_retry_secs: 10,
+            backchannel_retry_max_secs: 3600,
+            backchannel_give_up_secs: 86_400,
+            backchannel_poll_ms: 1000,
         }
     }
 }

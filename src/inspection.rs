@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use crate::clock::unix_now;
+use crate::config::SessionSettings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::hash_secret;
 use crate::domain::ClientId;
-use crate::store::{RefreshFamily, Store, StoreError, User};
+use crate::signin::sessions::family_session_is_live;
+use crate::store::{RefreshFamily, Store, StoreError, User, sid_revocation};
 pub use crate::tokens::looks_like_jwt;
 use crate::tokens::{AccessClaims, TokenService, family_secret_of};
 
@@ -35,16 +37,28 @@ pub enum LiveToken {
 pub use crate::tokens::MAX_REFRESH_TOKEN_BYTES;
 
 /// Inspects any token authd issues; `None` means inactive for whatever reason.
+/// `sessions` and `now` (the browser flows' clock) decide whether a session-bound refresh token's
+/// session is still live.
 pub async fn inspect_token(
     token: &str,
     store: &Store,
     tokens: &TokenService,
     cache: &CredentialCache,
+    sessions: &SessionSettings,
+    now: i64,
 ) -> Result<Option<LiveToken>, StoreError> {
     if looks_like_jwt(token) {
         check_access_token(token, store, tokens, cache).await
     } else {
-        check_refresh_token(token, store, tokens, cache).await
+        let live = check_refresh_token(token, store, tokens, cache).await?;
+        match live {
+            Some(LiveToken::Refresh { record, .. })
+                if !family_session_is_live(store, sessions, &record, now, false).await? =>
+            {
+                Ok(None)
+            }
+            other => Ok(other),
+        }
     }
 }
 
@@ -70,12 +84,13 @@ pub async fn check_access_token(
         }
     };
     let claims = &verified.claims;
-    let revoked = match cache.revocation_status(&claims.jti) {
-        Some(revoked) => revoked,
-        // The in-memory set overflowed and cannot tell: the database can.
-        None => store.is_access_token_revoked(&claims.jti).await?,
-    };
-    if revoked {
+    if is_revoked(&claims.jti, store, cache).await? {
+        return Ok(None);
+    }
+    // Ending a session revokes every access token issued under it, by `sid`.
+    if let Some(sid) = &claims.sid
+        && is_revoked(&sid_revocation(sid), store, cache).await?
+    {
         return Ok(None);
     }
     if !registration_is_current(
@@ -106,6 +121,15 @@ pub async fn check_access_token(
         claims: claims.clone(),
         user: None,
     }))
+}
+
+/// Whether `key` (a `jti`, or `sid:<session>`) is in the revocation feed.
+async fn is_revoked(key: &str, store: &Store, cache: &CredentialCache) -> Result<bool, StoreError> {
+    Ok(match cache.revocation_status(key) {
+        Some(revoked) => revoked,
+        // The in-memory set overflowed and cannot tell: the database can.
+        None => store.is_access_token_revoked(key).await?,
+    })
 }
 
 /// The family of a refresh token that is not its family's current one (an old, rotated token),

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod inspection;
 pub mod janitor;
+pub mod logout_delivery;
 pub mod metrics;
 pub mod net;
 pub mod openid;

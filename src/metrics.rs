@@ -40,6 +40,17 @@ impl Histogram {
     }
 }
 
+/// What became of one back-channel logout attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackchannelOutcome {
+    /// The client answered 2xx.
+    Delivered,
+    /// It failed and will be tried again.
+    Retried,
+    /// It failed too long; the notification was dropped.
+    GivenUp,
+}
+
 /// Every metric authd exports.
 #[derive(Default)]
 pub struct Metrics {
@@ -55,6 +66,9 @@ pub struct Metrics {
     lockouts: AtomicU64,
     guess_budget_refusals: AtomicU64,
     connections_refused: AtomicU64,
+    backchannel_delivered: AtomicU64,
+    backchannel_retried: AtomicU64,
+    backchannel_given_up: AtomicU64,
     hash_queue: AtomicI64,
     audit_queue: AtomicI64,
     swept: Mutex<Swept>,
@@ -103,6 +117,16 @@ impl Metrics {
     /// Counts a connection closed because its address held too many.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a back-channel logout attempt by its outcome.
+    pub fn backchannel_logout(&self, outcome: BackchannelOutcome) {
+        let counter = match outcome {
+            BackchannelOutcome::Delivered => &self.backchannel_delivered,
+            BackchannelOutcome::Retried => &self.backchannel_retried,
+            BackchannelOutcome::GivenUp => &self.backchannel_given_up,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A password hash started waiting (+1) or finished (-1).
@@ -193,6 +217,16 @@ impl Metrics {
             "authd_connections_refused_total",
             "Connections closed at once because their address held server.max_connections_per_address.",
             &[("", load(&self.connections_refused))],
+        );
+        counter(
+            &mut out,
+            "authd_backchannel_logout_total",
+            "Back-channel logout attempts, by outcome.",
+            &[
+                ("{outcome=\"delivered\"}", load(&self.backchannel_delivered)),
+                ("{outcome=\"retried\"}", load(&self.backchannel_retried)),
+                ("{outcome=\"given_up\"}", load(&self.backchannel_given_up)),
+            ],
         );
         let swept = *self.swept.lock().expect("metrics lock poisoned");
         counter(

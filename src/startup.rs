@@ -16,6 +16,7 @@ use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
+use crate::logout_delivery::spawn_logout_delivery;
 use crate::metrics::record_request;
 use crate::net::{AllowedOrigins, ConnectionLimiter, answer_cors, enforce_body_deadline};
 use crate::routes;
@@ -101,6 +102,13 @@ impl Application {
         let cache = web::Data::from(CredentialCache::start(store.clone(), &settings).await?);
         let audit_handle = audit.clone();
         spawn_janitor(store.clone(), &settings);
+        spawn_logout_delivery(
+            store.clone(),
+            tokens.keys().clone(),
+            audit.get_ref().clone(),
+            issuer.clone(),
+            &settings.logout,
+        )?;
         let lockout = web::Data::new(LockoutPolicy::new(&settings.security));
         let device_cookies = web::Data::new(DeviceCookies::new(
             tokens.keys().device_cookie_key(),

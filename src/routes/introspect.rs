@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, authenticate_client};
@@ -132,6 +133,7 @@ async fn introspect_token(
     tokens: web::Data<TokenService>,
     settings: web::Data<Settings>,
     cache: web::Data<CredentialCache>,
+    clock: web::Data<Clock>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
@@ -158,7 +160,15 @@ async fn introspect_token(
         )));
     }
     let token = form.require("token")?;
-    let live = inspect_token(token, &store, &tokens, &cache).await?;
+    let live = inspect_token(
+        token,
+        &store,
+        &tokens,
+        &cache,
+        &settings.sessions,
+        clock.now(),
+    )
+    .await?;
     METRICS.introspected(live.is_some());
     let body = match live {
         Some(live) => IntrospectionResponse::from_live(live, &tokens),

@@ -156,7 +156,7 @@ impl FlowContext<'_> {
             )
             .await?;
         self.record("consent.granted", &user, &client, &scope).await;
-        self.issue_code(request, session, &scope).await
+        self.issue_code(request, &client, session, &scope).await
     }
 
     async fn consent_context<'t>(
@@ -226,7 +226,7 @@ impl FlowContext<'_> {
                 return Ok(Step::Consent(transaction));
             }
         }
-        self.issue_code(&request, session, &scope).await
+        self.issue_code(&request, &client, session, &scope).await
     }
 
     /// The scope to grant: as asked (or all allowed), within the user's roles and the client's
@@ -261,6 +261,7 @@ impl FlowContext<'_> {
     async fn issue_code(
         &self,
         request: &AuthorizationRequest,
+        client: &Client,
         session: &Session,
         scope: &ScopeSet,
     ) -> Result<Step, StoreError> {
@@ -281,6 +282,7 @@ impl FlowContext<'_> {
             nonce: request.nonce.clone(),
             expires_at: self.now + self.settings.oauth.code_ttl_secs as i64,
             redeemed_at: None,
+            tell_on_logout: client.browser.backchannel_logout_uri.is_some(),
         };
         self.code_writer.insert(row).await?;
         Ok(Step::ToClient(request.deliver_to.code(&code, self.issuer)))

@@ -1,10 +1,14 @@
 //! Single sign-on sessions: started by a sign-in, found by the cookie's hash, touched at most
 //! once a minute, ended by sign-out, a timeout, a password change or the admin API.
 
-use crate::config::SessionSettings;
+use crate::clock::{unix_now, unix_now_ms};
+use crate::config::{SessionSettings, Settings};
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
-use crate::store::{NewSession, Session, Store, StoreError};
+use crate::store::{
+    EndedSession, NewSession, RefreshFamily, Session, SessionEnding, SessionSelection, Store,
+    StoreError, User, sid_revocation,
+};
 
 /// Seconds between writes of `last_seen_at` for one session: single sign-on stays a read.
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -18,16 +22,19 @@ pub struct StartedSession {
     pub session: Session,
 }
 
-/// Starts a session for `user_id` who signed in with `amr` just now.
+/// Starts a session for `user` who signed in with `amr` just now; the user's oldest sessions
+/// beyond `sessions.max_per_user` end.
 pub async fn start_session(
     store: &Store,
-    settings: &SessionSettings,
-    user_id: &str,
-    user_generation: i64,
+    cache: &CredentialCache,
+    all_settings: &Settings,
+    user: &User,
     amr: &str,
     ip: Option<&str>,
     now: i64,
 ) -> Result<StartedSession, StoreError> {
+    let settings = &all_settings.sessions;
+    let (user_id, user_generation) = (user.id.as_str(), user.token_generation);
     let cookie_value = generate_secret();
     let handle = uuid::Uuid::new_v4().simple().to_string();
     let expires_at = now + settings.absolute_secs as i64;
@@ -42,7 +49,11 @@ pub async fn start_session(
         expires_at,
         ip,
     };
-    store.create_session(&new, settings.max_per_user).await?;
+    let (ending, until) = ending(all_settings);
+    let ended = store
+        .create_session(&new, settings.max_per_user, ending)
+        .await?;
+    forget_ended(cache, &ended, until);
     Ok(StartedSession {
         cookie_value,
         session: Session {
@@ -105,17 +116,82 @@ pub async fn current_session(
     Ok(Some(session))
 }
 
-/// Ends the session a cookie value names; returns its user when there was one.
+/// Ends the selected sessions (see `Store::end_sessions`: their clients are told, their
+/// refresh tokens that are not offline and their access tokens end) and drops them from this
+/// instance's cache; other instances learn of it through the revocation feed.
+pub async fn end_sessions(
+    store: &Store,
+    cache: &CredentialCache,
+    settings: &Settings,
+    selection: SessionSelection<'_>,
+) -> Result<Vec<EndedSession>, StoreError> {
+    let (ending, until) = ending(settings);
+    let ended = store.end_sessions(selection, ending).await?;
+    forget_ended(cache, &ended, until);
+    Ok(ended)
+}
+
+/// Ending sessions now, and until when their access tokens stay revoked.
+fn ending(settings: &Settings) -> (SessionEnding, i64) {
+    // The last access token issued under a session expires by then (leeway included).
+    let until = unix_now() + (settings.tokens.access_ttl_secs + settings.tokens.leeway_secs) as i64;
+    let ending = SessionEnding {
+        now_ms: unix_now_ms(),
+        revoke_access_until: Some(until),
+    };
+    (ending, until)
+}
+
+/// This instance forgets ended sessions and refuses their access tokens at once.
+fn forget_ended(cache: &CredentialCache, ended: &[EndedSession], until: i64) {
+    for session in ended {
+        cache.forget_session(&session.id_hash);
+        cache.mark_revoked(&sid_revocation(&session.handle), until);
+    }
+}
+
+/// Ends the session a cookie value names; returns it when there was one.
 pub async fn end_session(
     store: &Store,
     cache: &CredentialCache,
+    settings: &Settings,
     cookie_value: Option<&str>,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<EndedSession>, StoreError> {
     match id_hash_of(cookie_value) {
         Some(id_hash) => {
-            cache.forget_session(&id_hash);
-            store.end_session(&id_hash).await
+            let ended =
+                end_sessions(store, cache, settings, SessionSelection::Cookie(&id_hash)).await?;
+            Ok(ended.into_iter().next())
         }
         None => Ok(None),
     }
+}
+
+/// Whether a refresh family may still be used as far as its session goes: a family without a
+/// session (password grant) or an offline one always; one bound to a session only while that
+/// session is live (within both timeouts, its user's generation unchanged). With `keep_alive`
+/// (a refresh, not an introspection) the use keeps the session alive, touched at most once a
+/// minute as single sign-on does. One indexed lookup.
+pub async fn family_session_is_live(
+    store: &Store,
+    settings: &SessionSettings,
+    family: &RefreshFamily,
+    now: i64,
+    keep_alive: bool,
+) -> Result<bool, StoreError> {
+    let Some(handle) = family.session_handle.as_deref().filter(|_| !family.offline) else {
+        return Ok(true);
+    };
+    let Some(session) = store.find_session_by_handle(handle).await? else {
+        return Ok(false);
+    };
+    let live = session.expires_at > now
+        && session.last_seen_at > now - settings.idle_secs as i64
+        && session.user_generation == family.user_generation;
+    if keep_alive && live && session.last_seen_at < now - TOUCH_EVERY_SECS {
+        store
+            .touch_session_by_handle(handle, now, TOUCH_EVERY_SECS)
+            .await?;
+    }
+    Ok(live)
 }

@@ -3,7 +3,10 @@
 use super::delegation::{
     guard_client_change, guard_role_change, guard_user_change, keep_a_full_admin,
 };
-use super::{BeginWrite, Client, Store, StoreError, User, with_pool};
+use super::{
+    BeginWrite, Client, SessionEnding, SessionSelection, Store, StoreError, User, end_sessions_in,
+    with_pool,
+};
 use crate::credentials::PasswordHash;
 use crate::domain::{Authority, ClientId, RoleName, Username};
 
@@ -136,6 +139,7 @@ impl Store {
         };
         let ends_sessions = changes.password_hash.is_some() || changes.disabled == Some(true);
         let may_remove_admin = changes.roles.is_some() || changes.disabled == Some(true);
+        let lock = self.row_lock();
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let full_admins = guard_user_change(
@@ -180,10 +184,10 @@ impl Store {
                     .bind(&user.id).execute(&mut *tx).await?;
                 sqlx::query(r"delete from refresh_families where user_id = $1")
                     .bind(&user.id).execute(&mut *tx).await?;
-                // Browser sessions and unredeemed codes end too (their generation check would
-                // refuse them anyway; deleting keeps /account and the admin listing truthful).
-                sqlx::query(r"delete from sessions where user_id = $1")
-                    .bind(&user.id).execute(&mut *tx).await?;
+                // Browser sessions end as every session does (their clients are told), and
+                // unredeemed codes too. The new generation already ends their access tokens.
+                let ending = SessionEnding { now_ms: crate::clock::unix_now_ms(), revoke_access_until: None };
+                end_sessions_in!(tx, lock, SessionSelection::User(&user.id), ending).await?;
                 sqlx::query(r"delete from authorization_codes where user_id = $1")
                     .bind(&user.id).execute(&mut *tx).await?;
             }
@@ -205,6 +209,7 @@ impl Store {
         username: &Username,
         authority: &Authority,
     ) -> Result<(), StoreError> {
+        let lock = self.row_lock();
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let found: Option<(String,)> = sqlx::query_as(r"select id from users where username = $1")
@@ -216,6 +221,10 @@ impl Store {
             };
             let full_admins =
                 guard_user_change(&mut *tx, authority, (&id, username.as_str()), None, true).await?;
+            // Before the user row goes (the sessions would cascade away unannounced): their
+            // clients are told; the user's deletion already ends every token.
+            let ending = SessionEnding { now_ms: crate::clock::unix_now_ms(), revoke_access_until: None };
+            end_sessions_in!(tx, lock, SessionSelection::User(&id), ending).await?;
             let deleted = sqlx::query(r"delete from users where id = $1")
                 .bind(&id)
                 .execute(&mut *tx)

@@ -43,6 +43,10 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
     /// When it was redeemed.
     pub redeemed_at: Option<i64>,
+    /// Its client registered a back-channel logout URI: the session records that it signed
+    /// into it. (Other clients cost single sign-on no extra write.)
+    #[sqlx(skip)]
+    pub tell_on_logout: bool,
 }
 
 /// An attempt to redeem a code: everything the code must match, and what redeeming it issues.
@@ -135,7 +139,9 @@ impl CodeWrite {
     /// How many statements the write may run.
     fn statements(&self) -> usize {
         match self {
-            CodeWrite::Insert(code) => 1 + usize::from(trims(code)),
+            CodeWrite::Insert(code) => {
+                1 + usize::from(code.tell_on_logout) + usize::from(trims(code))
+            }
             CodeWrite::Claim(claim) => 1 + usize::from(claim.refresh.is_some()),
         }
     }
@@ -152,6 +158,13 @@ const INSERT_CODE: &str = "insert into authorization_codes (code_hash, client_id
      client_registration, redirect_uri, delivered_to, code_challenge, scope, user_id, \
      user_generation, session_handle, auth_time, amr, nonce, expires_at, redeemed_at, \
      issued_at_ms) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)";
+
+/// The session signed into this client: whom to tell when it ends (Back-Channel Logout), for
+/// clients with a back-channel logout URI. Only while the session exists; first, so that a session ending concurrently (which locks its row)
+/// makes the code fail rather than leave a client it did not tell.
+const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (session_handle, client_id)
+    select handle, $2 from sessions where handle = $1
+    on conflict (session_handle, client_id) do nothing";
 
 const TRIM_OPEN_CODES: &str = r"delete from authorization_codes
     where session_handle = $1 and redeemed_at is null and code_hash not in
@@ -194,6 +207,13 @@ macro_rules! run_code_write {
             let written: Result<CodeWritten, sqlx::Error> = async {
                 match $write {
                     CodeWrite::Insert(code) => {
+                        if code.tell_on_logout {
+                            sqlx::query(RECORD_SESSION_CLIENT)
+                                .bind(&code.session_handle)
+                                .bind(&code.client_id)
+                                .execute($ex)
+                                .await?;
+                        }
                         sqlx::query(INSERT_CODE)
                             .bind(&code.code_hash)
                             .bind(&code.client_id)

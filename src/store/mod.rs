@@ -16,6 +16,7 @@ mod housekeeping;
 mod keys;
 mod login_addresses;
 mod login_failures;
+mod logout;
 mod records;
 mod roles;
 mod sessions;
@@ -40,6 +41,8 @@ pub use code_writer::CodeWriter;
 pub use consents::Consent;
 pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;
+pub(crate) use logout::end_sessions_in;
+pub use logout::{EndedSession, LogoutDelivery, SessionEnding, SessionSelection, sid_revocation};
 pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,

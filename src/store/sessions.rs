@@ -2,7 +2,10 @@
 
 use sqlx::FromRow;
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{
+    BeginWrite, EndedSession, SessionEnding, SessionSelection, Store, StoreError, end_sessions_in,
+    with_pool,
+};
 
 /// A signed-in browser.
 #[derive(Debug, Clone, FromRow)]
@@ -51,12 +54,15 @@ pub struct NewSession<'a> {
 const SESSION_COLUMNS: &str = "s.handle, s.user_id, s.user_generation, s.auth_time, s.amr, s.created_at, s.last_seen_at, s.expires_at, s.ip";
 
 impl Store {
-    /// Stores a session and ends the user's oldest ones beyond `max_per_user`.
+    /// Stores a session and ends the user's oldest ones beyond `max_per_user`, as every session
+    /// ends (`Store::end_sessions`); returns those.
     pub async fn create_session(
         &self,
         new: &NewSession<'_>,
         max_per_user: u32,
-    ) -> Result<(), StoreError> {
+        ending: SessionEnding,
+    ) -> Result<Vec<EndedSession>, StoreError> {
+        let lock = self.row_lock();
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -74,17 +80,14 @@ impl Store {
             .bind(new.ip)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                r"delete from sessions where user_id = $1 and id_hash not in
-                    (select id_hash from sessions where user_id = $1
-                     order by created_at desc, id_hash limit $2)",
-            )
-            .bind(new.user_id)
-            .bind(i64::from(max_per_user))
-            .execute(&mut *tx)
-            .await?;
+            let oldest = SessionSelection::BeyondNewest {
+                user_id: new.user_id,
+                started: new.id_hash,
+                keep: max_per_user,
+            };
+            let ended = end_sessions_in!(tx, lock, oldest, ending).await?;
             tx.commit().await?;
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(ended)
         }.await)
     }
 
@@ -130,41 +133,34 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the session with this cookie hash; returns its user when it existed.
-    pub async fn end_session(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = with_pool!(self, pool =>
-            sqlx::query_as(r"delete from sessions where id_hash = $1 returning user_id")
-                .bind(id_hash)
-                .fetch_optional(pool)
-                .await)?;
-        Ok(row.map(|(user_id,)| user_id))
-    }
-
-    /// Ends one of the user's sessions by its handle; returns whether it existed.
-    pub async fn end_session_by_handle(
+    /// The session with this handle, live or not (the caller checks): one lookup by a unique
+    /// index, for refresh tokens bound to a session.
+    pub async fn find_session_by_handle(
         &self,
-        user_id: &str,
         handle: &str,
-    ) -> Result<bool, StoreError> {
-        let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from sessions where user_id = $1 and handle = $2")
-                .bind(user_id)
-                .bind(handle)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        Ok(deleted > 0)
+    ) -> Result<Option<Session>, StoreError> {
+        let sql = format!("select {SESSION_COLUMNS} from sessions s where s.handle = $1");
+        let row = with_pool!(self, pool =>
+            sqlx::query_as(&sql).bind(handle).fetch_optional(pool).await)?;
+        Ok(row)
     }
 
-    /// Ends every session of the user; returns how many there were.
-    pub async fn end_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
-        let deleted = with_pool!(self, pool =>
-            sqlx::query(r"delete from sessions where user_id = $1")
-                .bind(user_id)
+    /// `touch_session` by the session's handle.
+    pub async fn touch_session_by_handle(
+        &self,
+        handle: &str,
+        now: i64,
+        granularity: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool =>
+            sqlx::query(r"update sessions set last_seen_at = $2 where handle = $1 and last_seen_at < $3")
+                .bind(handle)
+                .bind(now)
+                .bind(now - granularity)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected()))?;
-        Ok(deleted)
+        Ok(())
     }
 
     /// The user's live sessions, newest first.

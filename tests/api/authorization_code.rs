@@ -1146,6 +1146,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
         nonce: None,
         expires_at: authd::clock::unix_now() + 60,
         redeemed_at: None,
+        tell_on_logout: true,
     };
     let writes = [
         CodeWrite::Insert(code("aaaa1")),

@@ -57,6 +57,14 @@ pub(crate) async fn assert_api_error(
         .to_owned()
 }
 
+/// Ending sessions from a test: nothing to revoke.
+fn no_revocation() -> authd::store::SessionEnding {
+    authd::store::SessionEnding {
+        now_ms: authd::clock::unix_now_ms(),
+        revoke_access_until: None,
+    }
+}
+
 /// A confidential authorization_code client as the admin API registers it.
 fn browser_client(client_id: &str) -> Value {
     json!({
@@ -612,7 +620,10 @@ async fn admins_list_and_end_a_user_s_sessions(backend: Backend) {
             expires_at: now + 3600,
             ip,
         };
-        app.store.create_session(&session, 10).await.unwrap();
+        app.store
+            .create_session(&session, 10, no_revocation())
+            .await
+            .unwrap();
     }
     let reader = app.token_with_scopes(&["users:read"]).await;
     let writer = app.token_with_scopes(&["users:write"]).await;
@@ -734,7 +745,10 @@ async fn a_lesser_admin_cannot_end_a_full_admin_s_sessions_or_consents(backend: 
         expires_at: now + 3600,
         ip: None,
     };
-    app.store.create_session(&session, 10).await.unwrap();
+    app.store
+        .create_session(&session, 10, no_revocation())
+        .await
+        .unwrap();
     let sessions = format!("/admin/users/{admin_id}/sessions");
     let refused = app
         .bearer(Method::DELETE, &sessions, Some(&writer), None)

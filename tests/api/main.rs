@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod authorization_code;
+mod backchannel_logout;
 mod bad_input;
 mod browser_clients;
 mod cli;

@@ -13,7 +13,8 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::domain::ClientId;
 use crate::error::ApiError;
-use crate::store::{Store, User, paginate};
+use crate::signin::sessions::end_sessions;
+use crate::store::{SessionSelection, Store, User, paginate};
 
 /// Mounts the session and consent routes.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -83,6 +84,7 @@ async fn end_user_sessions(
     username: web::Path<String>,
     store: web::Data<Store>,
     cache: web::Data<CredentialCache>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
     let user = path_user(&store, &username).await?;
     let allowed = store
@@ -96,7 +98,9 @@ async fn end_user_sessions(
             allowed,
         )
         .await?;
-    let ended = store.end_user_sessions(&user.id).await?;
+    let ended = end_sessions(&store, &cache, &settings, SessionSelection::User(&user.id))
+        .await?
+        .len();
     cache.forget_sessions_of(&user.id);
     recorder
         .record(

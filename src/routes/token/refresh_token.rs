@@ -13,6 +13,7 @@ use crate::error::OAuthError;
 use crate::inspection::family_of_stale_refresh_token;
 use crate::openid::SignIn;
 use crate::routes::OAuthForm;
+use crate::signin::sessions::family_session_is_live;
 use crate::store::{RefreshRotation, RotateOutcome};
 use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
 
@@ -53,6 +54,13 @@ pub async fn grant(
         Some(user) if !user.disabled && user.token_generation == family.user_generation => user,
         _ => return Err(invalid()),
     };
+    // A family from the code flow ends with its browser session unless it is offline (OpenID
+    // Connect Core section 11); a session that timed out never comes back, so neither does it.
+    let sessions = &ctx.settings.sessions;
+    if !family_session_is_live(store, sessions, &family, ctx.clock.now(), true).await? {
+        store.revoke_refresh_family(&family.id).await?;
+        return Err(invalid());
+    }
     let original =
         ScopeSet::parse(&family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // Narrowing is allowed, widening is not; roles lost since issuance are not carried over.

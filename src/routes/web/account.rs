@@ -11,9 +11,9 @@ use super::{PageCookie, WebState, form_parameters};
 use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
 use crate::routes::FormBody;
-use crate::signin::sessions::end_session;
+use crate::signin::sessions::{end_session, end_sessions};
 use crate::signin::{Destination, LoginTransaction, RawParameters, Step};
-use crate::store::Session;
+use crate::store::{Session, SessionSelection};
 
 /// Mounts `/account` and its actions.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -151,12 +151,12 @@ async fn end_one_session(request: HttpRequest, state: WebState, body: FormBody) 
         Err(page) => return page,
     };
     let handle = form.get("session").unwrap_or_default();
-    match state
-        .store
-        .end_session_by_handle(&session.user_id, handle)
-        .await
-    {
-        Ok(true) => {
+    let selection = SessionSelection::Handle {
+        user_id: &session.user_id,
+        handle,
+    };
+    match end_sessions(&state.store, &state.cache, &state.settings, selection).await {
+        Ok(ended) if !ended.is_empty() => {
             record(
                 &state,
                 "session.ended",
@@ -165,7 +165,7 @@ async fn end_one_session(request: HttpRequest, state: WebState, body: FormBody) 
             )
             .await
         }
-        Ok(false) => {}
+        Ok(_) => {}
         Err(error) => return state.unavailable(error),
     }
     see_other("/account", &[])
@@ -210,7 +210,14 @@ async fn sign_out(request: HttpRequest, state: WebState, body: FormBody) -> Http
     };
     let secure = state.secure();
     let cookie = PageCookie::Session.read(&request, secure);
-    if let Err(error) = end_session(&state.store, &state.cache, cookie.as_deref()).await {
+    if let Err(error) = end_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        cookie.as_deref(),
+    )
+    .await
+    {
         return state.unavailable(error);
     }
     record(

@@ -181,6 +181,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
     if let Err(error) = end_session(
         &state.store,
         &state.cache,
+        &state.settings,
         PageCookie::Session.read(&request, secure).as_deref(),
     )
     .await
@@ -189,9 +190,9 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
     }
     let started = match start_session(
         &state.store,
-        &state.settings.sessions,
-        &user.id,
-        user.token_generation,
+        &state.cache,
+        &state.settings,
+        &user,
         "pwd",
         state.ip.as_deref(),
         now,

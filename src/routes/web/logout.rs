@@ -180,7 +180,13 @@ async fn end_and_leave(
 ) -> HttpResponse {
     let secure = state.secure();
     let cookie = PageCookie::Session.read(request, secure);
-    if let Err(error) = end_session(&state.store, &state.cache, cookie.as_deref()).await {
+    let ended = end_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        cookie.as_deref(),
+    );
+    if let Err(error) = ended.await {
         return state.unavailable(error);
     }
     let username = match state.cache.user(&state.store, &session.user_id).await {
