@@ -70,6 +70,41 @@ pub async fn start_session(
     })
 }
 
+/// The same person signing in again in this browser (`prompt=login`, `max_age`): the session
+/// keeps its handle, the `sid` that relying parties and session-bound tokens hold, and gets a
+/// new cookie value (no session fixation) and a new `auth_time`. `None` when the browser's
+/// session is not a live one of `user`: then end it and start a new one.
+pub async fn renew_session(
+    store: &Store,
+    cache: &CredentialCache,
+    settings: &SessionSettings,
+    old_cookie_value: Option<&str>,
+    user: &User,
+    amr: &str,
+    now: i64,
+) -> Result<Option<StartedSession>, StoreError> {
+    let Some(old_id_hash) = id_hash_of(old_cookie_value) else {
+        return Ok(None);
+    };
+    let cookie_value = generate_secret();
+    let renewed = store
+        .renew_session(
+            &old_id_hash,
+            &hash_secret(&cookie_value),
+            &user.id,
+            user.token_generation,
+            amr,
+            now,
+            settings.idle_secs as i64,
+        )
+        .await?;
+    cache.forget_session(&old_id_hash);
+    Ok(renewed.map(|session| StartedSession {
+        cookie_value,
+        session,
+    }))
+}
+
 /// The stored hash of a session cookie's value; `None` for a value no session can have.
 fn id_hash_of(cookie_value: Option<&str>) -> Option<String> {
     cookie_value

@@ -114,6 +114,40 @@ impl Store {
         Ok(row)
     }
 
+    /// Gives the live session of `user_id` with cookie hash `old_id_hash` a new cookie hash and
+    /// a new sign-in (`auth_time`, `amr`), keeping its handle; `None` when there is no such
+    /// session.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn renew_session(
+        &self,
+        old_id_hash: &str,
+        new_id_hash: &str,
+        user_id: &str,
+        user_generation: i64,
+        amr: &str,
+        now: i64,
+        idle_secs: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = with_pool!(self, pool =>
+            sqlx::query_as(
+                r"update sessions set id_hash = $2, auth_time = $5, amr = $6, last_seen_at = $5
+                  where id_hash = $1 and user_id = $3 and user_generation = $4
+                    and expires_at > $5 and last_seen_at > $7
+                  returning handle, user_id, user_generation, auth_time, amr, created_at,
+                            last_seen_at, expires_at, ip",
+            )
+            .bind(old_id_hash)
+            .bind(new_id_hash)
+            .bind(user_id)
+            .bind(user_generation)
+            .bind(now)
+            .bind(amr)
+            .bind(now - idle_secs)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row)
+    }
+
     /// Records use of a session, at most once per `granularity` seconds (a write per request
     /// would make single sign-on as costly as a sign-in).
     pub async fn touch_session(

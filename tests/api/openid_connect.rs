@@ -535,7 +535,80 @@ async fn id_token_hint_picks_the_session_that_may_answer(backend: Backend) {
     );
 }
 
+async fn signing_in_again_keeps_the_session_its_sid_and_its_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    seed_alice(&app).await;
+    let client = openid_client(&app).await;
+    let browser = Browser::new();
+    let first = tokens_for(&app, &browser, &client, &[("scope", "openid")]).await;
+    let (_, before) = verify_with_jwks(&app, first["id_token"].as_str().unwrap(), "photos").await;
+    let old_cookies = browser.cookie_header(&app.url("/authorize"));
+    app.clock.advance(5);
+
+    // prompt=login: the password again, in the same browser.
+    let again = tokens_for(
+        &app,
+        &browser,
+        &client,
+        &[("scope", "openid"), ("prompt", "login")],
+    )
+    .await;
+    let (_, after) = verify_with_jwks(&app, again["id_token"].as_str().unwrap(), "photos").await;
+    assert_eq!(after["sid"], before["sid"], "the relying party's sid stays");
+    assert!(after["auth_time"].as_i64() > before["auth_time"].as_i64());
+    // The tokens bound to the session live on; the old cookie value does not (no fixation).
+    assert_eq!(
+        app.introspect(first["access_token"].as_str().unwrap())
+            .await["active"],
+        true
+    );
+    let (status, _) = json(
+        app.post_form_basic(
+            "/token",
+            &client.id,
+            client.secret.as_deref().unwrap(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let pkce = Pkce::new();
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", "photos"),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let stale = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("Cookie", old_cookies)
+        .send()
+        .await
+        .unwrap();
+    let to = location(&stale);
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("login_required"),
+        "{to}"
+    );
+}
+
 backend_tests!(
+    signing_in_again_keeps_the_session_its_sid_and_its_tokens,
     an_id_token_describes_the_sign_in,
     claims_follow_the_granted_scopes,
     the_openid_scopes_belong_to_no_role,

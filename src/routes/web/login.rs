@@ -16,8 +16,9 @@ use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::net::liveness::still_waiting;
 use crate::routes::FormBody;
 use crate::signin::flow::display_name;
-use crate::signin::sessions::{end_session, start_session};
+use crate::signin::sessions::{StartedSession, end_session, renew_session, start_session};
 use crate::signin::{Destination, LoginTransaction, PasswordCheck, SignInError, Stage};
+use crate::store::{StoreError, User};
 
 /// Mounts `/login`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -176,29 +177,8 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
         }
     };
     let user = signed_in.user;
-    // No session fixation: whatever session this browser had ends, and a new id is issued.
     let secure = state.secure();
-    if let Err(error) = end_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        PageCookie::Session.read(&request, secure).as_deref(),
-    )
-    .await
-    {
-        return state.unavailable(error);
-    }
-    let started = match start_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        &user,
-        "pwd",
-        state.ip.as_deref(),
-        now,
-    )
-    .await
-    {
+    let started = match session_after_sign_in(&request, &state, &user, now).await {
         Ok(started) => started,
         Err(error) => return state.unavailable(error),
     };
@@ -251,4 +231,46 @@ async fn render(
         username,
     };
     html(status, &page, &form_targets, &cookies)
+}
+
+/// The session a sign-in leaves: the browser's own session renewed when it is this person's
+/// (relying parties keep its `sid` and tokens), else a new one, whatever session the browser had
+/// ending first. Either way the cookie value is new: no session fixation.
+async fn session_after_sign_in(
+    request: &HttpRequest,
+    state: &WebState,
+    user: &User,
+    now: i64,
+) -> Result<StartedSession, StoreError> {
+    let old_cookie = PageCookie::Session.read(request, state.secure());
+    let renewed = renew_session(
+        &state.store,
+        &state.cache,
+        &state.settings.sessions,
+        old_cookie.as_deref(),
+        user,
+        "pwd",
+        now,
+    )
+    .await?;
+    if let Some(renewed) = renewed {
+        return Ok(renewed);
+    }
+    end_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        old_cookie.as_deref(),
+    )
+    .await?;
+    start_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        user,
+        "pwd",
+        state.ip.as_deref(),
+        now,
+    )
+    .await
 }
