@@ -1,5 +1,5 @@
 //! CORS (Fetch standard) for browser clients: JavaScript on an origin some client registered may
-//! call `/token`, `/revoke` and the `/.well-known` documents (metadata, JWKS). Other origins get no
+//! call `/token`, `/revoke`, `/userinfo` and the `/.well-known` documents (metadata, JWKS). Other origins get no
 //! CORS headers, and their preflight is refused with 403. No credentials mode: tokens travel in
 //! bodies and `Authorization`, never in cookies, so `Access-Control-Allow-Credentials` is not sent.
 //!
@@ -278,6 +278,7 @@ mod tests {
     fn only_the_browser_facing_endpoints_take_cors_requests() {
         assert_eq!(cors_methods("/token"), Some("POST"));
         assert_eq!(cors_methods("/revoke"), Some("POST"));
+        assert_eq!(cors_methods("/userinfo"), Some("GET, POST"));
         assert_eq!(cors_methods("/.well-known/jwks.json"), Some("GET"));
         assert_eq!(
             cors_methods("/.well-known/oauth-authorization-server"),

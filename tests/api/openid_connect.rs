@@ -43,11 +43,16 @@ pub async fn seed_alice(app: &TestApp) -> authd::store::User {
 
 /// A first-party client registered for every OpenID scope.
 pub async fn openid_client(app: &TestApp) -> WebClient {
+    openid_client_named(app, "photos").await
+}
+
+/// Like `openid_client`, under another client_id.
+pub async fn openid_client_named(app: &TestApp, id: &'static str) -> WebClient {
     add_web_client(
         app,
         ClientSpec {
             skip_consent: true,
-            ..ClientSpec::third_party("photos", OPENID_SCOPES)
+            ..ClientSpec::third_party(id, OPENID_SCOPES)
         },
     )
     .await
