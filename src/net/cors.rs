@@ -1,6 +1,6 @@
 //! CORS (Fetch standard) for browser clients: JavaScript on an origin some client registered may
-//! call `/token`, `/revoke`, `/userinfo` and the `/.well-known` documents (metadata, JWKS). Other origins get no
-//! CORS headers, and their preflight is refused with 403. No credentials mode: tokens travel in
+//! call `/token`, `/revoke`, `/userinfo` and the `/.well-known` documents (metadata, JWKS). Other
+//! origins get no CORS headers, and their preflight is refused with 403. No credentials mode: tokens travel in
 //! bodies and `Authorization`, never in cookies, so `Access-Control-Allow-Credentials` is not sent.
 //!
 //! The allowed origins are the union of every client's `allowed_origins`, read from the database
