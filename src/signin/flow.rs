@@ -3,15 +3,16 @@
 //! client), and issue the code. No HTTP types here: web handlers turn a `Step` into a response.
 
 use super::authorization_request::AuthorizationRequest;
+use super::code::seal_code;
+use super::page_keys::PageKeys;
 use super::redirect::ErrorCode;
 use super::transaction::{Destination, LoginTransaction, Stage};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
-use crate::credentials::{generate_secret, hash_secret};
 use crate::domain::{ClientId, ScopeSet};
 use crate::openid::grantable_to_user;
-use crate::store::{AuthorizationCode, Client, CodeWriter, Session, Store, StoreError, User};
+use crate::store::{AuthorizationCode, Client, Session, Store, StoreError, User};
 
 /// What a flow step needs, borrowed for one request.
 pub struct FlowContext<'a> {
@@ -29,8 +30,8 @@ pub struct FlowContext<'a> {
     pub ip: Option<String>,
     /// Now, from the application's clock.
     pub now: i64,
-    /// Group commit for codes.
-    pub code_writer: &'a CodeWriter,
+    /// Seals codes.
+    pub keys: &'a PageKeys,
 }
 
 /// What the browser sees next.
@@ -265,9 +266,8 @@ impl FlowContext<'_> {
         session: &Session,
         scope: &ScopeSet,
     ) -> Result<Step, StoreError> {
-        let code = generate_secret();
-        let row = AuthorizationCode {
-            code_hash: hash_secret(&code),
+        let content = AuthorizationCode {
+            code_hash: String::new(),
             client_id: request.client_id.clone(),
             client_registration: request.client_registration.clone(),
             redirect_uri: request.redirect_uri.clone(),
@@ -283,8 +283,16 @@ impl FlowContext<'_> {
             expires_at: self.now + self.settings.oauth.code_ttl_secs as i64,
             redeemed_at: None,
             tell_on_logout: client.browser.backchannel_logout_uri.is_some(),
+            needs_consent: !client.browser.skip_consent,
         };
-        self.code_writer.insert(row).await?;
+        // The code carries all of this, sealed: issuing it writes nothing.
+        let Some(code) = seal_code(self.keys, &content) else {
+            return Ok(self.refuse(
+                request,
+                ErrorCode::ServerError,
+                "the code could not be sealed",
+            ));
+        };
         Ok(Step::ToClient(request.deliver_to.code(&code, self.issuer)))
     }
 

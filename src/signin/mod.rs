@@ -2,6 +2,7 @@
 //! consent and codes. No HTTP types here; `routes::web` adapts these to pages and redirects.
 
 pub mod authorization_request;
+pub mod code;
 pub mod flow;
 pub mod logout_request;
 mod page_keys;

@@ -1,69 +1,88 @@
-//! Authorization codes (RFC 6749 section 4.1), by hash, redeemed once.
+//! Redeemed authorization codes (RFC 6749 section 4.1), by hash.
 //!
-//! Redemption claims the code and stores the refresh family it yields in one write transaction.
-//! A concurrent second redemption waits on that row (PostgreSQL's row lock, SQLite's write lock),
-//! then finds it claimed together with what the first issued, and revokes that (section 4.1.2).
+//! A code is a sealed value that carries what it grants (`signin::code`), so issuing one writes
+//! nothing. Redeeming it is the one write: a row under the code's hash, inserted only if no row
+//! is there yet, its user is still enabled at the code's generation and its session still
+//! exists, together with the refresh family it starts, in one write transaction. A concurrent
+//! second redemption finds the row (PostgreSQL's unique index waits for the first, SQLite's
+//! single writer runs them in turn) and revokes what the first issued (section 4.1.2). Rows
+//! stay until the janitor sweeps them an hour after the code expired, for that detection.
 
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::consents::CONSENTED_ORIGIN;
 use super::{BeginWrite, Store, StoreError, with_pool};
 use crate::openid::OFFLINE_ACCESS;
 
-/// A code as issued.
-#[derive(Debug, Clone, FromRow)]
+/// A code: sealed into the code itself when issued (short names keep the code short), and
+/// stored when redeemed.
+#[derive(Debug, Clone, FromRow, Serialize, Deserialize)]
 pub struct AuthorizationCode {
     /// SHA-256 (hex) of the code.
+    #[serde(skip)]
     pub code_hash: String,
     /// The client it was issued to.
+    #[serde(rename = "c")]
     pub client_id: String,
     /// That client's registration.
+    #[serde(rename = "r")]
     pub client_registration: String,
     /// `redirect_uri` as sent to /authorize, if it was sent.
+    #[serde(rename = "u")]
     pub redirect_uri: Option<String>,
     /// Where the code was delivered.
+    #[serde(rename = "d")]
     pub delivered_to: String,
     /// PKCE S256 challenge.
+    #[serde(rename = "p")]
     pub code_challenge: Option<String>,
     /// Scopes granted.
+    #[serde(rename = "s")]
     pub scope: String,
     /// The signed-in user.
+    #[serde(rename = "i")]
     pub user_id: String,
     /// The user's token generation at issuance.
+    #[serde(rename = "g")]
     pub user_generation: i64,
     /// The session that approved it.
+    #[serde(rename = "h")]
     pub session_handle: String,
     /// When the user last authenticated.
+    #[serde(rename = "t")]
     pub auth_time: i64,
     /// How.
+    #[serde(rename = "a")]
     pub amr: String,
     /// OpenID Connect nonce.
+    #[serde(rename = "n")]
     pub nonce: Option<String>,
     /// Last moment it may be redeemed.
+    #[serde(rename = "e")]
     pub expires_at: i64,
     /// When it was redeemed.
+    #[serde(skip)]
     pub redeemed_at: Option<i64>,
     /// Its client registered a back-channel logout URI: the session records that it signed
     /// into it. (Other clients cost single sign-on no extra write.)
     #[sqlx(skip)]
+    #[serde(rename = "b")]
     pub tell_on_logout: bool,
+    /// Its client asks for consent: redeeming it needs the consent still given.
+    #[sqlx(skip)]
+    #[serde(rename = "k")]
+    pub needs_consent: bool,
 }
 
-/// An attempt to redeem a code: everything the code must match, and what redeeming it issues.
+/// A redemption: the code's content (checked against the request by the caller), and what
+/// redeeming it issues.
 #[derive(Debug)]
 pub struct CodeClaim {
-    /// SHA-256 (hex) of the presented code.
-    pub code_hash: String,
-    /// Now; the code must expire later.
+    /// The code, as it will be stored: `code_hash` is the SHA-256 (hex) of the presented code.
+    pub code: AuthorizationCode,
+    /// Now: the redemption time.
     pub now: i64,
-    /// The authenticated client and its registration.
-    pub client_id: String,
-    /// See `client_id`.
-    pub client_registration: String,
-    /// `redirect_uri` as presented at /token.
-    pub redirect_uri: Option<String>,
-    /// BASE64URL(SHA-256(code_verifier)) of the presented verifier.
-    pub challenge: Option<String>,
     /// The access token's `jti` and `exp`, chosen before it is signed.
     pub access_jti: String,
     /// See `access_jti`.
@@ -86,106 +105,66 @@ pub struct NewCodeFamily {
     pub expires_at: i64,
 }
 
-/// What a claimed code grants.
-#[derive(Debug, FromRow)]
-pub struct ClaimedCode {
-    /// The user.
-    pub user_id: String,
-    /// Their token generation (checked current by the claim).
-    pub user_generation: i64,
-    /// Scopes granted.
-    pub scope: String,
-    /// The session that approved it (the `sid` of its tokens).
-    pub session_handle: String,
-    /// When the user last authenticated.
-    pub auth_time: i64,
-    /// How, space-delimited RFC 8176 values.
-    pub amr: String,
-    /// The authorization request's OpenID Connect nonce.
-    pub nonce: Option<String>,
-}
-
-impl ClaimedCode {
+impl CodeClaim {
     /// Whether its refresh family outlives the session (OpenID Connect Core section 11).
     pub fn is_offline(&self) -> bool {
-        self.scope.split(' ').any(|scope| scope == OFFLINE_ACCESS)
+        self.code
+            .scope
+            .split(' ')
+            .any(|scope| scope == OFFLINE_ACCESS)
     }
 }
-
-/// Unredeemed codes one session keeps (a browser needs one per sign-in under way).
-const MAX_OPEN_CODES_PER_SESSION: i64 = 32;
-/// One code in this many (by hash) trims its session's open codes.
-const TRIM_EVERY: u64 = 8;
 
 /// A write on the code path, batched by `CodeWriter`.
 #[derive(Debug)]
 pub enum CodeWrite {
-    /// Store a newly issued code.
-    Insert(AuthorizationCode),
-    /// Redeem a code if everything matches (see `CLAIM_CODE`).
+    /// Redeem a code if it was not redeemed before and its user and session still stand.
     Claim(CodeClaim),
 }
 
 /// The result of one `CodeWrite`.
 #[derive(Debug)]
 pub enum CodeWritten {
-    /// The code is stored.
-    Inserted,
-    /// The claimed code's grant, or `None` when something did not match and nothing was stored.
-    Claimed(Option<ClaimedCode>),
+    /// Whether the code was redeemed now (`false`: redeemed before, or its user or session
+    /// ended; nothing was stored).
+    Claimed(bool),
 }
 
 impl CodeWrite {
     /// How many statements the write may run.
     fn statements(&self) -> usize {
         match self {
-            CodeWrite::Insert(code) => {
-                1 + usize::from(code.tell_on_logout) + usize::from(trims(code))
+            CodeWrite::Claim(claim) => {
+                1 + usize::from(claim.code.tell_on_logout) + usize::from(claim.refresh.is_some())
             }
-            CodeWrite::Claim(claim) => 1 + usize::from(claim.refresh.is_some()),
         }
     }
 }
 
-/// About every `TRIM_EVERY`th code (by its hash) trims its session's open codes beyond
-/// `MAX_OPEN_CODES_PER_SESSION`, oldest first: a signed-in script cannot grow the table at will.
-fn trims(code: &AuthorizationCode) -> bool {
-    u64::from_str_radix(code.code_hash.get(..4).unwrap_or("0"), 16)
-        .is_ok_and(|n| n % TRIM_EVERY == 0)
-}
-
-const INSERT_CODE: &str = "insert into authorization_codes (code_hash, client_id, \
-     client_registration, redirect_uri, delivered_to, code_challenge, scope, user_id, \
-     user_generation, session_handle, auth_time, amr, nonce, expires_at, redeemed_at, \
-     issued_at_ms) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, null, $15)";
+/// The redemption: stores the code as redeemed unless a row for it exists, its user is no
+/// longer enabled at the code's generation, its session has ended, or the consent it needs was
+/// withdrawn. `{lock}` takes key-share locks on the session and consent rows on PostgreSQL, so
+/// that a logout or a consent withdrawal (which delete those rows first) either waits for this
+/// redemption and then ends the family it starts, or commits first and this finds nothing.
+/// (SQLite runs one write at a time.)
+const CLAIM_CODE: &str = r"insert into authorization_codes (code_hash, client_id,
+     client_registration, redirect_uri, delivered_to, code_challenge, scope, user_id,
+     user_generation, session_handle, auth_time, amr, nonce, expires_at, issued_at_ms,
+     redeemed_at, access_jti, access_expires_at, refresh_family_id)
+    select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
+    where exists (select 1 from users u
+                  where u.id = $8 and not u.disabled and u.token_generation = $9)
+      and exists (select 1 from sessions s where s.handle = $10 {lock})
+      and (not $20 or exists (select 1 from consents c
+                              where c.user_id = $8 and c.client_id = $2
+                                and c.client_registration = $3 {lock}))
+    on conflict (code_hash) do nothing
+    returning code_hash";
 
 /// The session signed into this client: whom to tell when it ends (Back-Channel Logout), for
-/// clients with a back-channel logout URI. Only while the session exists; first, so that a session ending concurrently (which locks its row)
-/// makes the code fail rather than leave a client it did not tell.
+/// clients with a back-channel logout URI.
 const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (session_handle, client_id)
-    select handle, $2 from sessions where handle = $1
-    on conflict (session_handle, client_id) do nothing";
-
-const TRIM_OPEN_CODES: &str = r"delete from authorization_codes
-    where session_handle = $1 and redeemed_at is null and code_hash not in
-      (select code_hash from authorization_codes
-       where session_handle = $1 and redeemed_at is null
-       order by issued_at_ms desc, code_hash limit $2)";
-
-/// Redeems the code only if everything matches: unredeemed, unexpired, this client and
-/// registration, the redirect URI, the PKCE challenge, and its user still enabled at the code's
-/// generation.
-const CLAIM_CODE: &str = r"update authorization_codes
-    set redeemed_at = $2, access_jti = $3, access_expires_at = $4, refresh_family_id = $5
-    where code_hash = $1 and redeemed_at is null and expires_at > $2
-      and client_id = $6 and client_registration = $7
-      and ((redirect_uri is not null and redirect_uri = $8)
-           or (redirect_uri is null and ($8 is null or $8 = delivered_to)))
-      and ((code_challenge is null and $9 is null) or code_challenge = $9)
-      and exists (select 1 from users u
-                  where u.id = authorization_codes.user_id and not u.disabled
-                    and u.token_generation = authorization_codes.user_generation)
-    returning user_id, user_generation, scope, session_handle, auth_time, amr, nonce";
+    values ($1, $2) on conflict (session_handle, client_id) do nothing";
 
 const START_FAMILY: &str = r"insert into refresh_families
     (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
@@ -199,22 +178,16 @@ const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_
      delivered_to, code_challenge, scope, user_id, user_generation, session_handle, auth_time, \
      amr, nonce, expires_at, redeemed_at";
 
-/// One code write's statements on `$ex` (a pool, or `&mut *tx`); evaluates to
-/// `Result<CodeWritten, sqlx::Error>`.
+/// One code write's statements on `$ex` (a pool, or `&mut *tx`), `$claim_sql` being
+/// `CLAIM_CODE` for the backend; evaluates to `Result<CodeWritten, sqlx::Error>`.
 macro_rules! run_code_write {
-    ($ex:expr, $write:expr) => {
+    ($ex:expr, $write:expr, $claim_sql:expr) => {
         async {
             let written: Result<CodeWritten, sqlx::Error> = async {
                 match $write {
-                    CodeWrite::Insert(code) => {
-                        if code.tell_on_logout {
-                            sqlx::query(RECORD_SESSION_CLIENT)
-                                .bind(&code.session_handle)
-                                .bind(&code.client_id)
-                                .execute($ex)
-                                .await?;
-                        }
-                        sqlx::query(INSERT_CODE)
+                    CodeWrite::Claim(claim) => {
+                        let code = &claim.code;
+                        let claimed: Option<(String,)> = sqlx::query_as($claim_sql)
                             .bind(&code.code_hash)
                             .bind(&code.client_id)
                             .bind(&code.client_registration)
@@ -230,44 +203,37 @@ macro_rules! run_code_write {
                             .bind(&code.nonce)
                             .bind(code.expires_at)
                             .bind(crate::clock::unix_now_ms())
-                            .execute($ex)
-                            .await?;
-                        if trims(code) {
-                            sqlx::query(TRIM_OPEN_CODES)
-                                .bind(&code.session_handle)
-                                .bind(MAX_OPEN_CODES_PER_SESSION)
-                                .execute($ex)
-                                .await?;
-                        }
-                        Ok(CodeWritten::Inserted)
-                    }
-                    CodeWrite::Claim(claim) => {
-                        let claimed: Option<ClaimedCode> = sqlx::query_as(CLAIM_CODE)
-                            .bind(&claim.code_hash)
                             .bind(claim.now)
                             .bind(&claim.access_jti)
                             .bind(claim.access_expires_at)
                             .bind(claim.refresh.as_ref().map(|family| family.id.as_str()))
-                            .bind(&claim.client_id)
-                            .bind(&claim.client_registration)
-                            .bind(&claim.redirect_uri)
-                            .bind(&claim.challenge)
+                            .bind(code.needs_consent)
                             .fetch_optional($ex)
                             .await?;
-                        if let (Some(claimed), Some(family)) = (&claimed, &claim.refresh) {
+                        if claimed.is_none() {
+                            return Ok(CodeWritten::Claimed(false));
+                        }
+                        if code.tell_on_logout {
+                            sqlx::query(RECORD_SESSION_CLIENT)
+                                .bind(&code.session_handle)
+                                .bind(&code.client_id)
+                                .execute($ex)
+                                .await?;
+                        }
+                        if let Some(family) = &claim.refresh {
                             sqlx::query(START_FAMILY)
-                                .bind(&claim.code_hash)
+                                .bind(&code.code_hash)
                                 .bind(&family.id)
                                 .bind(&family.family_hash)
                                 .bind(&family.current_hash)
                                 .bind(claim.now)
                                 .bind(family.expires_at)
                                 .bind(CONSENTED_ORIGIN)
-                                .bind(claimed.is_offline())
+                                .bind(claim.is_offline())
                                 .execute($ex)
                                 .await?;
                         }
-                        Ok(CodeWritten::Claimed(claimed))
+                        Ok(CodeWritten::Claimed(true))
                     }
                 }
             }
@@ -275,6 +241,15 @@ macro_rules! run_code_write {
             written
         }
     };
+}
+
+/// `CLAIM_CODE` with the session lock PostgreSQL needs (see there).
+fn claim_sql(store: &Store) -> String {
+    let lock = match store {
+        Store::Postgres(_) => "for key share",
+        Store::Sqlite(_) => "",
+    };
+    CLAIM_CODE.replace("{lock}", lock)
 }
 
 impl Store {
@@ -299,6 +274,7 @@ impl Store {
         writes: &[CodeWrite],
     ) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
         let statement_rollback = matches!(self, Store::Sqlite(_));
+        let claim_sql = claim_sql(self);
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(writes.len());
@@ -310,7 +286,7 @@ impl Store {
                     sqlx::query("savepoint code_write").execute(&mut *tx).await?;
                 }
                 let result: Result<CodeWritten, sqlx::Error> =
-                    run_code_write!(&mut *tx, write).await;
+                    run_code_write!(&mut *tx, write, &claim_sql).await;
                 if savepoint {
                     if result.is_err() {
                         sqlx::query("rollback to savepoint code_write").execute(&mut *tx).await?;
@@ -324,17 +300,18 @@ impl Store {
         }.await)
     }
 
-    /// Runs one code write on its own: one autocommit statement, or a transaction when a claim
-    /// also starts a refresh family. PostgreSQL's `CodeWriter` uses it: its connections write in
-    /// parallel and its commits already group, so a single writer would only queue them.
+    /// Runs one code write on its own: one autocommit statement, or a transaction when it has
+    /// several. PostgreSQL's `CodeWriter` uses it: its connections write in parallel and its
+    /// commits already group, so a single writer would only queue them.
     pub async fn write_code(&self, write: &CodeWrite) -> Result<CodeWritten, StoreError> {
-        let starts_family = matches!(write, CodeWrite::Claim(claim) if claim.refresh.is_some());
+        let claim_sql = claim_sql(self);
+        let several = write.statements() > 1;
         with_pool!(self, pool => async {
-            if !starts_family {
-                return Ok::<_, StoreError>(run_code_write!(pool, write).await?);
+            if !several {
+                return Ok::<_, StoreError>(run_code_write!(pool, write, &claim_sql).await?);
             }
             let mut tx = pool.begin_write().await?;
-            let written = run_code_write!(&mut *tx, write).await?;
+            let written = run_code_write!(&mut *tx, write, &claim_sql).await?;
             tx.commit().await?;
             Ok(written)
         }.await)

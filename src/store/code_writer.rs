@@ -1,14 +1,13 @@
-//! Group commit for the code path on SQLite: codes issued by `/authorize` and claims made by
-//! `/token` wait in a bounded queue, and one task writes whatever is waiting in one transaction.
-//! Under load, many sign-ins share one commit instead of paying one `fsync` each (SQLite's limit
-//! on single sign-on); alone, a write waits for nothing. A request is answered only after its
-//! write is committed. On PostgreSQL, whose connections write in parallel and whose commits
+//! Group commit for code redemptions on SQLite: redemptions made by `/token` wait in a bounded
+//! queue, and one task writes whatever is waiting in one transaction. Under load, many sign-ins
+//! share one commit instead of paying one `fsync` each (SQLite's limit on single sign-on);
+//! alone, a write waits for nothing. A request is answered only after its write is committed. On PostgreSQL, whose connections write in parallel and whose commits
 //! already group, each write goes straight to the store.
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::authorization_codes::{CodeWrite, CodeWritten};
-use super::{AuthorizationCode, ClaimedCode, CodeClaim, Store, StoreError};
+use super::{CodeClaim, Store, StoreError};
 
 /// Writes waiting at most; beyond it, callers wait for room (nothing grows with load).
 const QUEUE_CAPACITY: usize = 1024;
@@ -54,18 +53,11 @@ impl CodeWriter {
         answer.await.map_err(|_| writer_stopped())?
     }
 
-    /// Stores a newly issued code.
-    pub async fn insert(&self, code: AuthorizationCode) -> Result<(), StoreError> {
-        self.submit(CodeWrite::Insert(code)).await.map(drop)
-    }
-
-    /// Redeems a code if everything matches; `None` when something did not.
-    pub async fn claim(&self, claim: CodeClaim) -> Result<Option<ClaimedCode>, StoreError> {
+    /// Redeems a code if it was not redeemed before and its user and session still stand;
+    /// `false` when not.
+    pub async fn claim(&self, claim: CodeClaim) -> Result<bool, StoreError> {
         match self.submit(CodeWrite::Claim(claim)).await? {
             CodeWritten::Claimed(claimed) => Ok(claimed),
-            CodeWritten::Inserted => Err(StoreError::Other(anyhow::anyhow!(
-                "the code writer answered a claim with an insert"
-            ))),
         }
     }
 }

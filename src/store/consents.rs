@@ -114,9 +114,16 @@ impl Store {
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<bool, StoreError> {
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
-            // Codes first: deleting one waits for a redemption holding its row (PostgreSQL), so
-            // the family that redemption inserted is committed, and seen, when families are
-            // deleted next (READ COMMITTED takes a new snapshot per statement).
+            // The consent first: deleting it waits for a redemption holding it (PostgreSQL's
+            // key-share lock, see `store::authorization_codes`), so the family that redemption
+            // inserted is committed, and seen, when families are deleted next (READ COMMITTED
+            // takes a new snapshot per statement).
+            let deleted = sqlx::query(r"delete from consents where user_id = $1 and client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             sqlx::query(r"delete from authorization_codes where user_id = $1 and client_id = $2")
                 .bind(user_id)
                 .bind(client_id)
@@ -130,12 +137,6 @@ impl Store {
             .bind(CONSENTED_ORIGIN)
             .execute(&mut *tx)
             .await?;
-            let deleted = sqlx::query(r"delete from consents where user_id = $1 and client_id = $2")
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
             tx.commit().await?;
             Ok::<_, StoreError>(deleted > 0)
         }.await)

@@ -149,14 +149,6 @@ macro_rules! end_sessions_in {
                     .bind(ending.now_ms)
                     .execute(&mut *$tx)
                     .await?;
-                // Codes first: a concurrent redemption holding one is waited for, so the family
-                // it starts is visible to the next statement.
-                sqlx::query(
-                    r"delete from authorization_codes where session_handle = $1 and redeemed_at is null",
-                )
-                .bind(&session.handle)
-                .execute(&mut *$tx)
-                .await?;
                 // By user (an indexed column): families of the session, except offline ones.
                 sqlx::query(
                     r"delete from refresh_families

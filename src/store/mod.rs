@@ -35,7 +35,7 @@ use crate::config::{self, DatabaseSettings};
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
 pub use authorization_codes::{
-    AuthorizationCode, ClaimedCode, CodeClaim, CodeWrite, CodeWritten, NewCodeFamily,
+    AuthorizationCode, CodeClaim, CodeWrite, CodeWritten, NewCodeFamily,
 };
 pub use code_writer::CodeWriter;
 pub use consents::Consent;

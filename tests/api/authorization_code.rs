@@ -1046,8 +1046,9 @@ async fn strangers_cannot_make_authd_store_anything(backend: Backend) {
     assert!(sessions.is_empty(), "no session without a sign-in");
 }
 
-/// A signed-in script cannot pile up codes: each session keeps a bounded number unredeemed.
-async fn open_codes_per_session_are_bounded(backend: Backend) {
+/// A signed-in script cannot pile up codes: issuing one stores nothing (it is sealed), and only
+/// a redemption writes, once per code.
+async fn issuing_codes_stores_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let password = app.seed_alice().await;
     let client = add_web_client(
@@ -1060,31 +1061,34 @@ async fn open_codes_per_session_are_bounded(backend: Backend) {
     .await;
     let browser = Browser::new();
     let pkce = Pkce::new();
-    let first = browser
-        .code_for(&app, &client, &pkce, "items:read", password)
-        .await;
-    let mut last = String::new();
-    // Trimming runs on about one code in eight: after 200, the first is gone but for a chance
-    // of (7/8)^168, below 1e-9.
-    for _ in 0..200 {
-        last = browser
-            .code_for(&app, &client, &pkce, "items:read", password)
-            .await;
+    let mut codes = Vec::new();
+    for _ in 0..50 {
+        codes.push(
+            browser
+                .code_for(&app, &client, &pkce, "items:read", password)
+                .await,
+        );
     }
-    let (status, _) = json(
-        client
-            .exchange(&app, &first, Some(&pkce.verifier), Some(REDIRECT))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 400, "the oldest open code was dropped");
-    let (status, _) = json(
-        client
-            .exchange(&app, &last, Some(&pkce.verifier), Some(REDIRECT))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(stored_codes(&app).await, 0, "issuing wrote rows");
+    for code in [&codes[0], &codes[49]] {
+        let (status, body) = json(
+            client
+                .exchange(&app, code, Some(&pkce.verifier), Some(REDIRECT))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(stored_codes(&app).await, 2, "one row per redemption");
+}
+
+async fn stored_codes(app: &TestApp) -> i64 {
+    use authd::store::Store;
+    let sql = "select count(*) from authorization_codes";
+    match &app.store {
+        Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    }
 }
 
 /// Revoking a consent while its code is being exchanged never leaves a live refresh token.
@@ -1124,46 +1128,82 @@ async fn consent_revocation_racing_a_redemption_leaves_no_refresh_token(backend:
     }
 }
 
-/// Group commit: writes batched into one transaction succeed or fail one by one.
+/// Group commit: redemptions batched into one transaction succeed or fail one by one, and a
+/// redemption that fails half-way (its refresh family cannot be stored) leaves its code unused.
 async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
-    use authd::store::{AuthorizationCode, CodeWrite, CodeWritten};
+    use authd::store::{AuthorizationCode, CodeClaim, CodeWrite, CodeWritten, NewCodeFamily};
     let app = TestApp::spawn(backend).await;
-    app.seed_alice().await;
+    let password = app.seed_alice().await;
+    let client = add_web_client(&app, ClientSpec::third_party("gallery", SCOPES)).await;
+    // A live session to redeem under.
+    let browser = Browser::new();
+    browser
+        .code_for(&app, &client, &Pkce::new(), "items:read", password)
+        .await;
     let alice = user_named(&app, "alice").await;
-    let code = |hash: &str| AuthorizationCode {
-        code_hash: hash.to_owned(),
-        client_id: "gallery".into(),
-        client_registration: "r".into(),
-        redirect_uri: None,
-        delivered_to: REDIRECT.into(),
-        code_challenge: None,
-        scope: "items:read".into(),
-        user_id: alice.id.clone(),
-        user_generation: alice.token_generation,
-        session_handle: "s".into(),
-        auth_time: 0,
-        amr: "pwd".into(),
-        nonce: None,
-        expires_at: authd::clock::unix_now() + 60,
-        redeemed_at: None,
-        tell_on_logout: true,
+    let session = app
+        .store
+        .list_user_sessions(&alice.id, authd::clock::unix_now(), 3600)
+        .await
+        .unwrap()
+        .remove(0);
+    let now = authd::clock::unix_now();
+    let claim = |hash: &str, family: &str| {
+        CodeWrite::Claim(CodeClaim {
+            code: AuthorizationCode {
+                code_hash: hash.to_owned(),
+                client_id: "gallery".into(),
+                client_registration: "r".into(),
+                redirect_uri: None,
+                delivered_to: REDIRECT.into(),
+                code_challenge: None,
+                scope: "items:read".into(),
+                user_id: alice.id.clone(),
+                user_generation: alice.token_generation,
+                session_handle: session.handle.clone(),
+                auth_time: 0,
+                amr: "pwd".into(),
+                nonce: None,
+                expires_at: now + 60,
+                redeemed_at: None,
+                tell_on_logout: false,
+                needs_consent: false,
+            },
+            now,
+            access_jti: format!("jti-{hash}"),
+            access_expires_at: now + 60,
+            refresh: Some(NewCodeFamily {
+                id: family.to_owned(),
+                family_hash: format!("fh-{hash}"),
+                current_hash: format!("ch-{hash}"),
+                expires_at: now + 3600,
+            }),
+        })
     };
     let writes = [
-        CodeWrite::Insert(code("aaaa1")),
-        CodeWrite::Insert(code("aaaa1")),
-        CodeWrite::Insert(code("bbbb2")),
+        claim("aaaa1", "family-1"),
+        // Same family id: its refresh family cannot be stored, so its redemption fails whole.
+        claim("bbbb2", "family-1"),
+        claim("aaaa1", "family-3"),
+        claim("cccc3", "family-4"),
     ];
     let results = app.store.write_code_batch(&writes).await.unwrap();
-    assert!(matches!(results[0], Ok(CodeWritten::Inserted)));
-    assert!(results[1].is_err(), "the duplicate is refused");
-    assert!(matches!(results[2], Ok(CodeWritten::Inserted)));
-    for hash in ["aaaa1", "bbbb2"] {
-        assert!(
+    assert!(matches!(results[0], Ok(CodeWritten::Claimed(true))));
+    assert!(results[1].is_err(), "the clashing family is refused");
+    assert!(
+        matches!(results[2], Ok(CodeWritten::Claimed(false))),
+        "a second redemption stores nothing"
+    );
+    assert!(matches!(results[3], Ok(CodeWritten::Claimed(true))));
+    for (hash, stored) in [("aaaa1", true), ("bbbb2", false), ("cccc3", true)] {
+        assert_eq!(
             app.store
                 .find_authorization_code(hash)
                 .await
                 .unwrap()
-                .is_some()
+                .is_some(),
+            stored,
+            "{hash}"
         );
     }
 }
@@ -1186,7 +1226,7 @@ backend_tests!(
     the_oauth2_crate_runs_the_code_flow_with_pkce,
     strangers_cannot_make_authd_store_anything,
     an_omitted_redirect_uri_means_the_one_registered,
-    open_codes_per_session_are_bounded,
+    issuing_codes_stores_nothing,
     consent_revocation_racing_a_redemption_leaves_no_refresh_token,
     a_failing_write_in_a_batch_does_not_undo_the_others,
 );

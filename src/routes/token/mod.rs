@@ -28,6 +28,7 @@ use crate::error::OAuthError;
 use crate::net::liveness::still_waiting;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
+use crate::signin::PageKeys;
 use crate::store::{CodeWriter, Store};
 use crate::tokens::TokenService;
 
@@ -69,8 +70,10 @@ pub struct GrantContext<'a> {
     pub cache: &'a CredentialCache,
     /// The clock codes expire by.
     pub clock: &'a Clock,
-    /// Group commit for codes.
+    /// Group commit for code redemptions.
     pub code_writer: &'a CodeWriter,
+    /// Opens sealed codes.
+    pub page_keys: &'a PageKeys,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -193,6 +196,7 @@ async fn issue_token(
     device_cookies: web::Data<DeviceCookies>,
     clock: web::Data<Clock>,
     code_writer: web::Data<CodeWriter>,
+    page_keys: web::Data<PageKeys>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -238,6 +242,7 @@ async fn issue_token(
         cache: &cache,
         clock: &clock,
         code_writer: &code_writer,
+        page_keys: &page_keys,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,

@@ -25,7 +25,7 @@ use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::routes::client_ip::client_ip;
 use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
-use crate::store::{CodeWriter, Session, Store, StoreError};
+use crate::store::{Session, Store, StoreError};
 use crate::tokens::TokenService;
 
 pub use cookies::PageCookie;
@@ -52,7 +52,6 @@ pub struct WebState {
     hasher: Data<PasswordHasher>,
     lockout: Data<LockoutPolicy>,
     device_cookies: Data<DeviceCookies>,
-    code_writer: Data<CodeWriter>,
     ip: Option<String>,
 }
 
@@ -79,7 +78,6 @@ impl FromRequest for WebState {
                 hasher: data(request)?,
                 lockout: data(request)?,
                 device_cookies: data(request)?,
-                code_writer: data(request)?,
                 settings,
                 ip,
             })
@@ -107,7 +105,7 @@ impl WebState {
             audit: &self.audit,
             ip: self.ip.clone(),
             now: self.now(),
-            code_writer: &self.code_writer,
+            keys: &self.keys,
         }
     }
 
