@@ -3,8 +3,9 @@
 //! Every way a session ends (sign-out, the account page, the admin API, a password change, a
 //! disable, a deletion) goes through `end_sessions_in!`, in the caller's one write transaction:
 //! queue a delivery per client the session signed into that has a back-channel URI, delete the
-//! session's open codes and its refresh families that are not offline (OpenID Connect Core
-//! section 11), revoke its access tokens by `sid`, delete the session.
+//! session's refresh families that are not offline (OpenID Connect Core section 11), revoke its
+//! access tokens by `sid`, delete the session. Its unredeemed codes die with it: redeeming one
+//! needs the session (`store::authorization_codes`).
 //!
 //! What can a stranger make this queue grow by? Nothing: only a signed-in session's end queues
 //! rows, at most one per client it signed into (registered clients only), and each row leaves
