@@ -163,10 +163,10 @@ const CLAIM_CODE: &str = r"insert into authorization_codes (code_hash, client_id
 
 /// The session signed into this client: whom to tell when it ends (Back-Channel Logout), for
 /// clients with a back-channel logout URI.
-const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (session_handle, client_id)
+pub(super) const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (session_handle, client_id)
     values ($1, $2) on conflict (session_handle, client_id) do nothing";
 
-const START_FAMILY: &str = r"insert into refresh_families
+pub(super) const START_FAMILY: &str = r"insert into refresh_families
     (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
      user_generation, scope, issued_at, expires_at, origin, session_handle, offline, auth_time,
      amr)

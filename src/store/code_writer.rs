@@ -1,13 +1,15 @@
-//! Group commit for code redemptions on SQLite: redemptions made by `/token` wait in a bounded
-//! queue, and one task writes whatever is waiting in one transaction. Under load, many sign-ins
-//! share one commit instead of paying one `fsync` each (SQLite's limit on single sign-on);
-//! alone, a write waits for nothing. A request is answered only after its write is committed. On PostgreSQL, whose connections write in parallel and whose commits
-//! already group, each write goes straight to the store.
+//! Group commit for code redemptions: redemptions made by `/token` wait in a bounded queue, and
+//! one task writes whatever is waiting in one transaction. Under load, many sign-ins share one
+//! commit instead of paying one `fsync` each; alone, a write waits for nothing. A request is
+//! answered only after its write is committed. SQLite runs the batch statement by statement
+//! (`Store::write_code_batch`); PostgreSQL inserts it with one multi-row statement
+//! (`store::code_batch_pg`), falling back to one transaction per redemption if that fails, so
+//! one bad redemption cannot fail the others.
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::authorization_codes::{CodeWrite, CodeWritten};
-use super::{CodeClaim, Store, StoreError};
+use super::{CodeClaim, Store, StoreError, code_batch_pg};
 
 /// Writes waiting at most; beyond it, callers wait for room (nothing grows with load).
 const QUEUE_CAPACITY: usize = 1024;
@@ -19,11 +21,10 @@ struct Job {
     reply: oneshot::Sender<Result<CodeWritten, StoreError>>,
 }
 
-/// Handle on the writer task (SQLite), or on the store itself (PostgreSQL); cheap to clone.
+/// Handle on the writer task; cheap to clone.
 #[derive(Clone)]
 pub struct CodeWriter {
-    sender: Option<mpsc::Sender<Job>>,
-    store: Store,
+    sender: mpsc::Sender<Job>,
 }
 
 fn writer_stopped() -> StoreError {
@@ -33,20 +34,14 @@ fn writer_stopped() -> StoreError {
 impl CodeWriter {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Self {
-        let sender = matches!(store, Store::Sqlite(_)).then(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-            tokio::spawn(write_batches(store.clone(), receiver));
-            sender
-        });
-        Self { sender, store }
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(write_batches(store, receiver));
+        Self { sender }
     }
 
     async fn submit(&self, write: CodeWrite) -> Result<CodeWritten, StoreError> {
-        let Some(sender) = &self.sender else {
-            return self.store.write_code(&write).await;
-        };
         let (reply, answer) = oneshot::channel();
-        sender
+        self.sender
             .send(Job { write, reply })
             .await
             .map_err(|_| writer_stopped())?;
@@ -67,7 +62,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Job>) {
     while receiver.recv_many(&mut jobs, BATCH_SIZE).await > 0 {
         let (writes, replies): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
-        match store.write_code_batch(&writes).await {
+        match write_group(&store, &writes).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -86,5 +81,40 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+/// One batch, written the way the backend groups best.
+async fn write_group(
+    store: &Store,
+    writes: &[CodeWrite],
+) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
+    let Store::Postgres(pool) = store else {
+        return store.write_code_batch(writes).await;
+    };
+    let claims: Vec<&CodeClaim> = writes
+        .iter()
+        .map(|write| match write {
+            CodeWrite::Claim(claim) => claim,
+        })
+        .collect();
+    match code_batch_pg::claim_codes(pool, &claims).await {
+        Ok(claimed) => Ok(claimed
+            .into_iter()
+            .map(|now| Ok(CodeWritten::Claimed(now)))
+            .collect()),
+        // A failure of one must not fail the others: each again, on its own.
+        Err(error) if writes.len() > 1 => {
+            log::warn!(
+                "a batch of {} code redemptions failed, retrying one by one: {error}",
+                writes.len()
+            );
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                results.push(store.write_code(write).await);
+            }
+            Ok(results)
+        }
+        Err(error) => Err(error),
     }
 }

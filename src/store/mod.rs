@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod authorization_codes;
 mod clients;
+mod code_batch_pg;
 mod code_writer;
 mod consents;
 mod delegation;
