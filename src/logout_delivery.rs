@@ -58,7 +58,9 @@ struct Deliverer {
     store: Store,
     keys: Arc<KeyManager>,
     audit: AuditLog,
-    http: HttpClient,
+    // Built at the first delivery: its root store costs memory that an idle server (most never
+    // send a logout token) should not hold.
+    http: tokio::sync::OnceCell<HttpClient>,
     issuer: String,
     settings: LogoutSettings,
 }
@@ -85,7 +87,7 @@ pub fn spawn_logout_delivery(
         store,
         keys,
         audit,
-        http: http_client()?,
+        http: tokio::sync::OnceCell::new(),
         issuer,
         settings: settings.clone(),
     });
@@ -170,7 +172,15 @@ impl Deliverer {
             .map_err(|_| "the registered URI is not usable".to_owned())?;
         let timeout = Duration::from_secs(self.settings.backchannel_timeout_secs.max(1));
         // Why an attempt failed, in words safe for the audit trail (no token, no body).
-        let response = match tokio::time::timeout(timeout, self.http.request(request)).await {
+        let http = self
+            .http
+            .get_or_try_init(|| async { http_client() })
+            .await
+            .map_err(|error| {
+                log::error!("building the back-channel HTTP client failed: {error:#}");
+                "no HTTP client".to_owned()
+            })?;
+        let response = match tokio::time::timeout(timeout, http.request(request)).await {
             Err(_) => return Err("timeout".into()),
             Ok(Err(error)) if error.is_connect() => return Err("connection failed".into()),
             Ok(Err(_)) => return Err("request failed".into()),

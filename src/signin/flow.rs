@@ -10,6 +10,7 @@ use super::transaction::{Destination, LoginTransaction, Stage};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
+use crate::credentials::generate_secret;
 use crate::domain::{ClientId, ScopeSet};
 use crate::openid::grantable_to_user;
 use crate::store::{AuthorizationCode, Client, Session, Store, StoreError, User};
@@ -284,6 +285,7 @@ impl FlowContext<'_> {
             redeemed_at: None,
             tell_on_logout: client.browser.backchannel_logout_uri.is_some(),
             needs_consent: !client.browser.skip_consent,
+            random: generate_secret(),
         };
         // The code carries all of this, sealed: issuing it writes nothing.
         let Some(code) = seal_code(self.keys, &content) else {

@@ -73,6 +73,10 @@ pub struct AuthorizationCode {
     #[sqlx(skip)]
     #[serde(rename = "k")]
     pub needs_consent: bool,
+    /// 256 random bits (base64url): every code is unguessable on its own, sealed or not.
+    #[sqlx(skip)]
+    #[serde(rename = "x", default)]
+    pub random: String,
 }
 
 /// A redemption: the code's content (checked against the request by the caller), and what
