@@ -144,7 +144,9 @@ pub async fn current_session(
         return Ok(None);
     }
     if session.last_seen_at < now - TOUCH_EVERY_SECS {
-        store.touch_session(&id_hash, now, TOUCH_EVERY_SECS).await?;
+        store
+            .touch_session(&session.handle, now, TOUCH_EVERY_SECS)
+            .await?;
         session.last_seen_at = now;
         cache.remember_session(&id_hash, session.clone());
     }
@@ -224,9 +226,7 @@ pub async fn family_session_is_live(
         && session.last_seen_at > now - settings.idle_secs as i64
         && session.user_generation == family.user_generation;
     if keep_alive && live && session.last_seen_at < now - TOUCH_EVERY_SECS {
-        store
-            .touch_session_by_handle(handle, now, TOUCH_EVERY_SECS)
-            .await?;
+        store.touch_session(handle, now, TOUCH_EVERY_SECS).await?;
     }
     Ok(live)
 }

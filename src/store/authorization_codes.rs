@@ -8,6 +8,8 @@
 //! single writer runs them in turn) and revokes what the first issued (section 4.1.2). Rows
 //! stay until the janitor sweeps them an hour after the code expired, for that detection.
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
@@ -247,13 +249,16 @@ macro_rules! run_code_write {
     };
 }
 
-/// `CLAIM_CODE` with the session lock PostgreSQL needs (see there).
-fn claim_sql(store: &Store) -> String {
-    let lock = match store {
-        Store::Postgres(_) => "for key share",
-        Store::Sqlite(_) => "",
-    };
-    CLAIM_CODE.replace("{lock}", lock)
+/// `CLAIM_CODE` with the locks PostgreSQL needs (see there); built once per backend, not per
+/// redemption.
+fn claim_sql(store: &Store) -> &'static str {
+    static POSTGRES: LazyLock<String> =
+        LazyLock::new(|| CLAIM_CODE.replace("{lock}", "for key share"));
+    static SQLITE: LazyLock<String> = LazyLock::new(|| CLAIM_CODE.replace("{lock}", ""));
+    match store {
+        Store::Postgres(_) => &POSTGRES,
+        Store::Sqlite(_) => &SQLITE,
+    }
 }
 
 impl Store {
@@ -290,7 +295,7 @@ impl Store {
                     sqlx::query("savepoint code_write").execute(&mut *tx).await?;
                 }
                 let result: Result<CodeWritten, sqlx::Error> =
-                    run_code_write!(&mut *tx, write, &claim_sql).await;
+                    run_code_write!(&mut *tx, write, claim_sql).await;
                 if savepoint {
                     if result.is_err() {
                         sqlx::query("rollback to savepoint code_write").execute(&mut *tx).await?;
@@ -312,10 +317,10 @@ impl Store {
         let several = write.statements() > 1;
         with_pool!(self, pool => async {
             if !several {
-                return Ok::<_, StoreError>(run_code_write!(pool, write, &claim_sql).await?);
+                return Ok::<_, StoreError>(run_code_write!(pool, write, claim_sql).await?);
             }
             let mut tx = pool.begin_write().await?;
-            let written = run_code_write!(&mut *tx, write, &claim_sql).await?;
+            let written = run_code_write!(&mut *tx, write, claim_sql).await?;
             tx.commit().await?;
             Ok(written)
         }.await)

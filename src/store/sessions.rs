@@ -148,25 +148,6 @@ impl Store {
         Ok(row)
     }
 
-    /// Records use of a session, at most once per `granularity` seconds (a write per request
-    /// would make single sign-on as costly as a sign-in).
-    pub async fn touch_session(
-        &self,
-        id_hash: &str,
-        now: i64,
-        granularity: i64,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
-            sqlx::query(r"update sessions set last_seen_at = $2 where id_hash = $1 and last_seen_at < $3")
-                .bind(id_hash)
-                .bind(now)
-                .bind(now - granularity)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-        Ok(())
-    }
-
     /// The session with this handle, live or not (the caller checks): one lookup by a unique
     /// index, for refresh tokens bound to a session.
     pub async fn find_session_by_handle(
@@ -179,8 +160,9 @@ impl Store {
         Ok(row)
     }
 
-    /// `touch_session` by the session's handle.
-    pub async fn touch_session_by_handle(
+    /// Records use of a session, at most once per `granularity` seconds (a write per request
+    /// would make single sign-on as costly as a sign-in).
+    pub async fn touch_session(
         &self,
         handle: &str,
         now: i64,

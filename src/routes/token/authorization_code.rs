@@ -40,17 +40,7 @@ pub async fn grant(
     let presented_uri = form.get("redirect_uri");
     let verifier = form.get("code_verifier");
     if let Some(refused) = mismatch(&code, client, now, presented_uri, verifier) {
-        // A code that was redeemed before is compromised whatever else is wrong with this
-        // attempt (section 4.1.2).
-        if ctx
-            .store
-            .find_authorization_code(&code.code_hash)
-            .await?
-            .is_some()
-        {
-            return Err(replayed(ctx, &code).await?);
-        }
-        return Err(refused);
+        return Err(refusal(ctx, &code, refused).await?);
     }
     let issued_at = unix_now();
     let access_jti = uuid::Uuid::new_v4().to_string();
@@ -71,15 +61,8 @@ pub async fn grant(
     let offline = claim.is_offline();
     if !ctx.code_writer.claim(claim).await? {
         // Redeemed before (by this request's twin, or a thief), or its user or session ended.
-        if ctx
-            .store
-            .find_authorization_code(&code.code_hash)
-            .await?
-            .is_some()
-        {
-            return Err(replayed(ctx, &code).await?);
-        }
-        return Err(invalid("the user's sessions have ended"));
+        let ended = invalid("the user's sessions have ended");
+        return Err(refusal(ctx, &code, ended).await?);
     }
     // Claims from the cached user; the redemption checked, fresh, that the user is enabled and
     // at the code's generation.
@@ -158,11 +141,22 @@ fn mismatch(
     }
 }
 
-/// A second redemption: what the first issued is revoked.
-async fn replayed(
+/// The answer to a redemption refused with `otherwise`, unless the code was redeemed before: a
+/// code used twice is compromised whatever else is wrong with this attempt, and what the first
+/// redemption issued is revoked (section 4.1.2).
+async fn refusal(
     ctx: &GrantContext<'_>,
     code: &AuthorizationCode,
+    otherwise: OAuthError,
 ) -> Result<OAuthError, OAuthError> {
+    if ctx
+        .store
+        .find_authorization_code(&code.code_hash)
+        .await?
+        .is_none()
+    {
+        return Ok(otherwise);
+    }
     if let Some((jti, exp)) = ctx.store.revoke_code_tokens(&code.code_hash).await? {
         ctx.cache.mark_revoked(&jti, exp);
     }
