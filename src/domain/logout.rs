@@ -2,10 +2,9 @@
 //! and the algorithm its id_tokens (and logout tokens) are signed with.
 
 use jsonwebtoken::Algorithm;
-use url::Url;
 
-use super::redirect_uri::is_loopback;
-use super::{MAX_REDIRECT_URI_BYTES, ParseError};
+use super::ParseError;
+use super::redirect_uri::{absolute_without_fragment, is_loopback};
 
 /// Where authd POSTs a client's logout tokens: absolute http(s), no fragment, https unless the
 /// host is a loopback one (Back-Channel Logout 1.0 section 2.2).
@@ -20,18 +19,10 @@ impl BackchannelLogoutUri {
                 "backchannel_logout_uri {raw:.64?}: {why}"
             )))
         };
-        if raw.len() > MAX_REDIRECT_URI_BYTES {
-            return refuse("too long");
-        }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return refuse("must not contain spaces or control characters");
-        }
-        let Ok(url) = Url::parse(raw) else {
-            return refuse("must be an absolute URI");
+        let url = match absolute_without_fragment(raw) {
+            Ok(url) => url,
+            Err(why) => return refuse(why),
         };
-        if raw.contains('#') {
-            return refuse("must not contain a fragment");
-        }
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}

@@ -13,6 +13,22 @@ use super::ParseError;
 /// Longest redirect URI accepted, in bytes.
 pub const MAX_REDIRECT_URI_BYTES: usize = 2048;
 
+/// The checks every URI a client registers passes first: bounded, no spaces or control
+/// characters, absolute, no fragment. `Err` says why not.
+pub(super) fn absolute_without_fragment(raw: &str) -> Result<Url, &'static str> {
+    if raw.len() > MAX_REDIRECT_URI_BYTES {
+        return Err("too long");
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters");
+    }
+    let url = Url::parse(raw).map_err(|_| "must be an absolute URI")?;
+    if raw.contains('#') {
+        return Err("must not contain a fragment");
+    }
+    Ok(url)
+}
+
 /// A redirect URI a client registered: absolute, no fragment, https unless loopback or a
 /// private-use scheme of a native app.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,18 +38,10 @@ impl RedirectUri {
     /// Validates a URI for registration.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let refuse = |why: &str| Err(ParseError::new(format!("redirect URI {raw:?}: {why}")));
-        if raw.len() > MAX_REDIRECT_URI_BYTES {
-            return refuse("too long");
-        }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return refuse("must not contain spaces or control characters");
-        }
-        let Ok(url) = Url::parse(raw) else {
-            return refuse("must be an absolute URI");
+        let url = match absolute_without_fragment(raw) {
+            Ok(url) => url,
+            Err(why) => return refuse(why),
         };
-        if raw.contains('#') {
-            return refuse("must not contain a fragment");
-        }
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}

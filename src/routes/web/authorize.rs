@@ -1,11 +1,10 @@
 //! `GET` and `POST /authorize` (RFC 6749 section 4.1.1; OpenID Connect Core requires both).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{WebState, pages};
+use super::{WebState, is_form, pages};
 use crate::openid::{OPENID, verify_id_token_hint};
 use crate::routes::FormBody;
 use crate::signin::authorization_request::{AuthorizationRequest, check_request, client_id_of};
@@ -36,11 +35,7 @@ async fn authorize_get(request: HttpRequest, state: WebState) -> HttpResponse {
 )]
 #[post("/authorize")]
 async fn authorize_post(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let is_form = is_form(&request);
     match std::str::from_utf8(&body) {
         Ok(text) if is_form => authorize(&request, &state, text).await,
         _ => state.error_page(

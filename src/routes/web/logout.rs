@@ -3,13 +3,12 @@
 //! request is confirmed by the person first, so a link on another site cannot sign them out.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pages::{Chrome, SignedOutPage, csp_source_of, html, see_other};
-use super::{PageCookie, WebState, form_parameters};
+use super::{PageCookie, WebState, form_parameters, is_form};
 use crate::audit::AuditEvent;
 use crate::domain::ClientId;
 use crate::openid::verify_id_token_hint;
@@ -70,11 +69,7 @@ async fn logout_get(request: HttpRequest, state: WebState) -> HttpResponse {
 )]
 #[post("/logout")]
 async fn logout_post(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let is_form = is_form(&request);
     match form_parameters(&body) {
         Some(params) if is_form || body.is_empty() => logout(&request, &state, &params).await,
         _ => state.error_page(

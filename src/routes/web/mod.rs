@@ -194,6 +194,15 @@ impl WebState {
     }
 }
 
+/// Whether the request says its body is a form (`application/x-www-form-urlencoded`).
+fn is_form(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"))
+}
+
 /// A form body's parameters, each at most once; `None` when it is not a well-formed form.
 fn form_parameters(body: &[u8]) -> Option<crate::signin::RawParameters> {
     let text = std::str::from_utf8(body).ok()?;
