@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::backend_tests;
 use crate::helpers::Backend;
+use crate::sign_in::keep_screenshot;
 use crate::site::{CodeTokenResponse, Site, WebClient, sign_in_on_the_page};
 use crate::webdriver::{describe, wait_for, wait_for_address, with_browser};
 
@@ -157,6 +158,49 @@ async fn logout_from_one_client_calls_both_back_channels_and_the_other_client_as
     .await;
 }
 
+/// A bare link to `/logout` (another site could embed one) only asks; the page's own button,
+/// without JavaScript, signs the person out and returns to the registered URI with `state`.
+async fn a_logout_without_a_hint_is_confirmed_on_the_page(backend: Backend) {
+    let site = Site::start(backend).await;
+    site.add_person("carol").await;
+    let notes = site.add_openid_client("notes").await;
+
+    with_browser(false, move |browser| async move {
+        sign_in_to(&site, &browser, &notes, true).await;
+        let signed_out = notes.post_logout_redirect_uri.clone().unwrap();
+        let logout = Url::parse_with_params(
+            &site.url("/logout"),
+            [
+                ("client_id", "notes"),
+                ("post_logout_redirect_uri", signed_out.as_str()),
+                ("state", "asked"),
+            ],
+        )
+        .unwrap();
+        browser.goto(logout.as_str()).await.unwrap();
+        let sign_out = wait_for(&browser, "form[action='/logout'] button[type='submit']").await;
+        if backend == Backend::Sqlite {
+            keep_screenshot(&browser, "logout-page.png").await;
+        }
+        let page = browser.source().await.unwrap();
+        assert!(
+            page.contains("Sign out?") && page.contains("carol"),
+            "{}",
+            describe(&browser).await
+        );
+        assert_eq!(sign_out.text().await.unwrap(), "Sign out");
+
+        sign_out.click().await.unwrap();
+        let landed = wait_for_address(&browser, &signed_out).await;
+        assert_eq!(landed.query(), Some("state=asked"), "{landed}");
+        let request = notes.authorization_request();
+        browser.goto(request.url.as_str()).await.unwrap();
+        wait_for(&browser, "form[action='/login'] input[name='username']").await;
+    })
+    .await;
+}
+
 backend_tests!(
     logout_from_one_client_calls_both_back_channels_and_the_other_client_asks_to_sign_in,
+    a_logout_without_a_hint_is_confirmed_on_the_page,
 );

@@ -37,7 +37,7 @@ async fn approve_consent(browser: &Client, client_name: &str) {
 }
 
 /// Saves a screenshot of the page shown: always under target/, into the book when asked.
-async fn keep_screenshot(browser: &Client, name: &str) {
+pub async fn keep_screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.expect("a screenshot");
     let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&scratch, &png).unwrap();
