@@ -14,6 +14,7 @@ pub mod inspection;
 pub mod janitor;
 pub mod logout_delivery;
 pub mod metrics;
+pub mod mfa;
 pub mod net;
 pub mod openid;
 pub mod routes;

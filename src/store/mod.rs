@@ -20,6 +20,7 @@ mod login_failures;
 mod logout;
 mod records;
 mod roles;
+mod second_factors;
 mod sessions;
 mod tokens;
 mod users;
@@ -48,6 +49,7 @@ pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,
 };
+pub use second_factors::SecondFactors;
 pub use sessions::{NewSession, Session};
 
 /// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred

@@ -1,0 +1,7 @@
+//! Second factors and passkeys (issue 13): how strong a sign-in was (`amr`, `acr`), TOTP and
+//! recovery codes, WebAuthn passkeys. No HTTP types here; `routes::web` and `routes::token` use
+//! these.
+
+pub mod strength;
+
+pub use strength::{ACR_MFA, ACR_PWD, AcrRequest, acr_of, is_multi_factor};
