@@ -35,5 +35,10 @@ pub mod jwks;
 pub use caller::Caller;
 pub use client::AuthdClient;
 pub use config::{Config, ConfigError, Mode};
-pub use error::{AuthError, Rejection};
+pub use error::{AuthError, Rejection, StepUp};
 pub use extract::{Require, Requirement};
+
+/// authd's `acr` for a sign-in with a password alone.
+pub const ACR_PWD: &str = "urn:authd:acr:pwd";
+/// authd's `acr` for a sign-in with a second factor, or with a passkey (user verification).
+pub const ACR_MFA: &str = "urn:authd:acr:mfa";

@@ -12,7 +12,9 @@ use crate::credentials::PresentedClient;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
 use crate::routes::OAuthForm;
+use crate::mfa::strength::AMR_PASSWORD;
 use crate::signin::PasswordCheck;
+use crate::tokens::Authentication;
 
 /// Checks the user's password and issues tokens.
 pub async fn grant(
@@ -42,11 +44,24 @@ pub async fn grant(
     };
     let signed_in = check.sign_in(raw_username, &password, now).await?;
     let user = signed_in.user;
+    // How the user proved who they are: a password alone, so far.
+    let authentication = Authentication {
+        amr: AMR_PASSWORD,
+        auth_time: now,
+    };
     let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let access_token = user_access_token(ctx.tokens, &user, client, &scope, None, now)?;
+    let access_token = user_access_token(
+        ctx.tokens,
+        &user,
+        client,
+        &scope,
+        None,
+        Some(authentication),
+        now,
+    )?;
     let refresh_token = if client_gets_refresh_tokens(client) {
-        Some(start_refresh_family(ctx, client, &user, &scope, now).await?)
+        Some(start_refresh_family(ctx, client, &user, &scope, authentication, now).await?)
     } else {
         None
     };
