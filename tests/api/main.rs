@@ -22,6 +22,7 @@ mod jwt_attacks;
 mod key_revocation;
 mod keys;
 mod login_limits;
+mod mfa_policy;
 mod logout;
 mod logout_clients;
 mod openapi;

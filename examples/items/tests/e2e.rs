@@ -1,6 +1,7 @@
 //! authd and items as real processes, walking the curl sequence of docs/src/sibling-services.md
 //! over HTTP in both modes, on SQLite and on PostgreSQL.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -9,9 +10,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::SqliteConnection;
 
 /// The admin URL of the test PostgreSQL (as in authd's own tests).
 const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
@@ -70,6 +75,7 @@ impl Backend {
 
 /// A fresh database for one test: a SQLite file, or a new Postgres database dropped afterwards.
 struct TestDatabase {
+    backend: Backend,
     url: String,
     postgres_name: Option<String>,
     _dir: tempfile::TempDir,
@@ -79,6 +85,7 @@ impl TestDatabase {
     async fn create(backend: Backend, dir: tempfile::TempDir) -> Self {
         match backend {
             Backend::Sqlite => TestDatabase {
+                backend,
                 url: format!("sqlite://{}", dir.path().join("authd.db").display()),
                 postgres_name: None,
                 _dir: dir,
@@ -95,6 +102,7 @@ impl TestDatabase {
                     .expect("creating a test database");
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 TestDatabase {
+                    backend,
                     url: format!("{base}/{name}"),
                     postgres_name: Some(name),
                     _dir: dir,
@@ -123,6 +131,22 @@ impl Drop for TestDatabase {
             });
         })
         .join();
+    }
+}
+
+impl TestDatabase {
+    /// Runs one SQL statement against authd's database, behind authd's back.
+    async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut connection = SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut connection).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut connection = PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut connection).await.unwrap();
+            }
+        }
     }
 }
 
@@ -293,7 +317,7 @@ struct World {
     items: Process,
     authd: Process,
     http: reqwest::Client,
-    _authd_cli: Authd,
+    authd_cli: Authd,
 }
 
 impl World {
@@ -324,7 +348,7 @@ impl World {
             items,
             authd,
             http: reqwest::Client::new(),
-            _authd_cli: cli,
+            authd_cli: cli,
         }
     }
 
@@ -339,6 +363,7 @@ impl World {
         let url = self.items.url(path);
         let mut request = match method {
             "POST" => self.http.post(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.get(url),
         };
         if let Some(token) = token {
@@ -512,6 +537,171 @@ async fn local_mode_accepts_a_revoked_token_until_its_exp(backend: Backend) {
     after_exp.assert_refused(401, "invalid_token");
 }
 
+/// Where the `web` client's codes go (never contacted: the browser stops at the redirect).
+const WEB_REDIRECT: &str = "http://127.0.0.1:9/callback";
+/// What a route that requires `urn:authd:acr:mfa` answers a password-only sign-in (RFC 9470).
+const MFA_CHALLENGE: &str = r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="urn:authd:acr:mfa""#;
+
+/// A browser signed in to authd: cookies kept by hand, redirects not followed.
+#[derive(Default)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("; ")
+    }
+
+    /// Sends `request` with the cookies, keeps the ones set; returns status, Location and body.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, String, String) {
+        let response = request
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status().as_u16(), location, response.text().await.unwrap())
+    }
+
+    /// The public `web` client's authorization code flow with PKCE, signing in as `admin` with
+    /// the login form when authd asks; returns the access token.
+    async fn code_flow_token(&mut self, world: &World) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let verifier = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+        let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
+        let authorize = reqwest::Url::parse_with_params(
+            &world.authd.url("/authorize"),
+            [
+                ("response_type", "code"),
+                ("client_id", "web"),
+                ("redirect_uri", WEB_REDIRECT),
+                ("scope", "items:read items:write"),
+                ("state", "s-1"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .unwrap();
+        let (status, mut location, _) = self.send(http.get(authorize)).await;
+        assert_eq!(status, 303, "authorize");
+        if location == "/login" {
+            let (status, _, page) = self.send(http.get(world.authd.url("/login"))).await;
+            assert_eq!(status, 200, "login page");
+            let marker = r#"name="csrf" value=""#;
+            let start = page.find(marker).expect("a csrf field") + marker.len();
+            let csrf = page[start..].split('"').next().unwrap().to_owned();
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("username", "admin"),
+                ("password", "admin-password-1"),
+            ];
+            let (status, to, _) = self.send(http.post(world.authd.url("/login")).form(&form)).await;
+            assert_eq!(status, 303, "login");
+            location = to;
+        }
+        let code = reqwest::Url::parse(&location)
+            .unwrap_or_else(|_| panic!("a redirect to the client, got {location:?}"))
+            .query_pairs()
+            .find(|(key, _)| key == "code")
+            .map(|(_, value)| value.into_owned())
+            .expect("a code");
+        let response = http
+            .post(world.authd.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", WEB_REDIRECT),
+                ("client_id", "web"),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "code exchange");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Step-up (RFC 9470): DELETE /items/{id} needs `items:write` and `urn:authd:acr:mfa`.
+async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &str) {
+    // Arrange: a first-party browser client, an item, and admin's password-only tokens.
+    let world = World::start(backend, mode).await;
+    world.authd_cli.cli(
+        &[
+            "client", "add", "web", "--public", "--skip-consent",
+            "--grant", "authorization_code",
+            "--redirect-uri", WEB_REDIRECT,
+            "--scope", "items:read", "--scope", "items:write",
+        ],
+        "",
+    );
+    let password_token = world.password_token("admin", "admin-password-1").await;
+    let created = world
+        .items(
+            "POST",
+            "/items",
+            Some(&password_token),
+            Some(serde_json::json!({"name": "hammer"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "body {}", created.body);
+    let path = format!("/items/{}", created.body["id"]);
+    let mut browser = Browser::default();
+    let browser_token = browser.code_flow_token(&world).await;
+
+    // Act: both password-only tokens, then a token from the same session once it counts as a
+    // password and a one-time code (set in the database, as a TOTP sign-in would leave it).
+    let by_password = world.items("DELETE", &path, Some(&password_token), None).await;
+    let by_browser = world.items("DELETE", &path, Some(&browser_token), None).await;
+    world
+        .authd_cli
+        .database
+        .execute("update sessions set amr = 'pwd otp mfa'")
+        .await;
+    // authd keeps a live session in memory for half a second.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stepped_up = browser.code_flow_token(&world).await;
+    let by_mfa = world.items("DELETE", &path, Some(&stepped_up), None).await;
+    let again = world.items("DELETE", &path, Some(&stepped_up), None).await;
+
+    // Assert
+    for refused in [&by_password, &by_browser] {
+        assert_eq!(refused.status, 401, "body {}", refused.body);
+        assert_eq!(refused.challenge, MFA_CHALLENGE);
+        assert_eq!(refused.body["error"], "insufficient_user_authentication");
+    }
+    assert_eq!(by_mfa.status, 204, "body {}", by_mfa.body);
+    assert_eq!(again.status, 404, "the item is gone");
+}
+
+async fn introspect_mode_demands_mfa_to_delete(backend: Backend) {
+    deleting_an_item_needs_a_multi_factor_sign_in(backend, "introspect").await;
+}
+
+async fn local_mode_demands_mfa_to_delete(backend: Backend) {
+    deleting_an_item_needs_a_multi_factor_sign_in(backend, "local").await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -538,4 +728,6 @@ macro_rules! on_both_backends {
 on_both_backends!(
     introspect_mode_refuses_a_revoked_token_once_the_cache_expires,
     local_mode_accepts_a_revoked_token_until_its_exp,
+    introspect_mode_demands_mfa_to_delete,
+    local_mode_demands_mfa_to_delete,
 );
