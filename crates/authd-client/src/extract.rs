@@ -72,7 +72,7 @@ macro_rules! role {
 macro_rules! step_up {
     ($(#[$meta:meta])* $vis:vis $name:ident, acr = [$($acr:expr),+ $(,)?] $(, max_age = $max_age:expr)? $(,)?) => {
         $(#[$meta])*
-        #[doc = concat!("Requires a sign-in with acr ", $(stringify!($acr), " "),+ $("no older than ", stringify!($max_age), " s")?)]
+        #[doc = concat!("Requires a sign-in with acr ", $(stringify!($acr), " "),+ $(, "no older than ", stringify!($max_age), " s")?)]
         #[derive(Debug, Clone, Copy)]
         $vis struct $name;
         impl $crate::Requirement for $name {
