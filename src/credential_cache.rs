@@ -380,7 +380,11 @@ impl CredentialCache {
 
     /// Whether any role of a user demands a second factor, from the cache or the database;
     /// read as often as `user_scopes`, and as fresh.
-    pub async fn user_requires_mfa(&self, store: &Store, user_id: &str) -> Result<bool, StoreError> {
+    pub async fn user_requires_mfa(
+        &self,
+        store: &Store,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
         let key = user_id.to_owned();
         if let Some(required) = self.user_requires_mfa.get(&key) {
             return Ok(required);

@@ -92,7 +92,11 @@ async fn run_role(command: RoleCommand, store: &Store, audit: &AuditLog) -> anyh
         }
         RoleCommand::List => {
             for role in store.list_roles().await? {
-                let policy = if role.require_mfa { "\trequire-mfa" } else { "" };
+                let policy = if role.require_mfa {
+                    "\trequire-mfa"
+                } else {
+                    ""
+                };
                 println!("{}\t{}{policy}", role.name, role.scopes);
             }
         }

@@ -131,7 +131,10 @@ async fn the_admin_api_reads_and_writes_require_mfa_and_a_put_without_it_clears_
     assert_eq!(cleared["require_mfa"], false);
     assert!(!require_mfa_of(&app, "ops").await);
     assert_eq!(bad.status(), 400);
-    assert!(!require_mfa_of(&app, "ops").await, "a bad request changes nothing");
+    assert!(
+        !require_mfa_of(&app, "ops").await,
+        "a bad request changes nothing"
+    );
 }
 
 async fn roles_write_cannot_clear_require_mfa_of_a_role_granting_admin_scopes_it_lacks(
@@ -154,11 +157,21 @@ async fn roles_write_cannot_clear_require_mfa_of_a_role_granting_admin_scopes_it
 
     // Act
     let by_manager = app
-        .bearer(Method::PUT, "/admin/roles/admin", Some(&manager), Some(&same_scopes))
+        .bearer(
+            Method::PUT,
+            "/admin/roles/admin",
+            Some(&manager),
+            Some(&same_scopes),
+        )
         .await;
     let still_required = require_mfa_of(&app, "admin").await;
     let by_full_admin = app
-        .bearer(Method::PUT, "/admin/roles/admin", Some(&full), Some(&same_scopes))
+        .bearer(
+            Method::PUT,
+            "/admin/roles/admin",
+            Some(&full),
+            Some(&same_scopes),
+        )
         .await;
 
     // Assert
@@ -194,7 +207,10 @@ async fn the_cache_answers_user_requires_mfa_within_its_lifetime_then_rereads(ba
     let forgotten = cache.user_requires_mfa(&app.store, &olga.id).await.unwrap();
 
     assert!(first);
-    assert!(cached, "a hit within the entry's lifetime does not read the database");
+    assert!(
+        cached,
+        "a hit within the entry's lifetime does not read the database"
+    );
     assert!(!reread, "an expired entry is read again");
     assert!(forgotten, "forget_user drops the entry at once");
 }
@@ -237,7 +253,10 @@ async fn a_password_grant_token_carries_amr_pwd_acr_pwd_and_auth_time(backend: B
     assert_eq!(claims["acr"], ACR_PWD);
     let auth_time = claims["auth_time"].as_i64().unwrap();
     assert!(before <= auth_time && auth_time <= after);
-    for (what, answer) in [("access", &introspected), ("refresh", &refresh_introspected)] {
+    for (what, answer) in [
+        ("access", &introspected),
+        ("refresh", &refresh_introspected),
+    ] {
         assert_eq!(answer["active"], true, "{what}");
         assert_eq!(answer["amr"], json!(["pwd"]), "{what}");
         assert_eq!(answer["acr"], ACR_PWD, "{what}");
@@ -246,8 +265,14 @@ async fn a_password_grant_token_carries_amr_pwd_acr_pwd_and_auth_time(backend: B
     assert_eq!(refreshed_status, 200, "{refreshed}");
     let renewed = claims_of(refreshed["access_token"].as_str().unwrap());
     assert!(renewed["iat"].as_i64() > claims["iat"].as_i64());
-    assert_eq!(renewed["auth_time"], auth_time, "refreshing is no new sign-in");
-    assert_eq!((&renewed["amr"], &renewed["acr"]), (&json!(["pwd"]), &json!(ACR_PWD)));
+    assert_eq!(
+        renewed["auth_time"], auth_time,
+        "refreshing is no new sign-in"
+    );
+    assert_eq!(
+        (&renewed["amr"], &renewed["acr"]),
+        (&json!(["pwd"]), &json!(ACR_PWD))
+    );
     assert!(refreshed.get("id_token").is_none(), "{refreshed}");
     assert_eq!((&me["acr"], &me["amr"]), (&json!(ACR_PWD), &json!(["pwd"])));
     assert_eq!(me["auth_time"], auth_time);
@@ -256,12 +281,22 @@ async fn a_password_grant_token_carries_amr_pwd_acr_pwd_and_auth_time(backend: B
 async fn a_client_credentials_token_carries_no_sign_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app
-        .add_client("svc", &[GrantType::ClientCredentials], &["items:read"], false)
+        .add_client(
+            "svc",
+            &[GrantType::ClientCredentials],
+            &["items:read"],
+            false,
+        )
         .await
         .unwrap();
 
     let response = app
-        .post_form_basic("/token", "svc", &secret, &[("grant_type", "client_credentials")])
+        .post_form_basic(
+            "/token",
+            "svc",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        )
         .await;
     let (status, body) = token_json(response).await;
     let token = body["access_token"].as_str().unwrap();
@@ -272,7 +307,10 @@ async fn a_client_credentials_token_carries_no_sign_in(backend: Backend) {
     assert_eq!(introspected["active"], true);
     for claim in ["amr", "acr", "auth_time"] {
         assert!(claims.get(claim).is_none(), "{claim} in {claims}");
-        assert!(introspected.get(claim).is_none(), "{claim} in {introspected}");
+        assert!(
+            introspected.get(claim).is_none(),
+            "{claim} in {introspected}"
+        );
     }
 }
 
@@ -280,7 +318,13 @@ async fn a_client_credentials_token_carries_no_sign_in(backend: Backend) {
 async fn code_flow_tokens(app: &TestApp, browser: &Browser, client: &WebClient) -> Value {
     let pkce = Pkce::new();
     let code = browser
-        .code_with(app, client, &pkce, &[("scope", "openid items:read")], PASSWORD)
+        .code_with(
+            app,
+            client,
+            &pkce,
+            &[("scope", "openid items:read")],
+            PASSWORD,
+        )
         .await;
     let (status, body) = token_json(
         client
@@ -324,7 +368,10 @@ async fn code_flow_tokens_carry_the_sessions_amr_and_acr_through_refresh(backend
 
     // Assert: the first sign-in was a password alone.
     let weak = claims_of(password_only["access_token"].as_str().unwrap());
-    assert_eq!((&weak["amr"], &weak["acr"]), (&json!(["pwd"]), &json!(ACR_PWD)));
+    assert_eq!(
+        (&weak["amr"], &weak["acr"]),
+        (&json!(["pwd"]), &json!(ACR_PWD))
+    );
     let (_, weak_id) =
         verify_with_jwks(&app, password_only["id_token"].as_str().unwrap(), "photos").await;
     assert_eq!(weak_id["acr"], ACR_PWD);
@@ -341,7 +388,10 @@ async fn code_flow_tokens_carry_the_sessions_amr_and_acr_through_refresh(backend
     assert_eq!(introspected["auth_time"], claims["auth_time"]);
     assert_eq!(refreshed_status, 200, "{refreshed}");
     let renewed = claims_of(refreshed["access_token"].as_str().unwrap());
-    assert_eq!((&renewed["acr"], &renewed["auth_time"]), (&json!(ACR_MFA), &claims["auth_time"]));
+    assert_eq!(
+        (&renewed["acr"], &renewed["auth_time"]),
+        (&json!(ACR_MFA), &claims["auth_time"])
+    );
     let (_, renewed_id) =
         verify_with_jwks(&app, refreshed["id_token"].as_str().unwrap(), "photos").await;
     assert_eq!(renewed_id["acr"], ACR_MFA);

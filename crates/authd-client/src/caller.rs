@@ -90,7 +90,10 @@ mod tests {
             amr: Vec::new(),
             auth_time: None,
         };
-        assert!(!caller.authenticated_within(u64::MAX, 1_000), "no auth_time");
+        assert!(
+            !caller.authenticated_within(u64::MAX, 1_000),
+            "no auth_time"
+        );
         caller.auth_time = Some(1_000);
         assert!(caller.authenticated_within(60, 1_060));
         assert!(!caller.authenticated_within(60, 1_061));

@@ -264,7 +264,11 @@ mod tests {
 
     crate::step_up!(Mfa, acr = [crate::ACR_MFA]);
     crate::step_up!(Recent, max_age = 60);
-    crate::step_up!(RecentAny, acr = [crate::ACR_PWD, crate::ACR_MFA], max_age = 60);
+    crate::step_up!(
+        RecentAny,
+        acr = [crate::ACR_PWD, crate::ACR_MFA],
+        max_age = 60
+    );
 
     fn signed_in(acr: Option<&str>, auth_time: Option<i64>) -> Caller {
         Caller {
@@ -285,7 +289,10 @@ mod tests {
     fn an_acr_outside_the_accepted_values_needs_a_stronger_sign_in() {
         let mfa = signed_in(Some(crate::ACR_MFA), Some(0));
         assert_eq!(missing_authentication::<Mfa>(&mfa, 1_000_000), None);
-        for weak in [signed_in(Some(crate::ACR_PWD), Some(0)), signed_in(None, None)] {
+        for weak in [
+            signed_in(Some(crate::ACR_PWD), Some(0)),
+            signed_in(None, None),
+        ] {
             let step_up = missing_authentication::<Mfa>(&weak, 0).expect("refused");
             assert_eq!(step_up.acr_values.as_deref(), Some(crate::ACR_MFA));
             assert_eq!(step_up.max_age, None);

@@ -472,42 +472,87 @@ async fn local_mode_without_any_jwks_is_a_503() {
 /// The step-up routes against tokens with `acr`/`auth_time` (`signed_in`: the claims to add),
 /// in whichever mode `token_for` produces tokens for.
 async fn assert_step_up(app: &str, token_for: impl Fn(&str, Value) -> String) {
-    let mfa_now = json!({"acr": authd_client::ACR_MFA, "amr": ["pwd", "otp", "mfa"], "auth_time": now()});
+    let mfa_now =
+        json!({"acr": authd_client::ACR_MFA, "amr": ["pwd", "otp", "mfa"], "auth_time": now()});
     let pwd_now = json!({"acr": authd_client::ACR_PWD, "amr": ["pwd"], "auth_time": now()});
-    let mfa_old = json!({"acr": authd_client::ACR_MFA, "amr": ["pop", "mfa"], "auth_time": now() - 61});
+    let mfa_old =
+        json!({"acr": authd_client::ACR_MFA, "amr": ["pop", "mfa"], "auth_time": now() - 61});
 
     // A password-only sign-in is refused with the RFC 9470 challenge, naming acr_values only.
-    let (status, challenge, body) =
-        call(app, "GET", "/mfa", Some(&token_for("items:read", pwd_now.clone()))).await;
+    let (status, challenge, body) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", pwd_now.clone())),
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(challenge.as_deref(), Some(MFA_CHALLENGE));
     assert_eq!(body["error"], "insufficient_user_authentication");
     assert_eq!(body["error_description"], "a stronger sign-in is required");
     // A client token has no sign-in at all: refused alike.
-    let (status, challenge, _) = call(app, "GET", "/mfa", Some(&token_for("items:read", json!({})))).await;
+    let (status, challenge, _) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", json!({}))),
+    )
+    .await;
     assert_eq!((status, challenge.as_deref()), (401, Some(MFA_CHALLENGE)));
     // A multi-factor sign-in passes, whatever its age when no max_age is asked.
-    let (status, _, body) = call(app, "GET", "/mfa", Some(&token_for("items:read", mfa_old.clone()))).await;
+    let (status, _, body) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", mfa_old.clone())),
+    )
+    .await;
     assert_eq!((status, &body["acr"]), (200, &json!(authd_client::ACR_MFA)));
     assert_eq!(body["amr"], json!(["pop", "mfa"]));
 
     // max_age: a fresh sign-in passes, an old one or one of unknown age gets max_age only.
-    let (status, _, _) = call(app, "GET", "/recent", Some(&token_for("items:read", pwd_now.clone()))).await;
+    let (status, _, _) = call(
+        app,
+        "GET",
+        "/recent",
+        Some(&token_for("items:read", pwd_now.clone())),
+    )
+    .await;
     assert_eq!(status, 200);
     for old in [mfa_old.clone(), json!({"acr": authd_client::ACR_MFA})] {
-        let (status, challenge, _) = call(app, "GET", "/recent", Some(&token_for("items:read", old))).await;
-        assert_eq!((status, challenge.as_deref()), (401, Some(RECENT_CHALLENGE)));
+        let (status, challenge, _) =
+            call(app, "GET", "/recent", Some(&token_for("items:read", old))).await;
+        assert_eq!(
+            (status, challenge.as_deref()),
+            (401, Some(RECENT_CHALLENGE))
+        );
     }
 
     // Scopes come first: stepping up would not help a token without items:write.
-    let (status, challenge, _) =
-        call(app, "DELETE", "/items", Some(&token_for("items:read", mfa_now.clone()))).await;
+    let (status, challenge, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:read", mfa_now.clone())),
+    )
+    .await;
     assert_eq!(status, 403);
     assert!(challenge.unwrap().contains(r#"scope="items:write""#));
-    let (status, challenge, _) =
-        call(app, "DELETE", "/items", Some(&token_for("items:write", pwd_now))).await;
+    let (status, challenge, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:write", pwd_now)),
+    )
+    .await;
     assert_eq!((status, challenge.as_deref()), (401, Some(MFA_CHALLENGE)));
-    let (status, _, _) = call(app, "DELETE", "/items", Some(&token_for("items:write", mfa_now))).await;
+    let (status, _, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:write", mfa_now)),
+    )
+    .await;
     assert_eq!(status, 204);
 }
 
@@ -538,7 +583,9 @@ async fn local_mode_demands_a_stronger_or_more_recent_sign_in_with_rfc_9470() {
     let (fake, url) = spawn_fake_authd();
     let key = TestKey::generate("k1");
     fake.jwks.lock().unwrap().push(key.jwk.clone());
-    let app = resource_server(AuthdClient::new(Config::local(&url).issuer(ISSUER).realm("items")).unwrap());
+    let app = resource_server(
+        AuthdClient::new(Config::local(&url).issuer(ISSUER).realm("items")).unwrap(),
+    );
 
     assert_step_up(&app, |scope, signed_in| {
         key.sign("at+jwt", &merged(claims(scope), signed_in))

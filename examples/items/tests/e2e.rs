@@ -550,7 +550,11 @@ struct Browser {
 
 impl Browser {
     fn cookie_header(&self) -> String {
-        let pairs: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         pairs.join("; ")
     }
 
@@ -576,7 +580,11 @@ impl Browser {
             .get("location")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        (response.status().as_u16(), location, response.text().await.unwrap())
+        (
+            response.status().as_u16(),
+            location,
+            response.text().await.unwrap(),
+        )
     }
 
     /// The public `web` client's authorization code flow with PKCE, signing in as `admin` with
@@ -614,7 +622,9 @@ impl Browser {
                 ("username", "admin"),
                 ("password", "admin-password-1"),
             ];
-            let (status, to, _) = self.send(http.post(world.authd.url("/login")).form(&form)).await;
+            let (status, to, _) = self
+                .send(http.post(world.authd.url("/login")).form(&form))
+                .await;
             assert_eq!(status, 303, "login");
             location = to;
         }
@@ -648,10 +658,19 @@ async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &
     let world = World::start(backend, mode).await;
     world.authd_cli.cli(
         &[
-            "client", "add", "web", "--public", "--skip-consent",
-            "--grant", "authorization_code",
-            "--redirect-uri", WEB_REDIRECT,
-            "--scope", "items:read", "--scope", "items:write",
+            "client",
+            "add",
+            "web",
+            "--public",
+            "--skip-consent",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            WEB_REDIRECT,
+            "--scope",
+            "items:read",
+            "--scope",
+            "items:write",
         ],
         "",
     );
@@ -671,8 +690,12 @@ async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &
 
     // Act: both password-only tokens, then a token from the same session once it counts as a
     // password and a one-time code (set in the database, as a TOTP sign-in would leave it).
-    let by_password = world.items("DELETE", &path, Some(&password_token), None).await;
-    let by_browser = world.items("DELETE", &path, Some(&browser_token), None).await;
+    let by_password = world
+        .items("DELETE", &path, Some(&password_token), None)
+        .await;
+    let by_browser = world
+        .items("DELETE", &path, Some(&browser_token), None)
+        .await;
     world
         .authd_cli
         .database

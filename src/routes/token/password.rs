@@ -11,8 +11,8 @@ use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
-use crate::routes::OAuthForm;
 use crate::mfa::strength::AMR_PASSWORD;
+use crate::routes::OAuthForm;
 use crate::signin::PasswordCheck;
 use crate::tokens::Authentication;
 
