@@ -43,15 +43,14 @@ impl Store {
 
     /// Whether any role of `user_id` demands a second factor.
     pub async fn user_requires_mfa(&self, user_id: &str) -> Result<bool, StoreError> {
-        // `exists` is a boolean on both backends (a bare `select 1` is INT4 on PostgreSQL).
-        let required: bool = with_pool!(self, pool =>
+        let required: Option<String> = with_pool!(self, pool =>
             sqlx::query_scalar(
-                r"select exists (select 1 from user_roles ur join roles r on r.name = ur.role_name
-                                 where ur.user_id = $1 and r.require_mfa)",
+                r"select r.name from user_roles ur join roles r on r.name = ur.role_name
+                  where ur.user_id = $1 and r.require_mfa limit 1",
             )
             .bind(user_id)
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await)?;
-        Ok(required)
+        Ok(required.is_some())
     }
 }
