@@ -1,4 +1,6 @@
 //! Guards actix-web routes with authd access tokens: configure once, then one extractor per handler.
+//! Requirements name scopes ([`scope!`]), roles ([`role!`]) or, for RFC 9470 step-up, the
+//! strength and age of the user's sign-in ([`step_up!`]: `acr = [ACR_MFA]`, `max_age = 300`).
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, get, web};
