@@ -37,4 +37,5 @@ mod security;
 mod signin_support;
 mod store;
 mod token_requests;
+mod totp;
 mod upgrade;
