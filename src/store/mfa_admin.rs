@@ -47,10 +47,7 @@ impl Store {
 
     /// Removes every second factor of the user (TOTP, recovery codes, passkeys), for an admin
     /// reset; returns what there was.
-    pub async fn reset_second_factors(
-        &self,
-        user_id: &str,
-    ) -> Result<SecondFactors, StoreError> {
+    pub async fn reset_second_factors(&self, user_id: &str) -> Result<SecondFactors, StoreError> {
         with_pool!(self, pool => async {
             let mut tx = pool.begin_write().await?;
             let mut removed = Vec::with_capacity(3);

@@ -26,7 +26,10 @@ struct Enrolled {
 
 /// The text of the element `<tag id="id">…</tag>`, HTML entities of askama's escaping undone.
 fn element_text(html: &str, open: &str, close: &str) -> String {
-    let start = html.find(open).unwrap_or_else(|| panic!("{open} in {html}")) + open.len();
+    let start = html
+        .find(open)
+        .unwrap_or_else(|| panic!("{open} in {html}"))
+        + open.len();
     let end = start + html[start..].find(close).unwrap();
     unescape(&html[start..end])
 }
@@ -95,7 +98,10 @@ async fn setup_page(app: &TestApp, browser: &Browser) -> String {
 async fn enrol(app: &TestApp) -> Enrolled {
     let browser = signed_in_browser(app).await;
     let html = setup_page(app, &browser).await;
-    assert!(html.contains("<svg") && !html.contains("<?xml"), "inline SVG QR code");
+    assert!(
+        html.contains("<svg") && !html.contains("<?xml"),
+        "inline SVG QR code"
+    );
     let uri = element_text(&html, r#"<code id="totp-uri">"#, "</code>");
     let secret_base32 = element_text(&html, r#"<code id="totp-secret">"#, "</code>");
     assert!(
@@ -249,9 +255,16 @@ async fn enrolment_through_the_account_pages_makes_the_password_grant_ask_for_a_
     assert_eq!(response.status(), 200);
     let account = enrolled.browser.get(&app.url("/account")).await;
     let html = account.text().await.unwrap();
-    assert!(html.contains("Recovery codes left: <strong>10</strong>"), "{html}");
+    assert!(
+        html.contains("Recovery codes left: <strong>10</strong>"),
+        "{html}"
+    );
     let sessions = admin_get(&app, &admin, "/admin/users/alice/sessions").await;
-    assert_eq!(sessions["items"].as_array().unwrap().len(), 1, "renewed, not added");
+    assert_eq!(
+        sessions["items"].as_array().unwrap().len(),
+        1,
+        "renewed, not added"
+    );
 }
 
 async fn a_wrong_password_is_refused_before_the_second_factor_is_mentioned(backend: Backend) {
@@ -436,7 +449,10 @@ async fn passkey_only_and_mfa_required_users_are_sent_to_the_browser(backend: Ba
 
     let body = assert_oauth_error(grant(&app, None).await, 400, "invalid_grant").await;
     assert!(
-        body["error_description"].as_str().unwrap().contains("browser"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("browser"),
         "{body}"
     );
 
@@ -460,7 +476,10 @@ async fn passkey_only_and_mfa_required_users_are_sent_to_the_browser(backend: Ba
         .await;
     let body = assert_oauth_error(response, 400, "invalid_grant").await;
     assert!(
-        body["error_description"].as_str().unwrap().contains("browser"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("browser"),
         "{body}"
     );
 }
@@ -481,7 +500,10 @@ async fn a_wrong_first_code_or_a_tampered_set_up_stores_nothing(backend: Backend
         let url = app.url("/account/totp/confirm");
         async move {
             browser
-                .post(&url, &[("csrf", &csrf), ("pending", &pending), ("otp", &otp)])
+                .post(
+                    &url,
+                    &[("csrf", &csrf), ("pending", &pending), ("otp", &otp)],
+                )
                 .await
         }
     };
@@ -540,7 +562,11 @@ async fn recovery_codes_are_regenerated_and_totp_removed_with_a_fresh_code(backe
     assert_eq!(response.status(), 200);
     let new_codes = codes_on(&response.text().await.unwrap());
     assert_eq!(new_codes.len(), 10);
-    assert!(new_codes.iter().all(|c| !enrolled.recovery_codes.contains(c)));
+    assert!(
+        new_codes
+            .iter()
+            .all(|c| !enrolled.recovery_codes.contains(c))
+    );
     let old = &enrolled.recovery_codes[0];
     assert_oauth_error(grant(&app, Some(old)).await, 400, "invalid_grant").await;
 
@@ -559,7 +585,11 @@ async fn recovery_codes_are_regenerated_and_totp_removed_with_a_fresh_code(backe
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/account");
-    assert_eq!(grant(&app, None).await.status(), 200, "password alone again");
+    assert_eq!(
+        grant(&app, None).await.status(),
+        200,
+        "password alone again"
+    );
     let html = enrolled
         .browser
         .get(&app.url("/account"))
@@ -580,11 +610,21 @@ async fn an_admin_resets_second_factors_over_the_api(backend: Backend) {
     let reader = app.token_with_scopes(&["users:read"]).await;
 
     let response = app
-        .bearer(Method::DELETE, "/admin/users/alice/mfa", Some(&reader), None)
+        .bearer(
+            Method::DELETE,
+            "/admin/users/alice/mfa",
+            Some(&reader),
+            None,
+        )
         .await;
     assert_eq!(response.status(), 403);
     let response = app
-        .bearer(Method::DELETE, "/admin/users/nobody/mfa", Some(&admin), None)
+        .bearer(
+            Method::DELETE,
+            "/admin/users/nobody/mfa",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(response.status(), 404);
     let response = app
@@ -622,7 +662,10 @@ async fn an_admin_resets_second_factors_from_the_cli(backend: Backend) {
 
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("second factors of alice removed"), "{stdout}");
+    assert!(
+        stdout.contains("second factors of alice removed"),
+        "{stdout}"
+    );
     let factors = app.store.second_factors(&user_id).await.unwrap();
     assert_eq!(factors, authd::store::SecondFactors::default());
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))

@@ -81,7 +81,10 @@ mod tests {
         let now = 1_234_567_890;
         for drift in -1..=1 {
             let code = code_at_step(&secret, step_at(now) + drift);
-            assert_eq!(matching_step(&secret, &code, now), Some(step_at(now) + drift));
+            assert_eq!(
+                matching_step(&secret, &code, now),
+                Some(step_at(now) + drift)
+            );
         }
         for drift in [-2, 2] {
             let code = code_at_step(&secret, step_at(now) + drift);

@@ -73,8 +73,8 @@ mod tests {
 
     #[test]
     fn a_pending_secret_opens_only_for_its_user_session_and_time() {
-        let keys = PageKeys::derive(&hkdf::Salt::new(hkdf::HKDF_SHA256, b"t").extract(b"k"))
-            .unwrap();
+        let keys =
+            PageKeys::derive(&hkdf::Salt::new(hkdf::HKDF_SHA256, b"t").extract(b"k")).unwrap();
         let (pending, secret) = PendingEnrolment::start("u1", "s1", 1000);
         let sealed = pending.seal(&keys).unwrap();
         assert_eq!(

@@ -3,17 +3,16 @@
 use actix_web::{HttpRequest, HttpResponse, post};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::super::WebState;
 use super::super::account::{account_action, record};
 use super::super::pages::see_other;
-use super::super::WebState;
 use super::{fresh_code, recovery_codes_page, session_user};
 use crate::mfa::recovery_codes::generate_recovery_codes;
 use crate::routes::FormBody;
 
 /// Mounts the management forms.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(regenerate_recovery_codes)
-        .service(remove_totp);
+    cfg.service(regenerate_recovery_codes).service(remove_totp);
 }
 
 /// Replaces the recovery codes with ten new ones (the old ones stop working) and shows them.

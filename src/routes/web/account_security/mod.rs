@@ -6,9 +6,9 @@ mod manage;
 mod setup;
 
 use actix_web::HttpRequest;
+use actix_web::HttpResponse;
 use actix_web::http::header;
 use actix_web::http::{StatusCode, header::HeaderValue};
-use actix_web::HttpResponse;
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -91,9 +91,7 @@ async fn fresh_code(
             "That code is not valid (or was already used). Go back to your account page and try \
              again with a new code.",
         )),
-        Err(OneTimeCodeError::LockedOut { retry_after }) => {
-            Err(locked_out(state, retry_after))
-        }
+        Err(OneTimeCodeError::LockedOut { retry_after }) => Err(locked_out(state, retry_after)),
         Err(OneTimeCodeError::Unavailable(error)) => Err(state.unavailable(error)),
     }
 }

@@ -74,7 +74,10 @@ fn setup_page(
 ) -> HttpResponse {
     let uri = otpauth_uri(&state.settings.pages.product_name, &user.username, secret);
     let Some(qr_svg) = qr_svg(&uri) else {
-        log::error!("the otpauth URI of {} does not fit a QR code", user.username);
+        log::error!(
+            "the otpauth URI of {} does not fit a QR code",
+            user.username
+        );
         return state.error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong on our side.",
@@ -231,8 +234,16 @@ async fn confirm_totp(request: HttpRequest, state: WebState, body: FormBody) -> 
     // Only the person holding this session has seen this secret: a wrong code here guesses
     // nothing, so it is not counted; the code just proves the app is set up right.
     let Some(step) = matching_step(&secret, &code, now) else {
-        let message = "That code is not right. Check the time on your device and try the next code.";
-        return setup_page(&state, &session, &user, &secret, sealed.to_owned(), Some(message));
+        let message =
+            "That code is not right. Check the time on your device and try the next code.";
+        return setup_page(
+            &state,
+            &session,
+            &user,
+            &secret,
+            sealed.to_owned(),
+            Some(message),
+        );
     };
     let sealed_secret = match state.sealer.seal(&secret, &user.id) {
         Ok(sealed_secret) => sealed_secret,
