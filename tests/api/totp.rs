@@ -90,7 +90,12 @@ async fn setup_page(app: &TestApp, browser: &Browser) -> String {
         csp.starts_with("default-src 'none'; style-src 'self'; img-src 'self';"),
         "{csp}"
     );
-    response.text().await.unwrap()
+    let html = response.text().await.unwrap();
+    assert!(
+        !html.contains("style=") && !html.contains("<script"),
+        "{html}"
+    );
+    html
 }
 
 /// Enrols alice's authenticator through the account pages; the clock then moves on two steps,
@@ -488,6 +493,17 @@ async fn a_wrong_first_code_or_a_tampered_set_up_stores_nothing(backend: Backend
     let app = TestApp::spawn(backend).await;
     app.seed_alice().await;
     let browser = signed_in_browser(&app).await;
+    let page = browser.get(&app.url("/account/totp/setup")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let response = browser
+        .post(
+            &app.url("/account/totp/setup"),
+            &[("csrf", &csrf), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Wrong password") && !html.contains("otpauth"));
     let html = setup_page(&app, &browser).await;
     let csrf = csrf_of(&html);
     let pending = hidden_field(&html, "pending");
