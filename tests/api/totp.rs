@@ -693,7 +693,78 @@ async fn an_admin_resets_second_factors_from_the_cli(backend: Backend) {
     assert!(!output.status.success());
 }
 
+async fn a_person_signs_in_with_password_and_code_or_a_recovery_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed_alice().await;
+    let enrolled = enrol(&app).await;
+    let admin = app.admin_token().await;
+
+    // Password first, then the second-factor page: a wrong code shows the form again.
+    let browser = Browser::new();
+    browser.get(&app.url("/account")).await;
+    let response = browser.sign_in(&app, "alice", PASSWORD).await;
+    assert_eq!(location(&response), "/login/second-factor");
+    let page = browser.get(&app.url("/login/second-factor")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let response = browser
+        .post(
+            &app.url("/login/second-factor"),
+            &[("csrf", &csrf), ("otp", "000000")],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    inside_a_step(&app).await;
+    let code = code_at(&app, &enrolled.totp, 0);
+    let response = browser
+        .post(
+            &app.url("/login/second-factor"),
+            &[("csrf", &csrf), ("otp", &code)],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/account");
+
+    // The same code in another browser is a replay.
+    let other = Browser::new();
+    other.get(&app.url("/account")).await;
+    other.sign_in(&app, "alice", PASSWORD).await;
+    let page = other.get(&app.url("/login/second-factor")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let response = other
+        .post(
+            &app.url("/login/second-factor"),
+            &[("csrf", &csrf), ("otp", &code)],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    // A recovery code finishes it, and the person is told how many are left.
+    let response = other
+        .post(
+            &app.url("/login/second-factor"),
+            &[("csrf", &csrf), ("otp", &enrolled.recovery_codes[3])],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("You have 9 recovery codes left")
+    );
+    let sessions = admin_get(&app, &admin, "/admin/users/alice/sessions").await;
+    let items = sessions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(
+        items
+            .iter()
+            .all(|s| s["amr"] == serde_json::json!(["pwd", "otp", "mfa"])),
+        "{sessions}"
+    );
+}
+
 backend_tests!(
+    a_person_signs_in_with_password_and_code_or_a_recovery_code,
     enrolment_through_the_account_pages_makes_the_password_grant_ask_for_a_code,
     a_wrong_password_is_refused_before_the_second_factor_is_mentioned,
     codes_one_step_off_are_accepted_and_two_steps_off_refused,
