@@ -138,6 +138,9 @@ impl Application {
         let page_keys = web::Data::new(crate::signin::PageKeys::derive(
             tokens.keys().page_secret(),
         )?);
+        let totp_sealer = web::Data::new(crate::mfa::totp::TotpSealer::derive(
+            tokens.keys().page_secret(),
+        )?);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -175,6 +178,7 @@ impl Application {
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
                 .app_data(page_keys.clone())
+                .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
                 .app_data(
                     web::JsonConfig::default()

@@ -4,9 +4,12 @@
 mod audit;
 mod clients;
 mod roles;
+mod user_mfa;
 mod user_sessions;
 mod users;
 pub mod wire;
+
+pub use user_mfa::describe_removed;
 
 use std::future::{Ready, ready};
 
@@ -123,6 +126,7 @@ impl FromRequest for ChangeRecorder {
 pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     user_sessions::configure(cfg);
+    user_mfa::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);

@@ -13,7 +13,7 @@ use crate::clock::rfc3339;
 use crate::routes::FormBody;
 use crate::signin::sessions::{end_session, end_sessions};
 use crate::signin::{Destination, LoginTransaction, RawParameters, Step};
-use crate::store::{Session, SessionSelection};
+use crate::store::{SecondFactors, Session, SessionSelection};
 
 /// Mounts `/account` and its actions.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -45,6 +45,7 @@ struct AccountPage {
     message: Option<String>,
     sessions: Vec<SessionLine>,
     consents: Vec<ConsentLine>,
+    second_factors: SecondFactors,
     csrf: String,
 }
 
@@ -72,9 +73,10 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .list_user_sessions(&session.user_id, state.now(), idle)
             .await?;
         let consents = state.store.list_consents(&session.user_id).await?;
-        Ok::<_, crate::store::StoreError>((user, sessions, consents))
+        let second_factors = state.store.second_factors(&session.user_id).await?;
+        Ok::<_, crate::store::StoreError>((user, sessions, consents, second_factors))
     };
-    let (user, sessions, consents) = match loaded.await {
+    let (user, sessions, consents, second_factors) = match loaded.await {
         Ok(loaded) => loaded,
         Err(error) => return state.unavailable(error),
     };
@@ -100,13 +102,14 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
                 granted_at: rfc3339(c.granted_at),
             })
             .collect(),
+        second_factors,
         csrf: state.keys.csrf_token(&session.handle),
     };
     html(StatusCode::OK, &page, &[], &[])
 }
 
 /// The session and form of a CSRF-protected account action, or the page saying why not.
-async fn account_action(
+pub(super) async fn account_action(
     request: &HttpRequest,
     state: &WebState,
     body: &[u8],
@@ -130,7 +133,12 @@ async fn account_action(
     Ok((session, form))
 }
 
-async fn record(state: &WebState, action: &'static str, session: &Session, detail: String) {
+pub(super) async fn record(
+    state: &WebState,
+    action: &'static str,
+    session: &Session,
+    detail: String,
+) {
     let username = match state.store.find_user_by_id(&session.user_id).await {
         Ok(Some(user)) => user.username,
         _ => session.user_id.clone(),

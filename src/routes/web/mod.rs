@@ -3,6 +3,7 @@
 //! or redirect.
 
 mod account;
+mod account_security;
 mod authorize;
 mod consent;
 mod cookies;
@@ -25,6 +26,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
+use crate::mfa::totp::TotpSealer;
 use crate::routes::client_ip::client_ip;
 use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
 use crate::store::{Session, Store, StoreError};
@@ -38,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     login::configure(cfg);
     consent::configure(cfg);
     account::configure(cfg);
+    account_security::configure(cfg);
     logout::configure(cfg);
     second_factor::configure(cfg);
     stylesheet::configure(cfg);
@@ -55,6 +58,7 @@ pub struct WebState {
     hasher: Data<PasswordHasher>,
     lockout: Data<LockoutPolicy>,
     device_cookies: Data<DeviceCookies>,
+    sealer: Data<TotpSealer>,
     ip: Option<String>,
 }
 
@@ -81,6 +85,7 @@ impl FromRequest for WebState {
                 hasher: data(request)?,
                 lockout: data(request)?,
                 device_cookies: data(request)?,
+                sealer: data(request)?,
                 settings,
                 ip,
             })
