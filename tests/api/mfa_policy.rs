@@ -18,6 +18,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TEST_KEK, TestApp};
 use crate::openid_connect::{PASSWORD, openid_client, seed_alice, verify_with_jwks};
 use crate::signin_support::{Browser, Pkce, WebClient, json as token_json};
+use crate::totp;
 
 /// The claims of a JWT, unverified (the tests that need verification use the JWKS).
 fn claims_of(token: &str) -> Value {
@@ -278,6 +279,45 @@ async fn a_password_grant_token_carries_amr_pwd_acr_pwd_and_auth_time(backend: B
     assert_eq!(me["auth_time"], auth_time);
 }
 
+async fn a_password_grant_with_a_code_carries_acr_mfa_through_refresh(backend: Backend) {
+    // Arrange: alice enrols an authenticator app through the account pages.
+    let app = TestApp::spawn(backend).await;
+    app.seed_alice().await;
+    let enrolled = totp::enrol(&app).await;
+    totp::inside_a_step(&app).await;
+
+    // Act
+    let response = totp::grant(&app, Some(&totp::code_at(&app, &enrolled.totp, 0))).await;
+    let (status, body) = token_json(response).await;
+    let access = body["access_token"].as_str().unwrap();
+    let introspected = app.introspect(access).await;
+    let (refreshed_status, refreshed) = token_json(
+        app.post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, 200, "{body}");
+    let claims = claims_of(access);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], ACR_MFA);
+    assert!(claims["auth_time"].is_i64());
+    assert_eq!(introspected["acr"], ACR_MFA);
+    assert_eq!(refreshed_status, 200, "{refreshed}");
+    let renewed = claims_of(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(
+        (&renewed["acr"], &renewed["amr"], &renewed["auth_time"]),
+        (&json!(ACR_MFA), &claims["amr"], &claims["auth_time"])
+    );
+}
+
 async fn a_client_credentials_token_carries_no_sign_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = app
@@ -418,6 +458,7 @@ backend_tests!(
     roles_write_cannot_clear_require_mfa_of_a_role_granting_admin_scopes_it_lacks,
     the_cache_answers_user_requires_mfa_within_its_lifetime_then_rereads,
     a_password_grant_token_carries_amr_pwd_acr_pwd_and_auth_time,
+    a_password_grant_with_a_code_carries_acr_mfa_through_refresh,
     a_client_credentials_token_carries_no_sign_in,
     code_flow_tokens_carry_the_sessions_amr_and_acr_through_refresh,
     discovery_lists_the_acr_values_and_the_acr_claim,
