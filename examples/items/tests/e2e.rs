@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::sqlite::SqliteConnection;
+use totp_rs::Totp;
 
 /// The admin URL of the test PostgreSQL (as in authd's own tests).
 const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
@@ -75,7 +75,6 @@ impl Backend {
 
 /// A fresh database for one test: a SQLite file, or a new Postgres database dropped afterwards.
 struct TestDatabase {
-    backend: Backend,
     url: String,
     postgres_name: Option<String>,
     _dir: tempfile::TempDir,
@@ -85,7 +84,6 @@ impl TestDatabase {
     async fn create(backend: Backend, dir: tempfile::TempDir) -> Self {
         match backend {
             Backend::Sqlite => TestDatabase {
-                backend,
                 url: format!("sqlite://{}", dir.path().join("authd.db").display()),
                 postgres_name: None,
                 _dir: dir,
@@ -102,7 +100,6 @@ impl TestDatabase {
                     .expect("creating a test database");
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 TestDatabase {
-                    backend,
                     url: format!("{base}/{name}"),
                     postgres_name: Some(name),
                     _dir: dir,
@@ -131,22 +128,6 @@ impl Drop for TestDatabase {
             });
         })
         .join();
-    }
-}
-
-impl TestDatabase {
-    /// Runs one SQL statement against authd's database, behind authd's back.
-    async fn execute(&self, sql: &str) {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut connection = SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::query(sql).execute(&mut connection).await.unwrap();
-            }
-            Backend::Postgres => {
-                let mut connection = PgConnection::connect(&self.url).await.unwrap();
-                sqlx::query(sql).execute(&mut connection).await.unwrap();
-            }
-        }
     }
 }
 
@@ -548,20 +529,30 @@ struct Browser {
     cookies: BTreeMap<String, String>,
 }
 
+/// What authd answered a browser: status, `Location` and body.
+struct Page {
+    status: u16,
+    location: String,
+    body: String,
+}
+
 impl Browser {
-    fn cookie_header(&self) -> String {
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Sends `request` with the cookies and keeps the ones set.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let pairs: Vec<String> = self
             .cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        pairs.join("; ")
-    }
-
-    /// Sends `request` with the cookies, keeps the ones set; returns status, Location and body.
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, String, String) {
         let response = request
-            .header("cookie", self.cookie_header())
+            .header("cookie", pairs.join("; "))
             .send()
             .await
             .unwrap();
@@ -575,86 +566,154 @@ impl Browser {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (
-            response.status().as_u16(),
-            location,
-            response.text().await.unwrap(),
-        )
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            body: response.text().await.unwrap(),
+        }
     }
 
-    /// The public `web` client's authorization code flow with PKCE, signing in as `admin` with
-    /// the login form when authd asks; returns the access token.
-    async fn code_flow_token(&mut self, world: &World) -> String {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+    async fn get(&mut self, world: &World, path: &str) -> Page {
+        self.send(Self::http().get(world.authd.url(path))).await
+    }
+
+    /// Submits the form of the page at `path` (its CSRF token added) to `action`.
+    async fn submit(
+        &mut self,
+        world: &World,
+        path: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let page = self.get(world, path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        self.post_form(world, action, &page.body, form).await
+    }
+
+    /// Posts `form` and the CSRF token of `html` to `action`.
+    async fn post_form(
+        &mut self,
+        world: &World,
+        action: &str,
+        html: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let csrf = hidden_field(html, "csrf");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.send(Self::http().post(world.authd.url(action)).form(&fields))
+            .await
+    }
+
+    /// The login form, as admin with the password.
+    async fn sign_in(&mut self, world: &World) -> Page {
+        let form = [("username", "admin"), ("password", "admin-password-1")];
+        self.submit(world, "/login", "/login", &form).await
+    }
+
+    /// GET /authorize for the public `web` client with PKCE and `extra` parameters; returns
+    /// where authd sends the browser, and the PKCE verifier.
+    async fn authorize(&mut self, world: &World, extra: &[(&str, &str)]) -> (String, String) {
         let verifier = uuid::Uuid::new_v4().simple().to_string().repeat(2);
         let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
-        let authorize = reqwest::Url::parse_with_params(
-            &world.authd.url("/authorize"),
-            [
-                ("response_type", "code"),
-                ("client_id", "web"),
-                ("redirect_uri", WEB_REDIRECT),
-                ("scope", "items:read items:write"),
-                ("state", "s-1"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .unwrap();
-        let (status, mut location, _) = self.send(http.get(authorize)).await;
-        assert_eq!(status, 303, "authorize");
-        if location == "/login" {
-            let (status, _, page) = self.send(http.get(world.authd.url("/login"))).await;
-            assert_eq!(status, 200, "login page");
-            let marker = r#"name="csrf" value=""#;
-            let start = page.find(marker).expect("a csrf field") + marker.len();
-            let csrf = page[start..].split('"').next().unwrap().to_owned();
-            let form = [
-                ("csrf", csrf.as_str()),
-                ("username", "admin"),
-                ("password", "admin-password-1"),
-            ];
-            let (status, to, _) = self
-                .send(http.post(world.authd.url("/login")).form(&form))
-                .await;
-            assert_eq!(status, 303, "login");
-            location = to;
-        }
-        let code = reqwest::Url::parse(&location)
-            .unwrap_or_else(|_| panic!("a redirect to the client, got {location:?}"))
-            .query_pairs()
-            .find(|(key, _)| key == "code")
-            .map(|(_, value)| value.into_owned())
-            .expect("a code");
-        let response = http
-            .post(world.authd.url("/token"))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", WEB_REDIRECT),
-                ("client_id", "web"),
-                ("code_verifier", verifier.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "code exchange");
-        let body: Value = response.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "items:read items:write"),
+            ("state", "s-1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend_from_slice(extra);
+        let url = reqwest::Url::parse_with_params(&world.authd.url("/authorize"), &query).unwrap();
+        let page = self.send(Self::http().get(url)).await;
+        assert_eq!(page.status, 303, "authorize: {}", page.body);
+        (page.location, verifier)
     }
+}
+
+/// Exchanges the code in `redirect` (authd's redirect to the client) for an access token.
+async fn exchange(world: &World, redirect: &str, verifier: &str) -> String {
+    let code = reqwest::Url::parse(redirect)
+        .unwrap_or_else(|_| panic!("a redirect to the client, got {redirect:?}"))
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .map(|(_, value)| value.into_owned())
+        .expect("a code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_REDIRECT),
+        ("client_id", "web"),
+        ("code_verifier", verifier),
+    ];
+    let response = world
+        .http
+        .post(world.authd.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "code exchange");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The value of the hidden field `name` of a page (askama escapes `&` in attribute values).
+fn hidden_field(html: &str, name: &str) -> String {
+    element_text(html, &format!(r#"name="{name}" value=""#), "\"")
+}
+
+/// The text between `open` and `close`, with askama's escaping undone.
+fn element_text(html: &str, open: &str, close: &str) -> String {
+    let start = html
+        .find(open)
+        .unwrap_or_else(|| panic!("{open} in {html}"))
+        + open.len();
+    let end = start + html[start..].find(close).unwrap();
+    html[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+/// Sets up an authenticator app for admin on /account, in a browser of its own (the other
+/// browser's session stays a password one); returns the app, read from the otpauth:// link.
+async fn enrol_authenticator(world: &World) -> Totp {
+    let mut browser = Browser::default();
+    assert_eq!(browser.get(world, "/account").await.location, "/login");
+    assert_eq!(browser.sign_in(world).await.location, "/account");
+    let setup = browser
+        .submit(
+            world,
+            "/account/totp/setup",
+            "/account/totp/setup",
+            &[("password", "admin-password-1")],
+        )
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let uri = element_text(&setup.body, r#"<code id="totp-uri">"#, "</code>");
+    let totp = Totp::from_url(&uri).unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+    let pending = hidden_field(&setup.body, "pending");
+    let code = totp.generate(unix_now()).to_string();
+    let form = [("pending", pending.as_str()), ("otp", code.as_str())];
+    let confirmed = browser
+        .post_form(world, "/account/totp/confirm", &setup.body, &form)
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    totp
 }
 
 /// Step-up (RFC 9470): DELETE /items/{id} needs `items:write` and `urn:authd:acr:mfa`.
 async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &str) {
-    // Arrange: a first-party browser client, an item, and admin's password-only tokens.
+    // Arrange: a first-party browser client, an item, admin's password-grant token and a
+    // browser signed in with the password alone.
     let world = World::start(backend, mode).await;
     world.authd_cli.cli(
         &[
@@ -686,24 +745,39 @@ async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &
     assert_eq!(created.status, 201, "body {}", created.body);
     let path = format!("/items/{}", created.body["id"]);
     let mut browser = Browser::default();
-    let browser_token = browser.code_flow_token(&world).await;
+    let (to, verifier) = browser.authorize(&world, &[]).await;
+    assert_eq!(to, "/login");
+    let signed_in = browser.sign_in(&world).await;
+    let browser_token = exchange(&world, &signed_in.location, &verifier).await;
 
-    // Act: both password-only tokens, then a token from the same session once it counts as a
-    // password and a one-time code (set in the database, as a TOTP sign-in would leave it).
+    // Act: both password-only tokens; then admin sets up an authenticator app (elsewhere), and
+    // the client sends the browser back with acr_values, as the challenge asks.
     let by_password = world
         .items("DELETE", &path, Some(&password_token), None)
         .await;
     let by_browser = world
         .items("DELETE", &path, Some(&browser_token), None)
         .await;
-    world
-        .authd_cli
-        .database
-        .execute("update sessions set amr = 'pwd otp mfa'")
+    let totp = enrol_authenticator(&world).await;
+    let (to, verifier) = browser
+        .authorize(&world, &[("acr_values", "urn:authd:acr:mfa")])
         .await;
-    // authd keeps a live session in memory for half a second.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let stepped_up = browser.code_flow_token(&world).await;
+    assert_eq!(
+        to, "/login/second-factor",
+        "a password session is asked for more"
+    );
+    // The set-up used this step's code; the next step's is accepted (one step of drift) and
+    // was never used.
+    let code = totp.generate(unix_now() + 30).to_string();
+    let answered = browser
+        .submit(
+            &world,
+            &to,
+            "/login/second-factor",
+            &[("otp", code.as_str())],
+        )
+        .await;
+    let stepped_up = exchange(&world, &answered.location, &verifier).await;
     let by_mfa = world.items("DELETE", &path, Some(&stepped_up), None).await;
     let again = world.items("DELETE", &path, Some(&stepped_up), None).await;
 
