@@ -25,7 +25,7 @@ pub(crate) struct Enrolled {
 }
 
 /// The text of the element `<tag id="id">…</tag>`, HTML entities of askama's escaping undone.
-fn element_text(html: &str, open: &str, close: &str) -> String {
+pub fn element_text(html: &str, open: &str, close: &str) -> String {
     let start = html
         .find(open)
         .unwrap_or_else(|| panic!("{open} in {html}"))
@@ -48,7 +48,7 @@ fn unescape(text: &str) -> String {
 }
 
 /// The value of the hidden field `name`.
-fn hidden_field(html: &str, name: &str) -> String {
+pub fn hidden_field(html: &str, name: &str) -> String {
     element_text(html, &format!(r#"name="{name}" value=""#), "\"")
 }
 
@@ -71,7 +71,7 @@ async fn signed_in_browser(app: &TestApp) -> Browser {
 }
 
 /// The page showing the QR code, after the password re-entry.
-async fn setup_page(app: &TestApp, browser: &Browser) -> String {
+pub async fn setup_page(app: &TestApp, browser: &Browser) -> String {
     let page = browser.get(&app.url("/account/totp/setup")).await;
     assert_eq!(page.status(), 200);
     let csrf = csrf_of(&page.text().await.unwrap());

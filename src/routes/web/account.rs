@@ -12,7 +12,7 @@ use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
 use crate::routes::FormBody;
 use crate::signin::sessions::{end_session, end_sessions};
-use crate::signin::{Destination, LoginTransaction, RawParameters, Step};
+use crate::signin::{Destination, LoginTransaction, RawParameters, Stage, Step};
 use crate::store::{SecondFactors, Session, SessionSelection};
 
 /// Mounts `/account` and its actions.
@@ -47,6 +47,8 @@ struct AccountPage {
     consents: Vec<ConsentLine>,
     second_factors: SecondFactors,
     csrf: String,
+    /// The CSRF token of a sign-in that waits for this session to enrol a second factor.
+    enrolling: Option<String>,
 }
 
 /// The account page, or the login form first.
@@ -104,6 +106,10 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .collect(),
         second_factors,
         csrf: state.keys.csrf_token(&session.handle),
+        enrolling: state
+            .transaction(&request)
+            .filter(|t| matches!(&t.stage, Stage::Enrol { session_handle } if *session_handle == session.handle))
+            .map(|t| t.csrf),
     };
     html(StatusCode::OK, &page, &[], &[])
 }
