@@ -17,7 +17,7 @@ use authd::credentials::ClientCredentials;
 use authd::domain::ScopeSet;
 use authd::routes::OAuthForm;
 use authd::store::Store;
-use authd::tokens::{KeyManager, TokenService, TokenSubject};
+use authd::tokens::{Authentication, KeyManager, TokenService, TokenSubject};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -66,14 +66,18 @@ fn token_service(
 /// A user token like the password grant issues.
 fn issue(service: &TokenService, scope: &ScopeSet) -> String {
     let roles = ["admin".to_owned()];
+    let now = chrono::Utc::now().timestamp();
     let subject = TokenSubject::User {
         id: "0a9ba1fc-a426-4f6c-9210-386862f321cb",
         username: "alice",
         roles: &roles,
         generation: 0,
         session: None,
+        authentication: Some(Authentication {
+            amr: "pwd",
+            auth_time: now,
+        }),
     };
-    let now = chrono::Utc::now().timestamp();
     service
         .issue(subject, "public", "", scope, now)
         .expect("signing works")

@@ -1,6 +1,7 @@
 //! Short-lived, bounded copies of what every introspection (and single sign-on) asks the
 //! database, so the hot path costs a hash lookup instead of round trips: users, clients, verified
-//! tokens, revocations, live browser sessions and signed-in users' scopes.
+//! tokens, revocations, live browser sessions, and signed-in users' scopes and second-factor
+//! policy.
 //!
 //! Freshness is the contract: users and clients are re-read after `ENTRY_TTL`, and revocations
 //! made by any instance are polled every `REVOCATION_POLL`, so a revocation, a disabled user or a
@@ -260,6 +261,8 @@ pub struct CredentialCache {
     // not remembered), and the scopes of signed-in users: single sign-on reads neither table.
     sessions: ExpiringMap<String, Session>,
     user_scopes: ExpiringMap<String, ScopeSet>,
+    // Whether a user's roles demand a second factor: every /authorize asks (issue 13).
+    user_requires_mfa: ExpiringMap<String, bool>,
 }
 
 impl CredentialCache {
@@ -277,6 +280,7 @@ impl CredentialCache {
             )),
             sessions: ExpiringMap::new(),
             user_scopes: ExpiringMap::new(),
+            user_requires_mfa: ExpiringMap::new(),
         }
     }
 
@@ -336,6 +340,7 @@ impl CredentialCache {
     pub fn forget_user(&self, id: &str) {
         self.users.remove(id);
         self.user_scopes.remove(&id.to_owned());
+        self.user_requires_mfa.remove(&id.to_owned());
         self.forget_sessions_of(id);
     }
 
@@ -371,6 +376,23 @@ impl CredentialCache {
         self.user_scopes
             .insert(key, scopes.clone(), Instant::now() + ENTRY_TTL);
         Ok(scopes)
+    }
+
+    /// Whether any role of a user demands a second factor, from the cache or the database;
+    /// read as often as `user_scopes`, and as fresh.
+    pub async fn user_requires_mfa(
+        &self,
+        store: &Store,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let key = user_id.to_owned();
+        if let Some(required) = self.user_requires_mfa.get(&key) {
+            return Ok(required);
+        }
+        let required = store.user_requires_mfa(user_id).await?;
+        self.user_requires_mfa
+            .insert(key, required, Instant::now() + ENTRY_TTL);
+        Ok(required)
     }
 
     /// Forgets a client at once (this instance changed it).

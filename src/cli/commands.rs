@@ -71,22 +71,34 @@ async fn record(audit: &AuditLog, action: &'static str, subject: &str, detail: O
 
 async fn run_role(command: RoleCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
-        RoleCommand::Set { role, scopes } => {
+        RoleCommand::Set {
+            role,
+            scopes,
+            require_mfa,
+        } => {
             let name = RoleName::parse(&role)?;
             let scopes = ScopeSet::from_tokens(&scopes)?;
-            store.set_role(&name, &scopes, unix_now()).await?;
+            store
+                .set_role(&name, &scopes, require_mfa, unix_now())
+                .await?;
             record(
                 audit,
                 "role.set",
                 name.as_str(),
-                Some(format!("scopes={scopes}")),
+                Some(format!("scopes={scopes} require_mfa={require_mfa}")),
             )
             .await;
-            println!("role {name}: {scopes}");
+            let policy = if require_mfa { " (require-mfa)" } else { "" };
+            println!("role {name}: {scopes}{policy}");
         }
         RoleCommand::List => {
             for role in store.list_roles().await? {
-                println!("{}\t{}", role.name, role.scopes);
+                let policy = if role.require_mfa {
+                    "\trequire-mfa"
+                } else {
+                    ""
+                };
+                println!("{}\t{}{policy}", role.name, role.scopes);
             }
         }
     }

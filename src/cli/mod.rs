@@ -50,14 +50,18 @@ pub enum Command {
 /// `authd role …`
 #[derive(Debug, Subcommand)]
 pub enum RoleCommand {
-    /// Create a role or replace its scopes.
+    /// Create a role or replace everything about it (its scopes and --require-mfa).
     Set {
         /// Role name.
         role: String,
         /// Scopes the role grants.
         scopes: Vec<String>,
+        /// Holders must sign in with a second factor (TOTP or a passkey); setting the role
+        /// again without this flag clears it.
+        #[arg(long)]
+        require_mfa: bool,
     },
-    /// List roles and their scopes.
+    /// List roles and their scopes (`require-mfa` marks roles that demand a second factor).
     List,
 }
 

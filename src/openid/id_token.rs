@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::user_claims::UserClaims;
 use crate::domain::ScopeSet;
+use crate::mfa::acr_of;
 use crate::store::User;
 use crate::tokens::TokenService;
 
@@ -42,6 +43,8 @@ pub struct IdTokenClaims {
     /// How the person authenticated (RFC 8176 values).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// How strong that was (Core section 2): `mfa::ACR_PWD` or `mfa::ACR_MFA`, from `amr`.
+    pub acr: &'static str,
     /// What the granted scopes release about the user.
     #[serde(flatten)]
     pub user: UserClaims,
@@ -106,6 +109,7 @@ impl<'a> IdTokenSigner<'a> {
             at_hash: at_hash(algorithm, access_token),
             sid: sign_in.sid.map(str::to_owned),
             amr: sign_in.amr.split_whitespace().map(str::to_owned).collect(),
+            acr: acr_of(sign_in.amr),
             user: UserClaims::of(sign_in.user, sign_in.scope),
         };
         let mut header = Header::new(key.algorithm);

@@ -13,6 +13,7 @@ use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
+use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
 use crate::tokens::TokenService;
@@ -54,6 +55,15 @@ struct IntrospectionResponse {
     jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<String>>,
+    /// How the user signed in (RFC 8176 values), on tokens from a sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
+    /// The strength of that sign-in (`urn:authd:acr:pwd` or `urn:authd:acr:mfa`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<String>,
+    /// When the user signed in, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
 }
 
 impl IntrospectionResponse {
@@ -73,8 +83,16 @@ impl IntrospectionResponse {
                 iss: Some(claims.iss),
                 jti: Some(claims.jti),
                 roles: claims.roles,
+                amr: claims.amr,
+                acr: claims.acr,
+                auth_time: claims.auth_time,
             },
             LiveToken::Refresh { record, user } => Self {
+                acr: record.amr.as_deref().map(|amr| acr_of(amr).to_owned()),
+                amr: record
+                    .amr
+                    .map(|amr| amr.split_whitespace().map(str::to_owned).collect()),
+                auth_time: record.auth_time,
                 active: true,
                 scope: Some(record.scope),
                 client_id: Some(record.client_id),

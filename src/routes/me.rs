@@ -36,5 +36,8 @@ async fn show_me(caller: Caller) -> Result<HttpResponse, ApiError> {
         full_name: user.full_name,
         roles: user.roles,
         scope: caller.claims.scope,
+        amr: caller.claims.amr,
+        acr: caller.claims.acr,
+        auth_time: caller.claims.auth_time,
     }))
 }

@@ -251,7 +251,10 @@ impl FlowContext<'_> {
             return Ok(None);
         }
         let wanted = request.acr == AcrRequest::MultiFactor
-            || self.store.user_requires_mfa(&session.user_id).await?;
+            || self
+                .cache
+                .user_requires_mfa(self.store, &session.user_id)
+                .await?;
         if !wanted {
             return Ok(None);
         }

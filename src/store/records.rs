@@ -66,6 +66,8 @@ pub struct Role {
     pub name: String,
     /// Scopes granted to holders.
     pub scopes: ScopeSet,
+    /// Whether holders must sign in with a second factor.
+    pub require_mfa: bool,
 }
 
 /// A registered OAuth client.

@@ -48,7 +48,8 @@ const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_re
                               session_handle, offline, auth_time, amr";
 
 impl Store {
-    /// Stores the first token of a new family; `family_hash` is the hash of its family secret.
+    /// Stores the first token of a new family (with the sign-in it came from); `family_hash`
+    /// is the hash of its family secret.
     pub async fn insert_refresh_family(
         &self,
         family: &RefreshFamily,
@@ -58,8 +59,8 @@ impl Store {
             sqlx::query(
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
-                     user_id, user_generation, scope, issued_at, expires_at)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     user_id, user_generation, scope, issued_at, expires_at, auth_time, amr)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&family.id)
             .bind(family_hash)
@@ -72,6 +73,8 @@ impl Store {
             .bind(&family.scope)
             .bind(family.issued_at)
             .bind(family.expires_at)
+            .bind(family.auth_time)
+            .bind(&family.amr)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

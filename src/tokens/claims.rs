@@ -46,6 +46,24 @@ pub struct AccessClaims {
     /// The browser session it was issued under; ending the session ends the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the user authenticated (RFC 8176 values), on tokens from a sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The strength of that sign-in (`mfa::ACR_PWD` or `mfa::ACR_MFA`), derived from `amr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user authenticated, Unix seconds; on refresh, still the original sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+/// How and when the user behind a token authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authentication<'a> {
+    /// RFC 8176 methods, space-separated (as sessions, codes and refresh families store them).
+    pub amr: &'a str,
+    /// Unix seconds.
+    pub auth_time: i64,
 }
 
 impl AccessClaims {

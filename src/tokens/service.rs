@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Header, Validation};
 
-use super::claims::{AccessClaims, TOKEN_TYPE_HEADER};
+use super::claims::{AccessClaims, Authentication, TOKEN_TYPE_HEADER};
 use super::keyring::KeyManager;
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
+use crate::mfa::acr_of;
 
 /// Longest token authd will try to parse; anything longer is not one of ours.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -64,6 +65,9 @@ pub enum TokenSubject<'a> {
         generation: i64,
         /// The browser session behind it, when it ends with that session.
         session: Option<&'a str>,
+        /// The sign-in behind it (`amr`, `acr`, `auth_time`); `None` only for refresh families
+        /// stored before sign-ins were recorded with them.
+        authentication: Option<Authentication<'a>>,
     },
     /// A client acting for itself.
     Client,
@@ -160,21 +164,23 @@ impl TokenService {
             .keys
             .signing_key()
             .ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
-        let (sub, username, roles, generation, sid) = match subject {
+        let (sub, username, roles, generation, sid, authentication) = match subject {
             TokenSubject::User {
                 id,
                 username,
                 roles,
                 generation,
                 session,
+                authentication,
             } => (
                 id.to_owned(),
                 Some(username.to_owned()),
                 Some(roles.to_vec()),
                 Some(generation),
                 session.map(str::to_owned),
+                authentication,
             ),
-            TokenSubject::Client => (client_id.to_owned(), None, None, None, None),
+            TokenSubject::Client => (client_id.to_owned(), None, None, None, None, None),
         };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -192,6 +198,9 @@ impl TokenService {
             roles,
             generation,
             sid,
+            amr: authentication.map(|a| a.amr.split_whitespace().map(str::to_owned).collect()),
+            acr: authentication.map(|a| acr_of(a.amr).to_owned()),
+            auth_time: authentication.map(|a| a.auth_time),
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

@@ -422,13 +422,13 @@ async fn roles_are_listed_replaced_and_deleted_only_when_unheld_or_forced(backen
 
     assert_eq!(
         put.json::<Value>().await.unwrap(),
-        json!({"name": "reader", "scopes": ["a", "b"]})
+        json!({"name": "reader", "scopes": ["a", "b"], "require_mfa": false})
     );
     assert!(
         roles["items"]
             .as_array()
             .unwrap()
-            .contains(&json!({"name": "reader", "scopes": ["a", "b"]}))
+            .contains(&json!({"name": "reader", "scopes": ["a", "b"], "require_mfa": false}))
     );
     assert_api_error(held, 409, "conflict").await;
     assert_eq!(forced.status(), 204);

@@ -315,6 +315,7 @@ impl TestApp {
             .set_role(
                 &RoleName::parse(name).unwrap(),
                 &ScopeSet::from_tokens(scopes).unwrap(),
+                false,
                 authd::clock::unix_now(),
             )
             .await

@@ -24,6 +24,7 @@ mod keys;
 mod login_limits;
 mod logout;
 mod logout_clients;
+mod mfa_policy;
 mod openapi;
 mod openid_connect;
 mod openid_interop;

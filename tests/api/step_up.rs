@@ -108,6 +108,9 @@ async fn a_role_that_demands_a_second_factor_sends_its_holder_to_enrolment(backe
     )
     .await;
     app.clock.advance(2);
+    // Whether a user's roles demand a second factor is cached for half a second, like their
+    // scopes (CredentialCache::user_requires_mfa).
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let response = authorize(&browser, &app, &client, &[]).await;
     let to = location(&response);
     assert!(param(&to, "code").is_some(), "{to}");

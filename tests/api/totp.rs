@@ -17,9 +17,9 @@ const PASSWORD: &str = "correct horse battery";
 const STEP: i64 = 30;
 
 /// What enrolment through the pages leaves the test with.
-struct Enrolled {
-    browser: Browser,
-    totp: Totp,
+pub(crate) struct Enrolled {
+    pub(crate) browser: Browser,
+    pub(crate) totp: Totp,
     secret_base32: String,
     recovery_codes: Vec<String>,
 }
@@ -100,7 +100,7 @@ pub async fn setup_page(app: &TestApp, browser: &Browser) -> String {
 
 /// Enrols alice's authenticator through the account pages; the clock then moves on two steps,
 /// so the next codes are of steps not used yet.
-async fn enrol(app: &TestApp) -> Enrolled {
+pub(crate) async fn enrol(app: &TestApp) -> Enrolled {
     let browser = signed_in_browser(app).await;
     let html = setup_page(app, &browser).await;
     assert!(
@@ -152,7 +152,7 @@ async fn enrol(app: &TestApp) -> Enrolled {
 
 /// Waits until the clock is at least five seconds away from the next step, so a code computed
 /// now is still of the same step when the server checks it.
-async fn inside_a_step(app: &TestApp) {
+pub(crate) async fn inside_a_step(app: &TestApp) {
     let into = app.clock.now().rem_euclid(STEP);
     if into >= STEP - 5 {
         tokio::time::sleep(Duration::from_secs((STEP - into + 1) as u64)).await;
@@ -160,13 +160,13 @@ async fn inside_a_step(app: &TestApp) {
 }
 
 /// The code of the step `offset` steps from now.
-fn code_at(app: &TestApp, totp: &Totp, offset: i64) -> String {
+pub(crate) fn code_at(app: &TestApp, totp: &Totp, offset: i64) -> String {
     totp.generate((app.clock.now() + offset * STEP) as u64)
         .to_string()
 }
 
 /// A password grant for alice with `otp` (if any).
-async fn grant(app: &TestApp, otp: Option<&str>) -> reqwest::Response {
+pub(crate) async fn grant(app: &TestApp, otp: Option<&str>) -> reqwest::Response {
     let mut form = vec![
         ("grant_type", "password"),
         ("username", "alice"),

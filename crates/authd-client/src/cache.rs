@@ -119,6 +119,9 @@ mod tests {
             roles: vec![],
             expires_at,
             token_id: None,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: None,
         }))
     }
 

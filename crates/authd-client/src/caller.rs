@@ -17,6 +17,13 @@ pub struct Caller {
     pub expires_at: i64,
     /// `jti`, when authd sent it.
     pub token_id: Option<String>,
+    /// `acr`: how strong the user's sign-in was ([`ACR_PWD`](crate::ACR_PWD) or
+    /// [`ACR_MFA`](crate::ACR_MFA)); `None` on client tokens.
+    pub acr: Option<String>,
+    /// `amr`: how the user signed in (RFC 8176 values, e.g. `pwd`, `otp`, `mfa`).
+    pub amr: Vec<String>,
+    /// `auth_time`: when the user signed in, Unix seconds; `None` on client tokens.
+    pub auth_time: Option<i64>,
 }
 
 impl Caller {
@@ -28,6 +35,14 @@ impl Caller {
     /// Whether the token's user holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the user signed in at most `max_age` seconds before `now` (Unix seconds);
+    /// false when the token does not say when.
+    pub fn authenticated_within(&self, max_age: u64, now: i64) -> bool {
+        let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+        self.auth_time
+            .is_some_and(|auth_time| now.saturating_sub(auth_time) <= max_age)
     }
 
     /// Splits a space-delimited `scope` claim (RFC 6749 section 3.3).
@@ -50,11 +65,38 @@ mod tests {
             roles: vec!["demo".into()],
             expires_at: 0,
             token_id: None,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: None,
         };
         assert_eq!(caller.scopes, ["items:read", "items:write"]);
         assert!(caller.has_scope("items:read"));
         assert!(!caller.has_scope("items"));
         assert!(caller.has_role("demo"));
         assert!(!caller.has_role("admin"));
+    }
+
+    #[test]
+    fn the_authentication_age_counts_from_auth_time_inclusively() {
+        let mut caller = Caller {
+            subject: "u1".into(),
+            client_id: "public".into(),
+            username: None,
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            expires_at: 0,
+            token_id: None,
+            acr: None,
+            amr: Vec::new(),
+            auth_time: None,
+        };
+        assert!(
+            !caller.authenticated_within(u64::MAX, 1_000),
+            "no auth_time"
+        );
+        caller.auth_time = Some(1_000);
+        assert!(caller.authenticated_within(60, 1_060));
+        assert!(!caller.authenticated_within(60, 1_061));
+        assert!(caller.authenticated_within(u64::MAX, i64::MAX));
     }
 }

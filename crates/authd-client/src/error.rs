@@ -22,12 +22,40 @@ pub enum AuthError {
     /// The token's user lacks a role the route needs.
     #[error("the user lacks the role {0}")]
     MissingRole(String),
+    /// The user's sign-in behind the token is not strong enough, or too long ago (RFC 9470).
+    #[error("{0}")]
+    InsufficientUserAuthentication(StepUp),
     /// authd did not answer, or answered with a server error.
     #[error("the authorization server is unreachable")]
     Unavailable,
     /// This service is set up wrongly (no client registered, or authd rejects our credentials).
     #[error("the authorization client is misconfigured")]
     Misconfigured,
+}
+
+/// What a route demands of the user's sign-in and the token's sign-in lacks (RFC 9470): the
+/// challenge names the route's demands, so that the client can ask authd for a sign-in that
+/// meets them (`/authorize?acr_values=…&max_age=…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUp {
+    /// Acceptable `acr` values, space-separated in order of preference; `None` when any is.
+    pub acr_values: Option<String>,
+    /// The longest time since the sign-in, seconds; `None` when any age is.
+    pub max_age: Option<u64>,
+    /// The token's `acr` is not among `acr_values`.
+    pub too_weak: bool,
+    /// The token's `auth_time` is older than `max_age` (or absent).
+    pub too_old: bool,
+}
+
+impl std::fmt::Display for StepUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.too_weak, self.too_old) {
+            (true, true) => "a stronger and more recent sign-in is required",
+            (false, true) => "a more recent sign-in is required",
+            _ => "a stronger sign-in is required",
+        })
+    }
 }
 
 /// An [`AuthError`] with the realm to name in the challenge; the error type of the extractors.
@@ -50,6 +78,7 @@ impl Rejection {
             AuthError::MissingToken => "invalid_request",
             AuthError::InvalidToken(_) => "invalid_token",
             AuthError::InsufficientScope(_) | AuthError::MissingRole(_) => "insufficient_scope",
+            AuthError::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             AuthError::Unavailable => "temporarily_unavailable",
             AuthError::Misconfigured => "server_error",
         }
@@ -80,6 +109,22 @@ impl Rejection {
                 Some(&description),
                 None,
             )),
+            // RFC 9470 section 3: the route's demands, as acr_values and max_age.
+            AuthError::InsufficientUserAuthentication(step_up) => {
+                let mut value = challenge(
+                    &self.realm,
+                    Some("insufficient_user_authentication"),
+                    Some(&description),
+                    None,
+                );
+                if let Some(acr_values) = &step_up.acr_values {
+                    value.push_str(&format!(", acr_values=\"{}\"", sanitize(acr_values)));
+                }
+                if let Some(max_age) = step_up.max_age {
+                    value.push_str(&format!(", max_age={max_age}"));
+                }
+                Some(value)
+            }
             AuthError::Unavailable | AuthError::Misconfigured => None,
         }
     }
@@ -116,7 +161,9 @@ fn sanitize(value: &str) -> String {
 impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
         match self.error {
-            AuthError::MissingToken | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken
+            | AuthError::InvalidToken(_)
+            | AuthError::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope(_) | AuthError::MissingRole(_) => StatusCode::FORBIDDEN,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
@@ -173,6 +220,43 @@ mod tests {
         assert_eq!(
             rejection.challenge().unwrap(),
             r#"Bearer realm="items", error="insufficient_scope", error_description="the access token lacks the scope items:write", scope="items:write""#
+        );
+    }
+
+    #[test]
+    fn a_weak_or_old_sign_in_gets_the_rfc_9470_challenge_with_only_the_demands_that_apply() {
+        let weak = rejection(AuthError::InsufficientUserAuthentication(StepUp {
+            acr_values: Some("urn:authd:acr:mfa".into()),
+            max_age: None,
+            too_weak: true,
+            too_old: false,
+        }));
+        assert_eq!(weak.status_code(), 401);
+        assert_eq!(weak.code(), "insufficient_user_authentication");
+        assert_eq!(
+            weak.challenge().unwrap(),
+            r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="urn:authd:acr:mfa""#
+        );
+        let old = rejection(AuthError::InsufficientUserAuthentication(StepUp {
+            acr_values: None,
+            max_age: Some(300),
+            too_weak: false,
+            too_old: true,
+        }));
+        assert_eq!(
+            old.challenge().unwrap(),
+            r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a more recent sign-in is required", max_age=300"#
+        );
+        let both = rejection(AuthError::InsufficientUserAuthentication(StepUp {
+            acr_values: Some("urn:authd:acr:mfa".into()),
+            max_age: Some(0),
+            too_weak: true,
+            too_old: true,
+        }));
+        assert!(
+            both.challenge()
+                .unwrap()
+                .ends_with(r#"acr_values="urn:authd:acr:mfa", max_age=0"#)
         );
     }
 

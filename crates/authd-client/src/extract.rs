@@ -1,4 +1,5 @@
-//! The extractors: [`Caller`] for any valid token, [`Require`] for scopes and roles.
+//! The extractors: [`Caller`] for any valid token, [`Require`] for scopes, roles and the
+//! strength or age of the user's sign-in (RFC 9470 step-up).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -12,15 +13,21 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::caller::Caller;
 use crate::client::AuthdClient;
-use crate::error::{AuthError, Rejection};
+use crate::error::{AuthError, Rejection, StepUp};
+use crate::introspect::unix_now_ms;
 
-/// What a route needs beyond a valid token; declare one with [`scope!`](crate::scope) or
-/// [`role!`](crate::role).
+/// What a route needs beyond a valid token; declare one with [`scope!`](crate::scope),
+/// [`role!`](crate::role) or [`step_up!`](crate::step_up), or implement it to combine them.
 pub trait Requirement {
     /// Scopes the token must all grant.
     const SCOPES: &'static [&'static str] = &[];
     /// Roles the token's user must all hold.
     const ROLES: &'static [&'static str] = &[];
+    /// `acr` values the user's sign-in may have, in order of preference (RFC 9470); empty for
+    /// any. authd's are [`ACR_PWD`](crate::ACR_PWD) and [`ACR_MFA`](crate::ACR_MFA).
+    const ACR_VALUES: &'static [&'static str] = &[];
+    /// The most seconds since the user's sign-in (`auth_time`, RFC 9470 `max_age`).
+    const MAX_AGE: Option<u64> = None;
 }
 
 /// Declares a [`Requirement`] type needing every listed scope:
@@ -48,6 +55,38 @@ macro_rules! role {
         $vis struct $name;
         impl $crate::Requirement for $name {
             const ROLES: &'static [&'static str] = &[$($role),+];
+        }
+    };
+}
+
+/// Declares a [`Requirement`] on the user's sign-in (RFC 9470): acceptable `acr` values, a
+/// maximum age in seconds, or both. A token that falls short is refused with 401 and an
+/// `insufficient_user_authentication` challenge naming them.
+///
+/// ```
+/// authd_client::step_up!(Mfa, acr = [authd_client::ACR_MFA]);
+/// authd_client::step_up!(Recent, max_age = 300);
+/// authd_client::step_up!(RecentMfa, acr = [authd_client::ACR_MFA], max_age = 300);
+/// ```
+#[macro_export]
+macro_rules! step_up {
+    ($(#[$meta:meta])* $vis:vis $name:ident, acr = [$($acr:expr),+ $(,)?] $(, max_age = $max_age:expr)? $(,)?) => {
+        $(#[$meta])*
+        #[doc = concat!("Requires a sign-in with acr ", $(stringify!($acr), " "),+ $(, "no older than ", stringify!($max_age), " s")?)]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::Requirement for $name {
+            const ACR_VALUES: &'static [&'static str] = &[$($acr),+];
+            $(const MAX_AGE: Option<u64> = Some($max_age);)?
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident, max_age = $max_age:expr $(,)?) => {
+        $(#[$meta])*
+        #[doc = concat!("Requires a sign-in no older than ", stringify!($max_age), " s")]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::Requirement for $name {
+            const MAX_AGE: Option<u64> = Some($max_age);
         }
     };
 }
@@ -114,12 +153,33 @@ impl<R: Requirement + 'static> FromRequest for Require<R> {
                 let error = AuthError::MissingRole((*role).to_owned());
                 return Err(Rejection::new(error, realm));
             }
+            // Last: a new sign-in helps only once the token has the scopes and roles.
+            if let Some(step_up) = missing_authentication::<R>(&caller, unix_now_ms() / 1000) {
+                let error = AuthError::InsufficientUserAuthentication(step_up);
+                return Err(Rejection::new(error, realm));
+            }
             Ok(Require {
                 caller,
                 _requirement: PhantomData,
             })
         })
     }
+}
+
+/// What the caller's sign-in lacks for `R` at `now` (Unix seconds), if anything.
+fn missing_authentication<R: Requirement>(caller: &Caller, now: i64) -> Option<StepUp> {
+    let too_weak = !R::ACR_VALUES.is_empty()
+        && !caller
+            .acr
+            .as_deref()
+            .is_some_and(|acr| R::ACR_VALUES.contains(&acr));
+    let too_old = R::MAX_AGE.is_some_and(|max_age| !caller.authenticated_within(max_age, now));
+    (too_weak || too_old).then(|| StepUp {
+        acr_values: (!R::ACR_VALUES.is_empty()).then(|| R::ACR_VALUES.join(" ")),
+        max_age: R::MAX_AGE,
+        too_weak,
+        too_old,
+    })
 }
 
 fn find_client(req: &HttpRequest) -> Option<AuthdClient> {
@@ -200,6 +260,60 @@ mod tests {
             request = request.insert_header((header::AUTHORIZATION, value));
         }
         bearer_token(&request.to_http_request())
+    }
+
+    crate::step_up!(Mfa, acr = [crate::ACR_MFA]);
+    crate::step_up!(Recent, max_age = 60);
+    crate::step_up!(
+        RecentAny,
+        acr = [crate::ACR_PWD, crate::ACR_MFA],
+        max_age = 60
+    );
+
+    fn signed_in(acr: Option<&str>, auth_time: Option<i64>) -> Caller {
+        Caller {
+            subject: "u1".into(),
+            client_id: "public".into(),
+            username: Some("demo".into()),
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            expires_at: 0,
+            token_id: None,
+            acr: acr.map(str::to_owned),
+            amr: Vec::new(),
+            auth_time,
+        }
+    }
+
+    #[test]
+    fn an_acr_outside_the_accepted_values_needs_a_stronger_sign_in() {
+        let mfa = signed_in(Some(crate::ACR_MFA), Some(0));
+        assert_eq!(missing_authentication::<Mfa>(&mfa, 1_000_000), None);
+        for weak in [
+            signed_in(Some(crate::ACR_PWD), Some(0)),
+            signed_in(None, None),
+        ] {
+            let step_up = missing_authentication::<Mfa>(&weak, 0).expect("refused");
+            assert_eq!(step_up.acr_values.as_deref(), Some(crate::ACR_MFA));
+            assert_eq!(step_up.max_age, None);
+            assert!(step_up.too_weak && !step_up.too_old);
+        }
+    }
+
+    #[test]
+    fn a_sign_in_older_than_max_age_or_of_unknown_age_needs_a_new_one() {
+        let recent = signed_in(Some(crate::ACR_PWD), Some(1_000));
+        assert_eq!(missing_authentication::<Recent>(&recent, 1_060), None);
+        let step_up = missing_authentication::<Recent>(&recent, 1_061).expect("too old");
+        assert_eq!((step_up.acr_values, step_up.max_age), (None, Some(60)));
+        assert!(step_up.too_old && !step_up.too_weak);
+        assert!(missing_authentication::<Recent>(&signed_in(None, None), 0).is_some());
+        let step_up = missing_authentication::<RecentAny>(&recent, 2_000).expect("too old");
+        assert_eq!(
+            step_up.acr_values.as_deref(),
+            Some("urn:authd:acr:pwd urn:authd:acr:mfa")
+        );
+        assert_eq!(missing_authentication::<RecentAny>(&recent, 1_001), None);
     }
 
     #[test]

@@ -36,6 +36,12 @@ struct IntrospectionResponse {
     jti: Option<String>,
     #[serde(default)]
     roles: Option<Vec<String>>,
+    #[serde(default)]
+    acr: Option<String>,
+    #[serde(default)]
+    amr: Option<Vec<String>>,
+    #[serde(default)]
+    auth_time: Option<i64>,
 }
 
 /// RFC 7662 allows `aud` as one string or an array.
@@ -170,6 +176,9 @@ impl Introspector {
             roles: body.roles.unwrap_or_default(),
             expires_at: body.exp?,
             token_id: body.jti,
+            acr: body.acr,
+            amr: body.amr.unwrap_or_default(),
+            auth_time: body.auth_time,
         })
     }
 }
@@ -211,6 +220,15 @@ mod tests {
         assert_eq!(caller.scopes, ["items:read"]);
         assert_eq!(caller.roles, ["demo"]);
         assert_eq!(caller.expires_at, 1_900_000_000);
+        assert_eq!((caller.acr, caller.auth_time), (None, None));
+        let caller = introspector()
+            .accept(active(serde_json::json!({
+                "acr": "urn:authd:acr:mfa", "amr": ["pwd", "otp", "mfa"], "auth_time": 1_800_000_000
+            })))
+            .unwrap();
+        assert_eq!(caller.acr.as_deref(), Some("urn:authd:acr:mfa"));
+        assert_eq!(caller.amr, ["pwd", "otp", "mfa"]);
+        assert_eq!(caller.auth_time, Some(1_800_000_000));
     }
 
     #[test]

@@ -30,6 +30,12 @@ struct AccessClaims {
     iat: i64,
     #[serde(default)]
     jti: Option<String>,
+    #[serde(default)]
+    acr: Option<String>,
+    #[serde(default)]
+    amr: Option<Vec<String>>,
+    #[serde(default)]
+    auth_time: Option<i64>,
 }
 
 /// One published key, with the algorithm it is pinned to.
@@ -123,6 +129,9 @@ impl JwksVerifier {
             roles: claims.roles.unwrap_or_default(),
             expires_at: claims.exp,
             token_id: claims.jti,
+            acr: claims.acr,
+            amr: claims.amr.unwrap_or_default(),
+            auth_time: claims.auth_time,
         }))
     }
 

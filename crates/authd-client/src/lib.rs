@@ -1,4 +1,6 @@
 //! Guards actix-web routes with authd access tokens: configure once, then one extractor per handler.
+//! Requirements name scopes ([`scope!`]), roles ([`role!`]) or, for RFC 9470 step-up, the
+//! strength and age of the user's sign-in ([`step_up!`]: `acr = [ACR_MFA]`, `max_age = 300`).
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, get, web};
@@ -35,5 +37,10 @@ pub mod jwks;
 pub use caller::Caller;
 pub use client::AuthdClient;
 pub use config::{Config, ConfigError, Mode};
-pub use error::{AuthError, Rejection};
+pub use error::{AuthError, Rejection, StepUp};
 pub use extract::{Require, Requirement};
+
+/// authd's `acr` for a sign-in with a password alone.
+pub const ACR_PWD: &str = "urn:authd:acr:pwd";
+/// authd's `acr` for a sign-in with a second factor, or with a passkey (user verification).
+pub const ACR_MFA: &str = "urn:authd:acr:mfa";

@@ -18,6 +18,19 @@ use serde_json::{Value, json};
 authd_client::scope!(ItemsRead, "items:read");
 authd_client::scope!(ItemsWrite, "items:write");
 authd_client::role!(Admin, "admin");
+authd_client::step_up!(Mfa, acr = [authd_client::ACR_MFA]);
+authd_client::step_up!(Recent, max_age = 60);
+
+/// `items:write` and a multi-factor sign-in.
+struct DeleteItems;
+
+impl authd_client::Requirement for DeleteItems {
+    const SCOPES: &'static [&'static str] = &["items:write"];
+    const ACR_VALUES: &'static [&'static str] = &[authd_client::ACR_MFA];
+}
+
+const MFA_CHALLENGE: &str = r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="urn:authd:acr:mfa""#;
+const RECENT_CHALLENGE: &str = r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a more recent sign-in is required", max_age=60"#;
 
 const ISSUER: &str = "http://authd.test";
 const SECRET: &str = "items-secret";
@@ -91,6 +104,18 @@ async fn admin_only(_: Require<Admin>) -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+async fn needs_mfa(caller: Require<Mfa>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"acr": caller.acr, "amr": caller.amr}))
+}
+
+async fn needs_recent(_: Require<Recent>) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+async fn delete_items(_: Require<DeleteItems>) -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
 async fn whoami(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(json!({"sub": caller.subject}))
 }
@@ -106,6 +131,9 @@ fn resource_server(client: AuthdClient) -> String {
             .route("/items", web::get().to(read_items))
             .route("/items", web::post().to(write_items))
             .route("/admin-only", web::get().to(admin_only))
+            .route("/mfa", web::get().to(needs_mfa))
+            .route("/recent", web::get().to(needs_recent))
+            .route("/items", web::delete().to(delete_items))
             .route("/whoami", web::get().to(whoami))
     })
     .workers(1)
@@ -141,6 +169,7 @@ async fn call(
     let http = reqwest::Client::new();
     let mut request = match method {
         "POST" => http.post(format!("{app}{path}")),
+        "DELETE" => http.delete(format!("{app}{path}")),
         _ => http.get(format!("{app}{path}")),
     };
     if let Some(token) = token {
@@ -438,4 +467,128 @@ async fn local_mode_without_any_jwks_is_a_503() {
     let (status, _, body) = call(&app, "GET", "/items", Some(&token)).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"], "temporarily_unavailable");
+}
+
+/// The step-up routes against tokens with `acr`/`auth_time` (`signed_in`: the claims to add),
+/// in whichever mode `token_for` produces tokens for.
+async fn assert_step_up(app: &str, token_for: impl Fn(&str, Value) -> String) {
+    let mfa_now =
+        json!({"acr": authd_client::ACR_MFA, "amr": ["pwd", "otp", "mfa"], "auth_time": now()});
+    let pwd_now = json!({"acr": authd_client::ACR_PWD, "amr": ["pwd"], "auth_time": now()});
+    let mfa_old =
+        json!({"acr": authd_client::ACR_MFA, "amr": ["pop", "mfa"], "auth_time": now() - 61});
+
+    // A password-only sign-in is refused with the RFC 9470 challenge, naming acr_values only.
+    let (status, challenge, body) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", pwd_now.clone())),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(challenge.as_deref(), Some(MFA_CHALLENGE));
+    assert_eq!(body["error"], "insufficient_user_authentication");
+    assert_eq!(body["error_description"], "a stronger sign-in is required");
+    // A client token has no sign-in at all: refused alike.
+    let (status, challenge, _) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", json!({}))),
+    )
+    .await;
+    assert_eq!((status, challenge.as_deref()), (401, Some(MFA_CHALLENGE)));
+    // A multi-factor sign-in passes, whatever its age when no max_age is asked.
+    let (status, _, body) = call(
+        app,
+        "GET",
+        "/mfa",
+        Some(&token_for("items:read", mfa_old.clone())),
+    )
+    .await;
+    assert_eq!((status, &body["acr"]), (200, &json!(authd_client::ACR_MFA)));
+    assert_eq!(body["amr"], json!(["pop", "mfa"]));
+
+    // max_age: a fresh sign-in passes, an old one or one of unknown age gets max_age only.
+    let (status, _, _) = call(
+        app,
+        "GET",
+        "/recent",
+        Some(&token_for("items:read", pwd_now.clone())),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for old in [mfa_old.clone(), json!({"acr": authd_client::ACR_MFA})] {
+        let (status, challenge, _) =
+            call(app, "GET", "/recent", Some(&token_for("items:read", old))).await;
+        assert_eq!(
+            (status, challenge.as_deref()),
+            (401, Some(RECENT_CHALLENGE))
+        );
+    }
+
+    // Scopes come first: stepping up would not help a token without items:write.
+    let (status, challenge, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:read", mfa_now.clone())),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(challenge.unwrap().contains(r#"scope="items:write""#));
+    let (status, challenge, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:write", pwd_now)),
+    )
+    .await;
+    assert_eq!((status, challenge.as_deref()), (401, Some(MFA_CHALLENGE)));
+    let (status, _, _) = call(
+        app,
+        "DELETE",
+        "/items",
+        Some(&token_for("items:write", mfa_now)),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+fn merged(mut base: Value, extra: Value) -> Value {
+    for (key, value) in extra.as_object().unwrap() {
+        base[key] = value.clone();
+    }
+    base
+}
+
+#[actix_web::test]
+async fn introspect_mode_demands_a_stronger_or_more_recent_sign_in_with_rfc_9470() {
+    let (fake, url) = spawn_fake_authd();
+    let app = resource_server(AuthdClient::new(introspect_config(&url)).unwrap());
+    let next = AtomicUsize::new(0);
+
+    assert_step_up(&app, |scope, signed_in| {
+        let token = format!("t{}", next.fetch_add(1, Ordering::SeqCst));
+        let answer = merged(active(scope, &["demo"]), signed_in);
+        fake.answers.lock().unwrap().insert(token.clone(), answer);
+        token
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn local_mode_demands_a_stronger_or_more_recent_sign_in_with_rfc_9470() {
+    let (fake, url) = spawn_fake_authd();
+    let key = TestKey::generate("k1");
+    fake.jwks.lock().unwrap().push(key.jwk.clone());
+    let app = resource_server(
+        AuthdClient::new(Config::local(&url).issuer(ISSUER).realm("items")).unwrap(),
+    );
+
+    assert_step_up(&app, |scope, signed_in| {
+        key.sign("at+jwt", &merged(claims(scope), signed_in))
+    })
+    .await;
 }

@@ -1,9 +1,10 @@
-//! The items API: read with `items:read`, write with `items:write`, and an admin-only page.
+//! The items API: read with `items:read`, write with `items:write`, delete with `items:write`
+//! and a multi-factor sign-in (RFC 9470 step-up), and an admin-only page.
 
 use std::sync::Mutex;
 
-use actix_web::{HttpResponse, get, post, web};
-use authd_client::Require;
+use actix_web::{HttpResponse, delete, get, post, web};
+use authd_client::{ACR_MFA, Require, Requirement};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -11,10 +12,20 @@ authd_client::scope!(ItemsRead, "items:read");
 authd_client::scope!(ItemsWrite, "items:write");
 authd_client::role!(Admin, "admin");
 
+/// Deleting is for holders of `items:write` who signed in with a second factor: a token from
+/// a password alone gets a 401 `insufficient_user_authentication` challenge.
+pub struct DeleteItems;
+
+impl Requirement for DeleteItems {
+    const SCOPES: &'static [&'static str] = &["items:write"];
+    const ACR_VALUES: &'static [&'static str] = &[ACR_MFA];
+}
+
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list_items)
         .service(create_item)
+        .service(delete_item)
         .service(admin_only)
         .service(health);
 }
@@ -58,7 +69,8 @@ async fn create_item(
     }
     let mut items = store.0.lock().unwrap_or_else(|e| e.into_inner());
     let item = Item {
-        id: items.len() as u64 + 1,
+        // Ids are never reused, even after a deletion.
+        id: items.iter().map(|item| item.id).max().unwrap_or(0) + 1,
         name,
         owner: caller
             .username
@@ -67,6 +79,24 @@ async fn create_item(
     };
     items.push(item.clone());
     HttpResponse::Created().json(item)
+}
+
+#[delete("/items/{id}")]
+async fn delete_item(
+    _: Require<DeleteItems>,
+    store: web::Data<ItemStore>,
+    id: web::Path<u64>,
+) -> HttpResponse {
+    let mut items = store.0.lock().unwrap_or_else(|e| e.into_inner());
+    let before = items.len();
+    items.retain(|item| item.id != *id);
+    if items.len() == before {
+        return HttpResponse::NotFound().json(json!({
+            "error": "not_found",
+            "error_description": "no such item",
+        }));
+    }
+    HttpResponse::NoContent().finish()
 }
 
 #[get("/admin-only")]

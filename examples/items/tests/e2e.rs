@@ -1,6 +1,7 @@
 //! authd and items as real processes, walking the curl sequence of docs/src/sibling-services.md
 //! over HTTP in both modes, on SQLite and on PostgreSQL.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -9,9 +10,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use totp_rs::Totp;
 
 /// The admin URL of the test PostgreSQL (as in authd's own tests).
 const POSTGRES_URL_ENV: &str = "TEST_POSTGRES_URL";
@@ -293,7 +298,7 @@ struct World {
     items: Process,
     authd: Process,
     http: reqwest::Client,
-    _authd_cli: Authd,
+    authd_cli: Authd,
 }
 
 impl World {
@@ -324,7 +329,7 @@ impl World {
             items,
             authd,
             http: reqwest::Client::new(),
-            _authd_cli: cli,
+            authd_cli: cli,
         }
     }
 
@@ -339,6 +344,7 @@ impl World {
         let url = self.items.url(path);
         let mut request = match method {
             "POST" => self.http.post(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.get(url),
         };
         if let Some(token) = token {
@@ -512,6 +518,287 @@ async fn local_mode_accepts_a_revoked_token_until_its_exp(backend: Backend) {
     after_exp.assert_refused(401, "invalid_token");
 }
 
+/// Where the `web` client's codes go (never contacted: the browser stops at the redirect).
+const WEB_REDIRECT: &str = "http://127.0.0.1:9/callback";
+/// What a route that requires `urn:authd:acr:mfa` answers a password-only sign-in (RFC 9470).
+const MFA_CHALLENGE: &str = r#"Bearer realm="items", error="insufficient_user_authentication", error_description="a stronger sign-in is required", acr_values="urn:authd:acr:mfa""#;
+
+/// A browser signed in to authd: cookies kept by hand, redirects not followed.
+#[derive(Default)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+}
+
+/// What authd answered a browser: status, `Location` and body.
+struct Page {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+impl Browser {
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Sends `request` with the cookies and keeps the ones set.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let response = request
+            .header("cookie", pairs.join("; "))
+            .send()
+            .await
+            .unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, world: &World, path: &str) -> Page {
+        self.send(Self::http().get(world.authd.url(path))).await
+    }
+
+    /// Submits the form of the page at `path` (its CSRF token added) to `action`.
+    async fn submit(
+        &mut self,
+        world: &World,
+        path: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let page = self.get(world, path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        self.post_form(world, action, &page.body, form).await
+    }
+
+    /// Posts `form` and the CSRF token of `html` to `action`.
+    async fn post_form(
+        &mut self,
+        world: &World,
+        action: &str,
+        html: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let csrf = hidden_field(html, "csrf");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.send(Self::http().post(world.authd.url(action)).form(&fields))
+            .await
+    }
+
+    /// The login form, as admin with the password.
+    async fn sign_in(&mut self, world: &World) -> Page {
+        let form = [("username", "admin"), ("password", "admin-password-1")];
+        self.submit(world, "/login", "/login", &form).await
+    }
+
+    /// GET /authorize for the public `web` client with PKCE and `extra` parameters; returns
+    /// where authd sends the browser, and the PKCE verifier.
+    async fn authorize(&mut self, world: &World, extra: &[(&str, &str)]) -> (String, String) {
+        let verifier = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+        let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", WEB_REDIRECT),
+            ("scope", "items:read items:write"),
+            ("state", "s-1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend_from_slice(extra);
+        let url = reqwest::Url::parse_with_params(&world.authd.url("/authorize"), &query).unwrap();
+        let page = self.send(Self::http().get(url)).await;
+        assert_eq!(page.status, 303, "authorize: {}", page.body);
+        (page.location, verifier)
+    }
+}
+
+/// Exchanges the code in `redirect` (authd's redirect to the client) for an access token.
+async fn exchange(world: &World, redirect: &str, verifier: &str) -> String {
+    let code = reqwest::Url::parse(redirect)
+        .unwrap_or_else(|_| panic!("a redirect to the client, got {redirect:?}"))
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .map(|(_, value)| value.into_owned())
+        .expect("a code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", WEB_REDIRECT),
+        ("client_id", "web"),
+        ("code_verifier", verifier),
+    ];
+    let response = world
+        .http
+        .post(world.authd.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "code exchange");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The value of the hidden field `name` of a page (askama escapes `&` in attribute values).
+fn hidden_field(html: &str, name: &str) -> String {
+    element_text(html, &format!(r#"name="{name}" value=""#), "\"")
+}
+
+/// The text between `open` and `close`, with askama's escaping undone.
+fn element_text(html: &str, open: &str, close: &str) -> String {
+    let start = html
+        .find(open)
+        .unwrap_or_else(|| panic!("{open} in {html}"))
+        + open.len();
+    let end = start + html[start..].find(close).unwrap();
+    html[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+/// Sets up an authenticator app for admin on /account, in a browser of its own (the other
+/// browser's session stays a password one); returns the app, read from the otpauth:// link.
+async fn enrol_authenticator(world: &World) -> Totp {
+    let mut browser = Browser::default();
+    assert_eq!(browser.get(world, "/account").await.location, "/login");
+    assert_eq!(browser.sign_in(world).await.location, "/account");
+    let setup = browser
+        .submit(
+            world,
+            "/account/totp/setup",
+            "/account/totp/setup",
+            &[("password", "admin-password-1")],
+        )
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let uri = element_text(&setup.body, r#"<code id="totp-uri">"#, "</code>");
+    let totp = Totp::from_url(&uri).unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+    let pending = hidden_field(&setup.body, "pending");
+    let code = totp.generate(unix_now()).to_string();
+    let form = [("pending", pending.as_str()), ("otp", code.as_str())];
+    let confirmed = browser
+        .post_form(world, "/account/totp/confirm", &setup.body, &form)
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    totp
+}
+
+/// Step-up (RFC 9470): DELETE /items/{id} needs `items:write` and `urn:authd:acr:mfa`.
+async fn deleting_an_item_needs_a_multi_factor_sign_in(backend: Backend, mode: &str) {
+    // Arrange: a first-party browser client, an item, admin's password-grant token and a
+    // browser signed in with the password alone.
+    let world = World::start(backend, mode).await;
+    world.authd_cli.cli(
+        &[
+            "client",
+            "add",
+            "web",
+            "--public",
+            "--skip-consent",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            WEB_REDIRECT,
+            "--scope",
+            "items:read",
+            "--scope",
+            "items:write",
+        ],
+        "",
+    );
+    let password_token = world.password_token("admin", "admin-password-1").await;
+    let created = world
+        .items(
+            "POST",
+            "/items",
+            Some(&password_token),
+            Some(serde_json::json!({"name": "hammer"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "body {}", created.body);
+    let path = format!("/items/{}", created.body["id"]);
+    let mut browser = Browser::default();
+    let (to, verifier) = browser.authorize(&world, &[]).await;
+    assert_eq!(to, "/login");
+    let signed_in = browser.sign_in(&world).await;
+    let browser_token = exchange(&world, &signed_in.location, &verifier).await;
+
+    // Act: both password-only tokens; then admin sets up an authenticator app (elsewhere), and
+    // the client sends the browser back with acr_values, as the challenge asks.
+    let by_password = world
+        .items("DELETE", &path, Some(&password_token), None)
+        .await;
+    let by_browser = world
+        .items("DELETE", &path, Some(&browser_token), None)
+        .await;
+    let totp = enrol_authenticator(&world).await;
+    let (to, verifier) = browser
+        .authorize(&world, &[("acr_values", "urn:authd:acr:mfa")])
+        .await;
+    assert_eq!(
+        to, "/login/second-factor",
+        "a password session is asked for more"
+    );
+    // The set-up used this step's code; the next step's is accepted (one step of drift) and
+    // was never used.
+    let code = totp.generate(unix_now() + 30).to_string();
+    let answered = browser
+        .submit(
+            &world,
+            &to,
+            "/login/second-factor",
+            &[("otp", code.as_str())],
+        )
+        .await;
+    let stepped_up = exchange(&world, &answered.location, &verifier).await;
+    let by_mfa = world.items("DELETE", &path, Some(&stepped_up), None).await;
+    let again = world.items("DELETE", &path, Some(&stepped_up), None).await;
+
+    // Assert
+    for refused in [&by_password, &by_browser] {
+        assert_eq!(refused.status, 401, "body {}", refused.body);
+        assert_eq!(refused.challenge, MFA_CHALLENGE);
+        assert_eq!(refused.body["error"], "insufficient_user_authentication");
+    }
+    assert_eq!(by_mfa.status, 204, "body {}", by_mfa.body);
+    assert_eq!(again.status, 404, "the item is gone");
+}
+
+async fn introspect_mode_demands_mfa_to_delete(backend: Backend) {
+    deleting_an_item_needs_a_multi_factor_sign_in(backend, "introspect").await;
+}
+
+async fn local_mode_demands_mfa_to_delete(backend: Backend) {
+    deleting_an_item_needs_a_multi_factor_sign_in(backend, "local").await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -538,4 +825,6 @@ macro_rules! on_both_backends {
 on_both_backends!(
     introspect_mode_refuses_a_revoked_token_once_the_cache_expires,
     local_mode_accepts_a_revoked_token_until_its_exp,
+    introspect_mode_demands_mfa_to_delete,
+    local_mode_demands_mfa_to_delete,
 );

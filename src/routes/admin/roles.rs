@@ -24,7 +24,7 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
     RoleName::parse(raw).map_err(|_| ApiError::NotFound(format!("role {raw:.64} does not exist")))
 }
 
-/// Lists roles and their scopes.
+/// Lists roles, their scopes and whether they demand a second factor.
 #[utoipa::path(
     tag = "admin",
     params(PageQuery),
@@ -47,7 +47,7 @@ async fn list_roles(
     Ok(HttpResponse::Ok().json(PageResponse::new(items, found.total, page)))
 }
 
-/// Creates a role or replaces its scopes.
+/// Creates a role or replaces its scopes and `require_mfa`.
 #[utoipa::path(
     tag = "admin",
     params(("name" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,64}$", description = "Role name")),
@@ -70,8 +70,15 @@ async fn put_role(
 ) -> Result<HttpResponse, ApiError> {
     let name = RoleName::parse(&name)?;
     let scopes = ScopeSet::from_tokens(&body.scopes)?;
+    let require_mfa = body.require_mfa;
     let set = store
-        .set_role_as(&name, &scopes, unix_now(), &caller.caller.authority())
+        .set_role_as(
+            &name,
+            &scopes,
+            require_mfa,
+            unix_now(),
+            &caller.caller.authority(),
+        )
         .await;
     recorder
         .unless_refused(&caller.caller, "role.set", name.as_str(), set)
@@ -81,12 +88,13 @@ async fn put_role(
             &caller.caller,
             "role.set",
             name.as_str(),
-            Some(format!("scopes={scopes}")),
+            Some(format!("scopes={scopes} require_mfa={require_mfa}")),
         )
         .await;
     Ok(HttpResponse::Ok().json(RoleResponse {
         name: name.as_str().to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        require_mfa,
     }))
 }
 

@@ -287,6 +287,8 @@ pub struct RoleResponse {
     pub name: String,
     /// Scopes granted to holders.
     pub scopes: Vec<String>,
+    /// Holders must sign in with a second factor (TOTP or a passkey).
+    pub require_mfa: bool,
 }
 
 impl From<Role> for RoleResponse {
@@ -294,17 +296,22 @@ impl From<Role> for RoleResponse {
         Self {
             name: role.name,
             scopes: role.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            require_mfa: role.require_mfa,
         }
     }
 }
 
-/// `PUT /admin/roles/{name}`.
+/// `PUT /admin/roles/{name}`: replaces everything about the role.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutRoleRequest {
     /// The role's complete set of scopes.
     #[schema(schema_with = scope_list)]
     pub scopes: Vec<String>,
+    /// Holders must sign in with a second factor; absent means `false`, so a PUT without it
+    /// clears the requirement.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// A client as the admin API shows it: never a secret or its hash.
@@ -698,6 +705,15 @@ pub struct MeResponse {
     pub roles: Vec<String>,
     /// This token's scopes, space-delimited.
     pub scope: String,
+    /// How the user signed in for this token (RFC 8176 values).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The strength of that sign-in (`urn:authd:acr:pwd` or `urn:authd:acr:mfa`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user signed in, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// A user's browser session as the admin API shows it (never its cookie).

@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::{ADMIN_SCOPES, GrantType};
 use crate::error::OAuthError;
+use crate::mfa::{ACR_MFA, ACR_PWD};
 use crate::openid::OPENID_SCOPES;
 use crate::routes::introspect::INTROSPECT_SCOPE;
 use crate::store::Store;
@@ -74,8 +75,10 @@ pub async fn metadata_document(tokens: &TokenService, store: &Store) -> Result<V
         "id_token_signing_alg_values_supported": id_token_algorithms,
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
-            "amr", "name", "preferred_username", "email", "email_verified", "roles",
+            "amr", "acr", "name", "preferred_username", "email", "email_verified", "roles",
         ],
+        // Issue 13: a password alone, or a second factor (or a passkey); see mfa::strength.
+        "acr_values_supported": [ACR_PWD, ACR_MFA],
         "claims_parameter_supported": false,
         // Request objects are refused; request_uri's default (true) would promise them.
         "request_parameter_supported": false,

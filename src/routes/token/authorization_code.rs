@@ -19,7 +19,7 @@ use crate::routes::OAuthForm;
 use crate::signin::authorization_request::verifier_matches;
 use crate::signin::code::open_code;
 use crate::store::{AuthorizationCode, CodeClaim, NewCodeFamily};
-use crate::tokens::{TokenSubject, mint_new_family};
+use crate::tokens::{Authentication, TokenSubject, mint_new_family};
 
 fn invalid(description: &str) -> OAuthError {
     OAuthError::InvalidGrant(description.to_owned())
@@ -80,6 +80,10 @@ pub async fn grant(
         roles: &user.roles,
         generation: code.user_generation,
         session,
+        authentication: Some(Authentication {
+            amr: &code.amr,
+            auth_time: code.auth_time,
+        }),
     };
     let issued = ctx.tokens.issue_with_jti(
         subject,

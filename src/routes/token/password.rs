@@ -17,6 +17,7 @@ use crate::mfa::strength::{AMR_PASSWORD, AMR_PASSWORD_OTP};
 use crate::routes::OAuthForm;
 use crate::signin::PasswordCheck;
 use crate::store::User;
+use crate::tokens::Authentication;
 
 /// Checks the user's password (and second factor) and issues tokens.
 pub async fn grant(
@@ -50,11 +51,24 @@ pub async fn grant(
     // The password was right (and a wrong one counted) before anything below is said, so these
     // answers tell a stranger nothing.
     let amr = second_factor(form, client, ctx, &user, cookie_header.as_deref()).await?;
+    // How and when the user proved who they are, for the tokens and the refresh family.
+    let authentication = Authentication {
+        amr,
+        auth_time: now,
+    };
     let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let access_token = user_access_token(ctx.tokens, &user, client, &scope, None, now)?;
+    let access_token = user_access_token(
+        ctx.tokens,
+        &user,
+        client,
+        &scope,
+        None,
+        Some(authentication),
+        now,
+    )?;
     let refresh_token = if client_gets_refresh_tokens(client) {
-        Some(start_refresh_family(ctx, client, &user, &scope, amr, now).await?)
+        Some(start_refresh_family(ctx, client, &user, &scope, authentication, now).await?)
     } else {
         None
     };

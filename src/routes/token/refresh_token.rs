@@ -15,7 +15,9 @@ use crate::openid::SignIn;
 use crate::routes::OAuthForm;
 use crate::signin::sessions::family_session_is_live;
 use crate::store::{RefreshRotation, RotateOutcome};
-use crate::tokens::{MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token};
+use crate::tokens::{
+    Authentication, MAX_REFRESH_TOKEN_BYTES, family_secret_of, mint_refresh_token,
+};
 
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
@@ -87,11 +89,18 @@ pub async fn grant(
     }
     // A family that ends with its session hands the session on to its access tokens.
     let session = family.session_handle.as_deref().filter(|_| !family.offline);
-    let access_token = user_access_token(tokens, &user, client, &scope, session, now)?;
+    // The family's sign-in, unchanged by refreshing (families stored before it was recorded
+    // have none).
+    let authentication = match (family.auth_time, family.amr.as_deref()) {
+        (Some(auth_time), Some(amr)) => Some(Authentication { amr, auth_time }),
+        _ => None,
+    };
+    let access_token =
+        user_access_token(tokens, &user, client, &scope, session, authentication, now)?;
     // Core section 12.2: the same sub, auth_time and sid as at sign-in; families from the
-    // password grant have no sign-in to describe.
-    let id_token = match (family.auth_time, family.amr.as_deref()) {
-        (Some(auth_time), Some(amr)) => {
+    // password grant (no browser session) get no id_token, as their first response had none.
+    let id_token = match (family.session_handle.is_some(), authentication) {
+        (true, Some(Authentication { amr, auth_time })) => {
             let sign_in = SignIn {
                 user: &user,
                 scope: &scope,

@@ -12,7 +12,7 @@ use crate::error::OAuthError;
 use crate::metrics::METRICS;
 use crate::openid::grantable_to_user;
 use crate::store::{RefreshFamily, User};
-use crate::tokens::{TokenService, TokenSubject, mint_new_family};
+use crate::tokens::{Authentication, TokenService, TokenSubject, mint_new_family};
 
 /// The JSON body of a successful token response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -102,13 +102,14 @@ pub fn allowed_user_scope(role_scopes: ScopeSet, client: &PresentedClient) -> Sc
     }
 }
 
-/// Starts a refresh-token family for `user` through `client`: stores it, returns its first token.
+/// Starts a refresh-token family for `user` through `client`, remembering how they signed in:
+/// stores it, returns its first token.
 pub async fn start_refresh_family(
     ctx: &GrantContext<'_>,
     client: &PresentedClient,
     user: &User,
     scope: &ScopeSet,
-    amr: &str,
+    authentication: Authentication<'_>,
     now: i64,
 ) -> Result<String, OAuthError> {
     let minted = mint_new_family();
@@ -125,9 +126,8 @@ pub async fn start_refresh_family(
         expires_at: now + ctx.settings.tokens.refresh_ttl_secs as i64,
         session_handle: None,
         offline: false,
-        auth_time: None,
-        // How the user signed in (RFC 8176), for the tokens refreshes issue.
-        amr: Some(amr.to_owned()),
+        auth_time: Some(authentication.auth_time),
+        amr: Some(authentication.amr.to_owned()),
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)
@@ -135,13 +135,15 @@ pub async fn start_refresh_family(
     Ok(minted.token)
 }
 
-/// Signs an access token for `user`, ending with `session` when it names one.
+/// Signs an access token for `user`, who signed in as `authentication` says, ending with
+/// `session` when it names one.
 pub fn user_access_token(
     tokens: &TokenService,
     user: &User,
     client: &PresentedClient,
     scope: &ScopeSet,
     session: Option<&str>,
+    authentication: Option<Authentication<'_>>,
     now: i64,
 ) -> Result<String, OAuthError> {
     let subject = TokenSubject::User {
@@ -150,6 +152,7 @@ pub fn user_access_token(
         roles: &user.roles,
         generation: user.token_generation,
         session,
+        authentication,
     };
     Ok(tokens
         .issue(subject, &client.client_id, &client.registration, scope, now)?
