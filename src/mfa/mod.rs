@@ -2,6 +2,7 @@
 //! recovery codes, WebAuthn passkeys. No HTTP types here; `routes::web` and `routes::token` use
 //! these.
 
+pub mod passkeys;
 pub mod strength;
 
 pub use strength::{ACR_MFA, ACR_PWD, AcrRequest, acr_of, is_multi_factor};

@@ -18,6 +18,7 @@ mod keys;
 mod login_addresses;
 mod login_failures;
 mod logout;
+mod passkeys;
 mod records;
 mod roles;
 mod second_factors;
@@ -45,6 +46,7 @@ pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;
 pub(crate) use logout::end_sessions_in;
 pub use logout::{EndedSession, LogoutDelivery, SessionEnding, SessionSelection, sid_revocation};
+pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyUse, StoredPasskey};
 pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,

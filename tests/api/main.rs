@@ -27,6 +27,7 @@ mod logout_clients;
 mod openapi;
 mod openid_connect;
 mod openid_interop;
+mod passkeys;
 mod password_grant;
 mod properties;
 mod refresh_grant;

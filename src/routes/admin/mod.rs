@@ -1,9 +1,10 @@
-//! The admin API under `/admin`: users (and their browser sessions and consents), roles and
+//! The admin API under `/admin`: users (and their browser sessions, consents and passkeys), roles and
 //! clients, each route guarded by one scope.
 
 mod audit;
 mod clients;
 mod roles;
+mod user_passkeys;
 mod user_sessions;
 mod users;
 pub mod wire;
@@ -123,6 +124,7 @@ impl FromRequest for ChangeRecorder {
 pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     user_sessions::configure(cfg);
+    user_passkeys::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);

@@ -1,4 +1,5 @@
-//! `/account`: who is signed in, their sessions and consents (each revocable), and sign-out.
+//! `/account`: who is signed in, their sessions, consents (each revocable) and passkeys, and
+//! sign-out.
 //! Every form carries a CSRF token bound to the session (HMAC of its handle).
 
 use actix_web::http::StatusCode;
@@ -6,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, SignedOutPage, html, see_other};
+use super::pages::{Chrome, Scripts, SignedOutPage, html, html_with, see_other};
+use super::passkeys::{PasskeySection, passkey_section};
 use super::{PageCookie, WebState, form_parameters};
 use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
@@ -45,6 +47,7 @@ struct AccountPage {
     message: Option<String>,
     sessions: Vec<SessionLine>,
     consents: Vec<ConsentLine>,
+    passkeys: PasskeySection,
     csrf: String,
 }
 
@@ -72,9 +75,10 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .list_user_sessions(&session.user_id, state.now(), idle)
             .await?;
         let consents = state.store.list_consents(&session.user_id).await?;
-        Ok::<_, crate::store::StoreError>((user, sessions, consents))
+        let passkeys = state.store.list_passkeys(&session.user_id).await?;
+        Ok::<_, crate::store::StoreError>((user, sessions, consents, passkeys))
     };
-    let (user, sessions, consents) = match loaded.await {
+    let (user, sessions, consents, passkeys) = match loaded.await {
         Ok(loaded) => loaded,
         Err(error) => return state.unavailable(error),
     };
@@ -100,13 +104,19 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
                 granted_at: rfc3339(c.granted_at),
             })
             .collect(),
+        passkeys: passkey_section(&state, &session, passkeys),
         csrf: state.keys.csrf_token(&session.handle),
     };
-    html(StatusCode::OK, &page, &[], &[])
+    let scripts = if page.passkeys.script.is_some() {
+        Scripts::Passkeys
+    } else {
+        Scripts::None
+    };
+    html_with(StatusCode::OK, &page, &[], &[], scripts)
 }
 
 /// The session and form of a CSRF-protected account action, or the page saying why not.
-async fn account_action(
+pub(super) async fn account_action(
     request: &HttpRequest,
     state: &WebState,
     body: &[u8],
@@ -130,7 +140,13 @@ async fn account_action(
     Ok((session, form))
 }
 
-async fn record(state: &WebState, action: &'static str, session: &Session, detail: String) {
+/// Records an account action of `session`'s user in the audit trail.
+pub(super) async fn record(
+    state: &WebState,
+    action: &'static str,
+    session: &Session,
+    detail: String,
+) {
     let username = match state.store.find_user_by_id(&session.user_id).await {
         Ok(Some(user)) => user.username,
         _ => session.user_id.clone(),

@@ -9,7 +9,8 @@ use askama::Template;
 use secrecy::SecretString;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, csp_source_of, html};
+use super::pages::{Chrome, Scripts, csp_source_of, html_with};
+use super::passkeys::passkey_script_path;
 use super::{PageCookie, WebState, form_parameters};
 use crate::audit::AuditEvent;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
@@ -33,6 +34,8 @@ struct LoginPage {
     error: Option<String>,
     csrf: String,
     username: String,
+    /// The passkey script's URL, when passkeys are on.
+    passkey_script: Option<&'static str>,
 }
 
 /// The login form.
@@ -229,8 +232,14 @@ async fn render(
         error,
         csrf: transaction.csrf.clone(),
         username,
+        passkey_script: state.passkeys.enabled().then(passkey_script_path),
     };
-    html(status, &page, &form_targets, &cookies)
+    let scripts = if page.passkey_script.is_some() {
+        Scripts::Passkeys
+    } else {
+        Scripts::None
+    };
+    html_with(status, &page, &form_targets, &cookies, scripts)
 }
 
 /// The session a sign-in leaves: the browser's own session renewed when it is this person's

@@ -1,4 +1,5 @@
-//! Browser-facing routes: `/authorize`, the login and consent pages, `/account`, the stylesheet.
+//! Browser-facing routes: `/authorize`, the login and consent pages, `/account`, passkeys, the
+//! stylesheet and the passkey script.
 //! Each handler is a thin adapter: parse the request, call one function of `crate::signin`, render
 //! or redirect.
 
@@ -9,6 +10,7 @@ mod cookies;
 mod login;
 mod logout;
 mod pages;
+mod passkeys;
 mod stylesheet;
 
 use std::future::{Ready, ready};
@@ -23,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
+use crate::mfa::passkeys::Passkeys;
 use crate::routes::client_ip::client_ip;
 use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
 use crate::store::{Session, Store, StoreError};
@@ -37,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     consent::configure(cfg);
     account::configure(cfg);
     logout::configure(cfg);
+    passkeys::configure(cfg);
     stylesheet::configure(cfg);
 }
 
@@ -52,6 +56,7 @@ pub struct WebState {
     hasher: Data<PasswordHasher>,
     lockout: Data<LockoutPolicy>,
     device_cookies: Data<DeviceCookies>,
+    passkeys: Data<Passkeys>,
     ip: Option<String>,
 }
 
@@ -78,6 +83,7 @@ impl FromRequest for WebState {
                 hasher: data(request)?,
                 lockout: data(request)?,
                 device_cookies: data(request)?,
+                passkeys: data(request)?,
                 settings,
                 ip,
             })

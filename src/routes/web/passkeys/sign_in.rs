@@ -1,0 +1,254 @@
+//! `POST /login/passkey/begin` and `/finish`: "Sign in with a passkey" on the login page, the
+//! usernameless ceremony. It belongs to the browser's login transaction (its CSRF token, and the
+//! sealed state is bound to it), and finishing it is a whole multi-factor sign-in (`pop mfa`).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, post};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_actix_web::service_config::ServiceConfig;
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use super::super::{PageCookie, WebState};
+use super::reply::{Refusal, credential, no_store, ok, read_json};
+use crate::audit::AuditEvent;
+use crate::mfa::passkeys::PasskeyError;
+use crate::mfa::strength::AMR_PASSKEY;
+use crate::routes::FormBody;
+use crate::signin::sessions::{StartedSession, end_session, renew_session, start_session};
+use crate::signin::{LoginTransaction, Stage, Step};
+use crate::store::{StoreError, User};
+
+/// Mounts the sign-in endpoints.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(begin_sign_in).service(finish_sign_in);
+}
+
+#[derive(Deserialize)]
+struct BeginRequest {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct FinishRequest {
+    csrf: String,
+    state: String,
+    credential: serde_json::Value,
+}
+
+/// The browser's login transaction, if it is at the login form and `csrf` is its token.
+fn signing_in(
+    request: &HttpRequest,
+    state: &WebState,
+    csrf: &str,
+) -> Result<LoginTransaction, Refusal> {
+    let transaction = state
+        .transaction(request)
+        .filter(|transaction| transaction.stage == Stage::Login)
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "expired_ceremony",
+                "this sign-in expired or was not started here; reload the page",
+            )
+        })?;
+    if !transaction.csrf_matches(csrf) {
+        return Err(Refusal::forged());
+    }
+    Ok(transaction)
+}
+
+/// Starts a passkey sign-in: the options for `navigator.credentials.get` and the sealed state.
+#[utoipa::path(
+    tag = "browser",
+    request_body(content_type = "application/json", description = r#"{"csrf": "<the login form's token>"}"#),
+    responses(
+        (status = 200, description = r#"{"options": {"publicKey": ...}, "state": "<sealed>"}"#),
+        (status = 400, description = "no login transaction under way"),
+        (status = 403, description = "wrong CSRF token"),
+        (status = 404, description = "passkeys are not enabled")
+    )
+)]
+#[post("/login/passkey/begin")]
+async fn begin_sign_in(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
+    let begun = (|| {
+        let form: BeginRequest = read_json(&request, &body)?;
+        let transaction = signing_in(&request, &state, &form.csrf)?;
+        let (options, sealed) =
+            state
+                .passkeys
+                .begin_sign_in(&state.keys, &transaction.csrf, state.now())?;
+        Ok::<_, Refusal>(json!({"options": options, "state": sealed}))
+    })();
+    match begun {
+        Ok(body) => ok(body),
+        Err(refusal) => refusal.response(),
+    }
+}
+
+/// Finishes a passkey sign-in: verifies the assertion, starts (or renews) the session, and says
+/// where the browser goes next.
+#[utoipa::path(
+    tag = "browser",
+    request_body(content_type = "application/json", description = r#"{"csrf", "state", "credential": <the PublicKeyCredential, binary fields base64url>}"#),
+    responses(
+        (status = 200, description = r#"{"location": "<where to go next>"}, with the session cookie"#),
+        (status = 400, description = r#"{"error": "passkey_refused" | "expired_ceremony" | "ceremony_used" | "invalid_request"}"#),
+        (status = 403, description = "wrong CSRF token")
+    )
+)]
+#[post("/login/passkey/finish")]
+async fn finish_sign_in(request: HttpRequest, state: WebState, body: FormBody) -> HttpResponse {
+    let finished = async {
+        let form: FinishRequest = read_json(&request, &body)?;
+        let transaction = signing_in(&request, &state, &form.csrf)?;
+        let answer: PublicKeyCredential = credential(form.credential)?;
+        let result = state
+            .passkeys
+            .finish_sign_in(
+                &state.store,
+                &state.keys,
+                &form.state,
+                &transaction.csrf,
+                &answer,
+                None,
+                state.now(),
+            )
+            .await;
+        let signed_in = match result {
+            Ok(signed_in) => signed_in,
+            Err(error) => {
+                audit_refusal(&state, &error).await;
+                return Err(error.into());
+            }
+        };
+        signed_in_with_passkey(&request, &state, transaction, &signed_in.user).await
+    };
+    match finished.await {
+        Ok(response) => response,
+        Err(refusal) => refusal.response(),
+    }
+}
+
+/// Audits a refused passkey: a cloned one loudly, the others as failures.
+async fn audit_refusal(state: &WebState, error: &PasskeyError) {
+    let event = match error {
+        PasskeyError::Cloned {
+            user_id,
+            credential_id,
+        } => {
+            let username = match state.store.find_user_by_id(user_id).await {
+                Ok(Some(user)) => user.username,
+                _ => user_id.clone(),
+            };
+            log::warn!("passkey {credential_id} of {username}: its counter did not grow (cloned?)");
+            AuditEvent::new("passkey.cloned")
+                .actor(username)
+                .detail(format!("passkey={credential_id}"))
+        }
+        PasskeyError::Refused | PasskeyError::Replayed => {
+            AuditEvent::new("passkey.refused").detail(error.to_string())
+        }
+        _ => return,
+    };
+    state.audit.record(event.ip(state.ip.clone())).await;
+}
+
+/// The browser is signed in as `user` with a passkey: a session (the browser's own renewed when
+/// it is this person's), the audit, and the next step of `transaction`, answered as JSON
+/// `{"location"}` with the cookies.
+async fn signed_in_with_passkey(
+    request: &HttpRequest,
+    state: &WebState,
+    transaction: LoginTransaction,
+    user: &User,
+) -> Result<HttpResponse, Refusal> {
+    let now = state.now();
+    let started = session_for(request, state, user, now).await?;
+    let client_id = transaction
+        .request()
+        .map_or_else(String::new, |request| request.client_id.clone());
+    let event = AuditEvent::new("session.started")
+        .actor(&user.username)
+        .client(&client_id)
+        .ip(state.ip.clone())
+        .detail(format!("session={} amr={AMR_PASSKEY}", started.session.handle));
+    state.audit.record(event).await;
+    let secure = state.secure();
+    let mut cookies = vec![PageCookie::Session.set(
+        secure,
+        &started.cookie_value,
+        state.settings.sessions.absolute_secs,
+    )];
+    let step = state
+        .flow()
+        .after_sign_in(transaction, &started.session)
+        .await?;
+    let location = match step {
+        Step::ToClient(location) => {
+            cookies.push(PageCookie::Login.clear(secure));
+            location
+        }
+        Step::Account => {
+            cookies.push(PageCookie::Login.clear(secure));
+            "/account".to_owned()
+        }
+        Step::Login(next) | Step::Consent(next) => {
+            let path = if matches!(next.stage, Stage::Consent { .. }) {
+                "/consent"
+            } else {
+                "/login"
+            };
+            cookies.push(state.transaction_cookie(&next).ok_or_else(|| {
+                Refusal::invalid("the authorization request is too large")
+            })?);
+            path.to_owned()
+        }
+        Step::Page(message) => return Err(Refusal::invalid(message)),
+    };
+    let mut response = no_store(HttpResponse::Ok());
+    for cookie in &cookies {
+        response.append_header((header::SET_COOKIE, cookie.as_str()));
+    }
+    Ok(response.json(json!({ "location": location })))
+}
+
+/// A new session cookie for `user` in this browser (no session fixation).
+async fn session_for(
+    request: &HttpRequest,
+    state: &WebState,
+    user: &User,
+    now: i64,
+) -> Result<StartedSession, StoreError> {
+    let old_cookie = PageCookie::Session.read(request, state.secure());
+    let renewed = renew_session(
+        &state.store,
+        &state.cache,
+        &state.settings.sessions,
+        old_cookie.as_deref(),
+        user,
+        AMR_PASSKEY,
+        now,
+    )
+    .await?;
+    if let Some(renewed) = renewed {
+        return Ok(renewed);
+    }
+    end_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        old_cookie.as_deref(),
+    )
+    .await?;
+    start_session(
+        &state.store,
+        &state.cache,
+        &state.settings,
+        user,
+        AMR_PASSKEY,
+        state.ip.as_deref(),
+        now,
+    )
+    .await
+}
