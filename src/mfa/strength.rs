@@ -30,7 +30,11 @@ pub fn is_multi_factor(amr: &str) -> bool {
 
 /// The `acr` of a sign-in with these methods.
 pub fn acr_of(amr: &str) -> &'static str {
-    if is_multi_factor(amr) { ACR_MFA } else { ACR_PWD }
+    if is_multi_factor(amr) {
+        ACR_MFA
+    } else {
+        ACR_PWD
+    }
 }
 
 /// What `acr_values` asks of a sign-in (OpenID Connect Core 3.1.2.1): values are in order of

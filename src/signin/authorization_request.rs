@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::redirect::{ClientRedirect, ErrorCode};
 use crate::domain::{ClientId, GrantType, ScopeSet, match_redirect_uri};
+use crate::mfa::AcrRequest;
 use crate::store::Client;
 
 /// Longest `state`, `nonce` and `login_hint` accepted: the request travels in a cookie.
@@ -56,6 +57,9 @@ pub struct AuthorizationRequest {
     /// The user a verified `id_token_hint` names: only their session may answer.
     #[serde(default)]
     pub hinted_subject: Option<String>,
+    /// How strong a sign-in `acr_values` asks for.
+    #[serde(default)]
+    pub acr: AcrRequest,
 }
 
 /// Why a request cannot go on.
@@ -250,6 +254,7 @@ pub fn check_request(
         login_hint,
         nonce,
         hinted_subject: None,
+        acr: AcrRequest::parse(params.get("acr_values").unwrap_or_default()),
     })
 }
 

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::generate_secret;
 use crate::domain::{ClientId, ScopeSet};
+use crate::mfa::{AcrRequest, is_multi_factor};
 use crate::openid::grantable_to_user;
 use crate::store::{AuthorizationCode, Client, Session, Store, StoreError, User};
 
@@ -44,6 +45,10 @@ pub enum Step {
     Login(LoginTransaction),
     /// The consent page, for this transaction.
     Consent(LoginTransaction),
+    /// The second-factor page, for this transaction.
+    SecondFactor(LoginTransaction),
+    /// The page asking the person to enrol a second factor, for this transaction.
+    Enrol(LoginTransaction),
     /// The account page.
     Account,
     /// An error page: the request cannot be answered at the client (it vanished meanwhile).
@@ -202,6 +207,9 @@ impl FlowContext<'_> {
                 return Ok(self.refuse(&request, ErrorCode::InvalidScope, &description));
             }
         };
+        if let Some(step) = self.demand_strength(&request, session).await? {
+            return Ok(step);
+        }
         if !client.browser.skip_consent {
             let consent = self
                 .store
@@ -229,6 +237,44 @@ impl FlowContext<'_> {
             }
         }
         self.issue_code(&request, &client, session, &scope).await
+    }
+
+    /// The step that makes `session` strong enough for `request` (`acr_values`, or a role of the
+    /// user that demands a second factor), or `None` when it already is: the second factor when
+    /// the user has one, enrolment when they have none.
+    async fn demand_strength(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+    ) -> Result<Option<Step>, StoreError> {
+        if is_multi_factor(&session.amr) {
+            return Ok(None);
+        }
+        let wanted = request.acr == AcrRequest::MultiFactor
+            || self.store.user_requires_mfa(&session.user_id).await?;
+        if !wanted {
+            return Ok(None);
+        }
+        if request.prompt.none {
+            return Ok(Some(self.refuse(
+                request,
+                ErrorCode::LoginRequired,
+                "a sign-in with a second factor is required",
+            )));
+        }
+        let transaction = LoginTransaction::start(
+            Destination::Client(Box::new(request.clone())),
+            self.now,
+            self.settings.sessions.login_ttl_secs,
+        );
+        let factors = self.store.second_factors(&session.user_id).await?;
+        Ok(Some(if factors.any() {
+            Step::SecondFactor(
+                transaction.to_second_factor(&session.user_id, session.user_generation),
+            )
+        } else {
+            Step::Enrol(transaction.to_enrol(&session.handle))
+        }))
     }
 
     /// The scope to grant: as asked (or all allowed), within the user's roles and the client's

@@ -31,6 +31,20 @@ pub enum Stage {
         /// The session that signed in (consent is given by it, and only it).
         session_handle: String,
     },
+    /// The first factor is done (a password just now, or a live session that needs a stronger
+    /// sign-in): a second factor of this user finishes the sign-in.
+    SecondFactor {
+        /// Whose factor is asked for.
+        user_id: String,
+        /// The user's token generation at the first factor: a password change since voids it.
+        user_generation: i64,
+    },
+    /// The signed-in person's roles demand a second factor and they have none yet: enrolment
+    /// first, for the session with this handle.
+    Enrol {
+        /// The session that must enrol.
+        session_handle: String,
+    },
 }
 
 /// A login transaction.
@@ -61,6 +75,25 @@ impl LoginTransaction {
     /// login form's token does not approve anything).
     pub fn to_consent(mut self, session_handle: &str) -> Self {
         self.stage = Stage::Consent {
+            session_handle: session_handle.to_owned(),
+        };
+        self.csrf = generate_secret();
+        self
+    }
+
+    /// The same transaction, waiting for a second factor of `user_id` (a new CSRF token).
+    pub fn to_second_factor(mut self, user_id: &str, user_generation: i64) -> Self {
+        self.stage = Stage::SecondFactor {
+            user_id: user_id.to_owned(),
+            user_generation,
+        };
+        self.csrf = generate_secret();
+        self
+    }
+
+    /// The same transaction, waiting for the session `session_handle` to enrol a second factor.
+    pub fn to_enrol(mut self, session_handle: &str) -> Self {
+        self.stage = Stage::Enrol {
             session_handle: session_handle.to_owned(),
         };
         self.csrf = generate_secret();

@@ -43,9 +43,9 @@ impl Store {
 
     /// Whether any role of `user_id` demands a second factor.
     pub async fn user_requires_mfa(&self, user_id: &str) -> Result<bool, StoreError> {
-        let required: Option<i64> = with_pool!(self, pool =>
+        let required: Option<String> = with_pool!(self, pool =>
             sqlx::query_scalar(
-                r"select 1 from user_roles ur join roles r on r.name = ur.role_name
+                r"select r.name from user_roles ur join roles r on r.name = ur.role_name
                   where ur.user_id = $1 and r.require_mfa limit 1",
             )
             .bind(user_id)

@@ -36,6 +36,7 @@ mod resilience;
 mod revoke;
 mod security;
 mod signin_support;
+mod step_up;
 mod store;
 mod token_requests;
 mod upgrade;

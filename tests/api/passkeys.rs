@@ -696,7 +696,58 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
     assert_eq!((status, body["error"].as_str()), (400, Some("passkey_refused")));
 }
 
+async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend: Backend) {
+    let app = PasskeyApp::spawn(backend).await;
+    let alice = add_user(&app, "alice").await;
+    let bob = add_user(&app, "bob").await;
+    let mut alices_key = SoftPasskey::new(true);
+    let mut bobs_key = SoftPasskey::new(true);
+    let (browser, csrf) = app.signed_in("alice").await;
+    let alices_id = app.register(&browser, &csrf, &mut alices_key, "Alice's").await;
+    let (browser, csrf) = app.signed_in("bob").await;
+    let bobs_id = app.register(&browser, &csrf, &mut bobs_key, "Bob's").await;
+
+    // Bob's password; his sign-in now waits for his second factor.
+    let browser = Browser::new();
+    let page = browser.get(&app.url("/login")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let password = browser
+        .post(
+            &app.url("/login"),
+            &[("csrf", csrf.as_str()), ("username", "bob"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(password.status(), 303);
+    assert_eq!(
+        password.headers()["location"].to_str().unwrap(),
+        "/login/second-factor"
+    );
+    let page = browser.get(&app.url("/login/second-factor")).await;
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Use a passkey"), "{html}");
+    let csrf = csrf_of(&html);
+
+    // Alice's passkey, valid in itself, is not Bob's.
+    let begun = app.begin_sign_in(&browser, &csrf).await;
+    let assertion = app.assert_with(&mut alices_key, &begun, &alices_id, &alice, app.origin_url());
+    let (status, body) = app.finish_sign_in(&browser, &csrf, &begun, &assertion).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("passkey_refused")), "{body}");
+    assert_eq!(app.session_methods("bob").await.len(), 1, "only the first browser's");
+
+    let begun = app.begin_sign_in(&browser, &csrf).await;
+    let assertion = app.assert_with(&mut bobs_key, &begun, &bobs_id, &bob, app.origin_url());
+    let (status, body) = app.finish_sign_in(&browser, &csrf, &begun, &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["location"], "/account");
+    let methods = app.session_methods("bob").await;
+    assert!(methods.contains(&json!(["pop", "mfa"])), "{methods:?}");
+}
+
 backend_tests!(
+    after_a_password_only_that_persons_passkey_finishes_the_sign_in,
     a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor,
     a_replayed_assertion_is_refused,
     a_cloned_passkey_whose_counter_goes_back_is_refused_and_audited,

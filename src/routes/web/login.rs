@@ -11,15 +11,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pages::{Chrome, Scripts, csp_source_of, html_with};
 use super::passkeys::passkey_script_path;
-use super::{PageCookie, WebState, form_parameters};
-use crate::audit::AuditEvent;
+use super::signed_in::complete_sign_in;
+use super::{WebState, form_parameters};
 use crate::domain::{MAX_USERNAME_CHARS, Password};
+use crate::mfa::strength::AMR_PASSWORD;
 use crate::net::liveness::still_waiting;
 use crate::routes::FormBody;
 use crate::signin::flow::display_name;
-use crate::signin::sessions::{StartedSession, end_session, renew_session, start_session};
-use crate::signin::{Destination, LoginTransaction, PasswordCheck, SignInError, Stage};
-use crate::store::{StoreError, User};
+use crate::signin::{Destination, LoginTransaction, PasswordCheck, SignInError, Stage, Step};
 
 /// Mounts `/login`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -180,29 +179,18 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
         }
     };
     let user = signed_in.user;
-    let secure = state.secure();
-    let started = match session_after_sign_in(&request, &state, &user, now).await {
-        Ok(started) => started,
+    let cookies: Vec<String> = signed_in.device_cookie.into_iter().collect();
+    // A person with a second factor is not signed in by a password alone.
+    let factors = match state.store.second_factors(&user.id).await {
+        Ok(factors) => factors,
         Err(error) => return state.unavailable(error),
     };
-    let event = AuditEvent::new("session.started")
-        .actor(&user.username)
-        .client(&client_id)
-        .ip(state.ip.clone())
-        .detail(format!("session={}", started.session.handle));
-    state.audit.record(event).await;
-    let mut cookies = vec![PageCookie::Session.set(
-        secure,
-        &started.cookie_value,
-        state.settings.sessions.absolute_secs,
-    )];
-    cookies.extend(signed_in.device_cookie);
-    match state
-        .flow()
-        .after_sign_in(transaction, &started.session)
-        .await
-    {
-        Ok(step) => state.respond(step, cookies),
+    if factors.any() {
+        let next = transaction.to_second_factor(&user.id, user.token_generation);
+        return state.respond(Step::SecondFactor(next), cookies);
+    }
+    match complete_sign_in(&request, &state, transaction, &user, AMR_PASSWORD, cookies).await {
+        Ok((step, cookies)) => state.respond(step, cookies),
         Err(error) => state.unavailable(error),
     }
 }
@@ -240,46 +228,4 @@ async fn render(
         Scripts::None
     };
     html_with(status, &page, &form_targets, &cookies, scripts)
-}
-
-/// The session a sign-in leaves: the browser's own session renewed when it is this person's
-/// (relying parties keep its `sid` and tokens), else a new one, whatever session the browser had
-/// ending first. Either way the cookie value is new: no session fixation.
-async fn session_after_sign_in(
-    request: &HttpRequest,
-    state: &WebState,
-    user: &User,
-    now: i64,
-) -> Result<StartedSession, StoreError> {
-    let old_cookie = PageCookie::Session.read(request, state.secure());
-    let renewed = renew_session(
-        &state.store,
-        &state.cache,
-        &state.settings.sessions,
-        old_cookie.as_deref(),
-        user,
-        "pwd",
-        now,
-    )
-    .await?;
-    if let Some(renewed) = renewed {
-        return Ok(renewed);
-    }
-    end_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        old_cookie.as_deref(),
-    )
-    .await?;
-    start_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        user,
-        "pwd",
-        state.ip.as_deref(),
-        now,
-    )
-    .await
 }

@@ -11,6 +11,8 @@ mod login;
 mod logout;
 mod pages;
 mod passkeys;
+mod second_factor;
+mod signed_in;
 mod stylesheet;
 
 use std::future::{Ready, ready};
@@ -41,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     account::configure(cfg);
     logout::configure(cfg);
     passkeys::configure(cfg);
+    second_factor::configure(cfg);
     stylesheet::configure(cfg);
 }
 
@@ -170,32 +173,42 @@ impl WebState {
 
     /// The response for a flow step, with `cookies` set on it.
     fn respond(&self, step: Step, mut cookies: Vec<String>) -> HttpResponse {
+        match self.next_location(step, &mut cookies) {
+            Ok(location) => pages::see_other(&location, &cookies),
+            Err(message) => self.error_page(StatusCode::BAD_REQUEST, &message),
+        }
+    }
+
+    /// Where the browser goes for a flow step (adding the cookies that go with it), or the
+    /// message of the error page (400) to show instead. Pages answer with a redirect there; the
+    /// passkey script navigates.
+    fn next_location(&self, step: Step, cookies: &mut Vec<String>) -> Result<String, String> {
         match step {
             Step::ToClient(location) => {
                 cookies.push(PageCookie::Login.clear(self.secure()));
-                pages::see_other(&location, &cookies)
+                Ok(location)
             }
             Step::Account => {
                 cookies.push(PageCookie::Login.clear(self.secure()));
-                pages::see_other("/account", &cookies)
+                Ok("/account".to_owned())
             }
-            Step::Login(transaction) | Step::Consent(transaction) => {
+            Step::Login(transaction)
+            | Step::Consent(transaction)
+            | Step::SecondFactor(transaction)
+            | Step::Enrol(transaction) => {
                 let next = match transaction.stage {
                     crate::signin::Stage::Login => "/login",
                     crate::signin::Stage::Consent { .. } => "/consent",
+                    crate::signin::Stage::SecondFactor { .. } => "/login/second-factor",
+                    crate::signin::Stage::Enrol { .. } => "/login/enrol",
                 };
-                match self.transaction_cookie(&transaction) {
-                    Some(cookie) => {
-                        cookies.push(cookie);
-                        pages::see_other(next, &cookies)
-                    }
-                    None => self.error_page(
-                        StatusCode::BAD_REQUEST,
-                        "The authorization request is too large.",
-                    ),
-                }
+                let cookie = self
+                    .transaction_cookie(&transaction)
+                    .ok_or("The authorization request is too large.")?;
+                cookies.push(cookie);
+                Ok(next.to_owned())
             }
-            Step::Page(message) => self.error_page(StatusCode::BAD_REQUEST, &message),
+            Step::Page(message) => Err(message),
         }
     }
 }

@@ -123,5 +123,5 @@ pub fn read_json<T: DeserializeOwned>(request: &HttpRequest, body: &[u8]) -> Res
 /// Reads the authenticator's answer (kept as raw JSON until then, so that a malformed one is
 /// told apart from a malformed request).
 pub fn credential<T: DeserializeOwned>(raw: serde_json::Value) -> Result<T, Refusal> {
-    serde_json::from_value(raw).map_err(|_| PasskeyError::Malformed.into())
+    serde_json::from_value(raw).map_err(|_| Refusal::from(PasskeyError::Malformed))
 }

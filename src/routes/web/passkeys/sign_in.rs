@@ -1,6 +1,7 @@
-//! `POST /login/passkey/begin` and `/finish`: "Sign in with a passkey" on the login page, the
-//! usernameless ceremony. It belongs to the browser's login transaction (its CSRF token, and the
-//! sealed state is bound to it), and finishing it is a whole multi-factor sign-in (`pop mfa`).
+//! `POST /login/passkey/begin` and `/finish`: "Sign in with a passkey" on the login page (the
+//! usernameless ceremony), and a passkey as the second factor after a password. It belongs to the
+//! browser's login transaction (its CSRF token, and the sealed state is bound to it), and
+//! finishing it is a whole multi-factor sign-in (`pop mfa`).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, post};
@@ -9,15 +10,15 @@ use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::super::{PageCookie, WebState};
+use super::super::WebState;
+use super::super::signed_in::complete_sign_in;
 use super::reply::{Refusal, credential, no_store, ok, read_json};
 use crate::audit::AuditEvent;
 use crate::mfa::passkeys::PasskeyError;
 use crate::mfa::strength::AMR_PASSKEY;
 use crate::routes::FormBody;
-use crate::signin::sessions::{StartedSession, end_session, renew_session, start_session};
-use crate::signin::{LoginTransaction, Stage, Step};
-use crate::store::{StoreError, User};
+use crate::signin::{LoginTransaction, Stage};
+use crate::store::User;
 
 /// Mounts the sign-in endpoints.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -36,7 +37,17 @@ struct FinishRequest {
     credential: serde_json::Value,
 }
 
-/// The browser's login transaction, if it is at the login form and `csrf` is its token.
+/// The answer for a sign-in that cannot go on (expired, moved on, or from elsewhere).
+fn expired() -> Refusal {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        "expired_ceremony",
+        "this sign-in expired or was not started here; reload the page",
+    )
+}
+
+/// The browser's login transaction, if `csrf` is its token and it waits for a passkey: at the
+/// login form (anyone's passkey), or at the second factor (only that user's).
 fn signing_in(
     request: &HttpRequest,
     state: &WebState,
@@ -44,14 +55,13 @@ fn signing_in(
 ) -> Result<LoginTransaction, Refusal> {
     let transaction = state
         .transaction(request)
-        .filter(|transaction| transaction.stage == Stage::Login)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "expired_ceremony",
-                "this sign-in expired or was not started here; reload the page",
+        .filter(|transaction| {
+            matches!(
+                transaction.stage,
+                Stage::Login | Stage::SecondFactor { .. }
             )
-        })?;
+        })
+        .ok_or_else(expired)?;
     if !transaction.csrf_matches(csrf) {
         return Err(Refusal::forged());
     }
@@ -103,6 +113,14 @@ async fn finish_sign_in(request: HttpRequest, state: WebState, body: FormBody) -
         let form: FinishRequest = read_json(&request, &body)?;
         let transaction = signing_in(&request, &state, &form.csrf)?;
         let answer: PublicKeyCredential = credential(form.credential)?;
+        // After a password, the passkey must be that person's, and their password unchanged.
+        let (expected_user, expected_generation) = match &transaction.stage {
+            Stage::SecondFactor {
+                user_id,
+                user_generation,
+            } => (Some(user_id.as_str()), Some(*user_generation)),
+            _ => (None, None),
+        };
         let result = state
             .passkeys
             .finish_sign_in(
@@ -111,7 +129,7 @@ async fn finish_sign_in(request: HttpRequest, state: WebState, body: FormBody) -
                 &form.state,
                 &transaction.csrf,
                 &answer,
-                None,
+                expected_user,
                 state.now(),
             )
             .await;
@@ -122,6 +140,10 @@ async fn finish_sign_in(request: HttpRequest, state: WebState, body: FormBody) -
                 return Err(error.into());
             }
         };
+        if expected_generation.is_some_and(|generation| generation != signed_in.user.token_generation)
+        {
+            return Err(expired());
+        }
         signed_in_with_passkey(&request, &state, transaction, &signed_in.user).await
     };
     match finished.await {
@@ -154,101 +176,22 @@ async fn audit_refusal(state: &WebState, error: &PasskeyError) {
     state.audit.record(event.ip(state.ip.clone())).await;
 }
 
-/// The browser is signed in as `user` with a passkey: a session (the browser's own renewed when
-/// it is this person's), the audit, and the next step of `transaction`, answered as JSON
-/// `{"location"}` with the cookies.
+/// The browser is signed in as `user` with a passkey: `complete_sign_in` (session, audit, the
+/// transaction's next step), answered as JSON `{"location"}` with the cookies.
 async fn signed_in_with_passkey(
     request: &HttpRequest,
     state: &WebState,
     transaction: LoginTransaction,
     user: &User,
 ) -> Result<HttpResponse, Refusal> {
-    let now = state.now();
-    let started = session_for(request, state, user, now).await?;
-    let client_id = transaction
-        .request()
-        .map_or_else(String::new, |request| request.client_id.clone());
-    let event = AuditEvent::new("session.started")
-        .actor(&user.username)
-        .client(&client_id)
-        .ip(state.ip.clone())
-        .detail(format!("session={} amr={AMR_PASSKEY}", started.session.handle));
-    state.audit.record(event).await;
-    let secure = state.secure();
-    let mut cookies = vec![PageCookie::Session.set(
-        secure,
-        &started.cookie_value,
-        state.settings.sessions.absolute_secs,
-    )];
-    let step = state
-        .flow()
-        .after_sign_in(transaction, &started.session)
-        .await?;
-    let location = match step {
-        Step::ToClient(location) => {
-            cookies.push(PageCookie::Login.clear(secure));
-            location
-        }
-        Step::Account => {
-            cookies.push(PageCookie::Login.clear(secure));
-            "/account".to_owned()
-        }
-        Step::Login(next) | Step::Consent(next) => {
-            let path = if matches!(next.stage, Stage::Consent { .. }) {
-                "/consent"
-            } else {
-                "/login"
-            };
-            cookies.push(state.transaction_cookie(&next).ok_or_else(|| {
-                Refusal::invalid("the authorization request is too large")
-            })?);
-            path.to_owned()
-        }
-        Step::Page(message) => return Err(Refusal::invalid(message)),
-    };
+    let (step, mut cookies) =
+        complete_sign_in(request, state, transaction, user, AMR_PASSKEY, Vec::new()).await?;
+    let location = state
+        .next_location(step, &mut cookies)
+        .map_err(Refusal::invalid)?;
     let mut response = no_store(HttpResponse::Ok());
     for cookie in &cookies {
         response.append_header((header::SET_COOKIE, cookie.as_str()));
     }
     Ok(response.json(json!({ "location": location })))
-}
-
-/// A new session cookie for `user` in this browser (no session fixation).
-async fn session_for(
-    request: &HttpRequest,
-    state: &WebState,
-    user: &User,
-    now: i64,
-) -> Result<StartedSession, StoreError> {
-    let old_cookie = PageCookie::Session.read(request, state.secure());
-    let renewed = renew_session(
-        &state.store,
-        &state.cache,
-        &state.settings.sessions,
-        old_cookie.as_deref(),
-        user,
-        AMR_PASSKEY,
-        now,
-    )
-    .await?;
-    if let Some(renewed) = renewed {
-        return Ok(renewed);
-    }
-    end_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        old_cookie.as_deref(),
-    )
-    .await?;
-    start_session(
-        &state.store,
-        &state.cache,
-        &state.settings,
-        user,
-        AMR_PASSKEY,
-        state.ip.as_deref(),
-        now,
-    )
-    .await
 }
