@@ -60,8 +60,7 @@ pub enum PasskeyUse {
     CounterDidNotGrow,
 }
 
-const COLUMNS: &str =
-    "credential_id, user_id, name, passkey, sign_count, created_at, last_used_at";
+const COLUMNS: &str = "credential_id, user_id, name, passkey, sign_count, created_at, last_used_at";
 
 impl Store {
     /// Stores a passkey, unless its credential id is registered already (to anyone) or the user

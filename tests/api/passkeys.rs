@@ -274,9 +274,7 @@ async fn add_user(app: &PasskeyApp, username: &str) -> String {
     app.app.add_user(username, PASSWORD, &[]).await.id
 }
 
-async fn a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor(
-    backend: Backend,
-) {
+async fn a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor(backend: Backend) {
     let app = PasskeyApp::spawn(backend).await;
     let alice = add_user(&app, "alice").await;
     let (browser, csrf) = app.signed_in("alice").await;
@@ -303,7 +301,12 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor
         .to_owned();
     let served = browser.get(&app.url(&script)).await;
     assert_eq!(served.status(), 200);
-    assert!(served.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        served.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
 
     // Another browser, nobody signed in: the passkey alone.
     let (other, login_csrf) = app.at_login().await;
@@ -321,13 +324,29 @@ async fn a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["location"], "/account");
     let account = other.get(&app.url("/account")).await;
-    assert_eq!(account.status(), 200, "the passkey's session opens the account page");
-    assert!(account.text().await.unwrap().contains("<strong>Laptop</strong>, added"));
+    assert_eq!(
+        account.status(),
+        200,
+        "the passkey's session opens the account page"
+    );
+    assert!(
+        account
+            .text()
+            .await
+            .unwrap()
+            .contains("<strong>Laptop</strong>, added")
+    );
 
     let methods = app.session_methods("alice").await;
     assert!(methods.contains(&json!(["pwd"])), "{methods:?}");
     assert!(methods.contains(&json!(["pop", "mfa"])), "{methods:?}");
-    let stored = app.app.store.find_passkey(&credential_id).await.unwrap().unwrap();
+    let stored = app
+        .app
+        .store
+        .find_passkey(&credential_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.sign_count, 1);
     assert!(stored.last_used_at.is_some());
 }
@@ -337,7 +356,9 @@ async fn a_replayed_assertion_is_refused(backend: Backend) {
     let alice = add_user(&app, "alice").await;
     let (browser, csrf) = app.signed_in("alice").await;
     let mut authenticator = SoftPasskey::new(true);
-    let credential_id = app.register(&browser, &csrf, &mut authenticator, "Key").await;
+    let credential_id = app
+        .register(&browser, &csrf, &mut authenticator, "Key")
+        .await;
 
     let (victim, login_csrf) = app.at_login().await;
     let begun = app.begin_sign_in(&victim, &login_csrf).await;
@@ -362,7 +383,11 @@ async fn a_replayed_assertion_is_refused(backend: Backend) {
         refused == "ceremony_used" || refused == "passkey_refused",
         "{body}"
     );
-    assert_eq!(app.session_methods("alice").await.len(), 2, "no third session");
+    assert_eq!(
+        app.session_methods("alice").await.len(),
+        2,
+        "no third session"
+    );
 }
 
 async fn a_cloned_passkey_whose_counter_goes_back_is_refused_and_audited(backend: Backend) {
@@ -370,7 +395,9 @@ async fn a_cloned_passkey_whose_counter_goes_back_is_refused_and_audited(backend
     let alice = add_user(&app, "alice").await;
     let (browser, csrf) = app.signed_in("alice").await;
     let mut authenticator = SoftPasskey::new(true);
-    let credential_id = app.register(&browser, &csrf, &mut authenticator, "Key").await;
+    let credential_id = app
+        .register(&browser, &csrf, &mut authenticator, "Key")
+        .await;
 
     // Two ceremonies signed in order (counters 1 and 2): the later one is used first, so the
     // earlier one carries a counter the server has seen pass, as a copy of the key would.
@@ -413,13 +440,21 @@ async fn an_assertion_made_for_another_origin_is_refused(backend: Backend) {
     let alice = add_user(&app, "alice").await;
     let (browser, csrf) = app.signed_in("alice").await;
     let mut authenticator = SoftPasskey::new(true);
-    let credential_id = app.register(&browser, &csrf, &mut authenticator, "Key").await;
+    let credential_id = app
+        .register(&browser, &csrf, &mut authenticator, "Key")
+        .await;
 
     let (phished, login_csrf) = app.at_login().await;
     let begun = app.begin_sign_in(&phished, &login_csrf).await;
     // A look-alike page on another port of the same host relays authd's challenge.
     let elsewhere = Url::parse("http://localhost:1").unwrap();
-    let assertion = app.assert_with(&mut authenticator, &begun, &credential_id, &alice, elsewhere);
+    let assertion = app.assert_with(
+        &mut authenticator,
+        &begun,
+        &credential_id,
+        &alice,
+        elsewhere,
+    );
     let client_data = URL_SAFE_NO_PAD
         .decode(assertion["response"]["clientDataJSON"].as_str().unwrap())
         .unwrap();
@@ -487,7 +522,11 @@ async fn a_credential_registered_already_is_refused_for_anyone_else(backend: Bac
     .await;
     assert_eq!(status, 200);
     let attestation = URL_SAFE_NO_PAD
-        .decode(credential["response"]["attestationObject"].as_str().unwrap())
+        .decode(
+            credential["response"]["attestationObject"]
+                .as_str()
+                .unwrap(),
+        )
         .unwrap();
     let client_data = json!({
         "type": "webauthn.create",
@@ -498,8 +537,7 @@ async fn a_credential_registered_already_is_refused_for_anyone_else(backend: Bac
     let mut copied = credential.clone();
     copied["response"]["attestationObject"] =
         json!(URL_SAFE_NO_PAD.encode(none_attestation(&attestation)));
-    copied["response"]["clientDataJSON"] =
-        json!(URL_SAFE_NO_PAD.encode(client_data.to_string()));
+    copied["response"]["clientDataJSON"] = json!(URL_SAFE_NO_PAD.encode(client_data.to_string()));
     let (status, body) = post_json(
         &mallory,
         &app.url("/account/passkeys/finish"),
@@ -508,7 +546,13 @@ async fn a_credential_registered_already_is_refused_for_anyone_else(backend: Bac
     .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "already_registered");
-    let stored = app.app.store.find_passkey(&credential_id).await.unwrap().unwrap();
+    let stored = app
+        .app
+        .store
+        .find_passkey(&credential_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.name, "Key", "still Alice's");
 
     // The same answer once more for Alice herself: its ceremony is spent.
@@ -527,7 +571,9 @@ async fn concurrent_finishes_of_one_ceremony_sign_in_once(backend: Backend) {
     let alice = add_user(&app, "alice").await;
     let (browser, csrf) = app.signed_in("alice").await;
     let mut authenticator = SoftPasskey::new(true);
-    let credential_id = app.register(&browser, &csrf, &mut authenticator, "Key").await;
+    let credential_id = app
+        .register(&browser, &csrf, &mut authenticator, "Key")
+        .await;
 
     let (racer, login_csrf) = app.at_login().await;
     let begun = app.begin_sign_in(&racer, &login_csrf).await;
@@ -547,7 +593,11 @@ async fn concurrent_finishes_of_one_ceremony_sign_in_once(backend: Backend) {
     .await;
     let won = answers.iter().filter(|(status, _)| *status == 200).count();
     assert_eq!(won, 1, "{answers:?}");
-    assert!(answers.iter().all(|(status, _)| *status == 200 || *status == 400));
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == 200 || *status == 400)
+    );
     assert_eq!(app.session_methods("alice").await.len(), 2);
 }
 
@@ -562,10 +612,16 @@ async fn adding_a_passkey_needs_a_recent_sign_in_and_the_page_token(backend: Bac
         &json!({ "csrf": "not-the-token" }),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
     // A cross-site form can post only form encodings, which are refused.
     let form = browser
-        .post(&app.url("/account/passkeys/begin"), &[("csrf", csrf.as_str())])
+        .post(
+            &app.url("/account/passkeys/begin"),
+            &[("csrf", csrf.as_str())],
+        )
         .await;
     assert_eq!(form.status(), 415);
     let garbage = browser
@@ -583,7 +639,10 @@ async fn adding_a_passkey_needs_a_recent_sign_in_and_the_page_token(backend: Bac
         &json!({"csrf": csrf, "state": "x", "name": "Key", "credential": {"id": 5}}),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     app.app.clock.advance(601);
     let (status, body) = post_json(
@@ -592,8 +651,17 @@ async fn adding_a_passkey_needs_a_recent_sign_in_and_the_page_token(backend: Bac
         &json!({ "csrf": csrf }),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("login_required")), "{body}");
-    let html = browser.get(&app.url("/account")).await.text().await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("login_required")),
+        "{body}"
+    );
+    let html = browser
+        .get(&app.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("sign in again</a> first"), "{html}");
 }
 
@@ -620,7 +688,10 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
     let deleted = browser
         .post(
             &app.url("/account/passkeys/delete"),
-            &[("csrf", csrf.as_str()), ("credential_id", phone_id.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("credential_id", phone_id.as_str()),
+            ],
         )
         .await;
     assert_eq!(deleted.status(), 303);
@@ -643,8 +714,13 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
     let (other, login_csrf) = app.at_login().await;
     let begun = app.begin_sign_in(&other, &login_csrf).await;
     let assertion = app.assert_with(&mut laptop, &begun, &laptop_id, &alice, app.origin_url());
-    let (status, body) = app.finish_sign_in(&other, &login_csrf, &begun, &assertion).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("passkey_refused")));
+    let (status, body) = app
+        .finish_sign_in(&other, &login_csrf, &begun, &assertion)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("passkey_refused"))
+    );
     let enabled = app
         .app
         .bearer(
@@ -658,7 +734,12 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
 
     let page: Value = app
         .app
-        .bearer(Method::GET, "/admin/users/alice/passkeys", Some(&token), None)
+        .bearer(
+            Method::GET,
+            "/admin/users/alice/passkeys",
+            Some(&token),
+            None,
+        )
         .await
         .json()
         .await
@@ -692,8 +773,13 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
     let (other, login_csrf) = app.at_login().await;
     let begun = app.begin_sign_in(&other, &login_csrf).await;
     let assertion = app.assert_with(&mut laptop, &begun, &laptop_id, &alice, app.origin_url());
-    let (status, body) = app.finish_sign_in(&other, &login_csrf, &begun, &assertion).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("passkey_refused")));
+    let (status, body) = app
+        .finish_sign_in(&other, &login_csrf, &begun, &assertion)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("passkey_refused"))
+    );
 }
 
 async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend: Backend) {
@@ -703,7 +789,9 @@ async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend
     let mut alices_key = SoftPasskey::new(true);
     let mut bobs_key = SoftPasskey::new(true);
     let (browser, csrf) = app.signed_in("alice").await;
-    let alices_id = app.register(&browser, &csrf, &mut alices_key, "Alice's").await;
+    let alices_id = app
+        .register(&browser, &csrf, &mut alices_key, "Alice's")
+        .await;
     let (browser, csrf) = app.signed_in("bob").await;
     let bobs_id = app.register(&browser, &csrf, &mut bobs_key, "Bob's").await;
 
@@ -714,7 +802,11 @@ async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend
     let password = browser
         .post(
             &app.url("/login"),
-            &[("csrf", csrf.as_str()), ("username", "bob"), ("password", PASSWORD)],
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", "bob"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(password.status(), 303);
@@ -724,7 +816,10 @@ async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend
     );
     let page = browser.get(&app.url("/login/second-factor")).await;
     assert_eq!(page.status(), 200);
-    let policy = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    let policy = page.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(policy.contains("script-src 'self'"), "{policy}");
     let html = page.text().await.unwrap();
     assert!(html.contains("Use a passkey"), "{html}");
@@ -738,21 +833,82 @@ async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend
 
     // Alice's passkey, valid in itself, is not Bob's.
     let begun = app.begin_sign_in(&browser, &csrf).await;
-    let assertion = app.assert_with(&mut alices_key, &begun, &alices_id, &alice, app.origin_url());
-    let (status, body) = app.finish_sign_in(&browser, &csrf, &begun, &assertion).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("passkey_refused")), "{body}");
-    assert_eq!(app.session_methods("bob").await.len(), 1, "only the first browser's");
+    let assertion = app.assert_with(
+        &mut alices_key,
+        &begun,
+        &alices_id,
+        &alice,
+        app.origin_url(),
+    );
+    let (status, body) = app
+        .finish_sign_in(&browser, &csrf, &begun, &assertion)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("passkey_refused")),
+        "{body}"
+    );
+    assert_eq!(
+        app.session_methods("bob").await.len(),
+        1,
+        "only the first browser's"
+    );
 
     let begun = app.begin_sign_in(&browser, &csrf).await;
     let assertion = app.assert_with(&mut bobs_key, &begun, &bobs_id, &bob, app.origin_url());
-    let (status, body) = app.finish_sign_in(&browser, &csrf, &begun, &assertion).await;
+    let (status, body) = app
+        .finish_sign_in(&browser, &csrf, &begun, &assertion)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["location"], "/account");
     let methods = app.session_methods("bob").await;
     assert!(methods.contains(&json!(["pop", "mfa"])), "{methods:?}");
 }
 
+async fn answered_challenges_stay_single_use_until_the_janitor_sweeps_them_after_expiry(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let store = &app.store;
+    let now = authd::clock::unix_now();
+    assert!(
+        store
+            .use_webauthn_challenge("live", now + 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_webauthn_challenge("spent", now - 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_webauthn_challenge("live", now + 300)
+            .await
+            .unwrap()
+    );
+
+    let swept = store.sweep(now, 60, 0, 3600).await.unwrap();
+    assert_eq!(swept.webauthn_challenges, 1);
+    // Still remembered while its ceremony could be finished; forgotten once none can.
+    assert!(
+        !store
+            .use_webauthn_challenge("live", now + 300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_webauthn_challenge("spent", now + 300)
+            .await
+            .unwrap()
+    );
+}
+
 backend_tests!(
+    answered_challenges_stay_single_use_until_the_janitor_sweeps_them_after_expiry,
     after_a_password_only_that_persons_passkey_finishes_the_sign_in,
     a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor,
     a_replayed_assertion_is_refused,

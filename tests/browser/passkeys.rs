@@ -125,7 +125,11 @@ async fn a_person_registers_a_passkey_signs_out_and_signs_in_with_it_alone(backe
         keep_screenshot(&browser, "passkey-login.png").await;
         sign_in.click().await.unwrap();
         wait_for_address(&browser, &site.url("/account")).await;
-        let page = wait_for(&browser, "ul.passkeys li").await.text().await.unwrap();
+        let page = wait_for(&browser, "ul.passkeys li")
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(page.contains("last used"), "{page}");
 
         let methods = session_methods(&site, "alice").await;

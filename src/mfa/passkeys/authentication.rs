@@ -5,7 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PublicKeyCredential, WebauthnError};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, Passkey, PublicKeyCredential, WebauthnError,
+};
 
 use super::ceremony::{Ceremony, SIGN_IN};
 use super::{PasskeyError, Passkeys};
@@ -31,9 +33,12 @@ impl Passkeys {
         now: i64,
     ) -> Result<(Value, String), PasskeyError> {
         let relying_party = self.relying_party()?;
-        let (mut options, state) = relying_party
-            .start_discoverable_authentication()
-            .map_err(|error| PasskeyError::Internal(anyhow::anyhow!("starting a sign-in: {error}")))?;
+        let (mut options, state) =
+            relying_party
+                .start_discoverable_authentication()
+                .map_err(|error| {
+                    PasskeyError::Internal(anyhow::anyhow!("starting a sign-in: {error}"))
+                })?;
         // webauthn-rs asks for conditional mediation (autofill); the button asks outright.
         options.mediation = None;
         let challenge = options.public_key.challenge.clone();
@@ -114,8 +119,8 @@ impl Passkeys {
             return Err(PasskeyError::Replayed);
         }
         passkey.update_credential(&result);
-        let serialised =
-            serde_json::to_string(&passkey).map_err(|error| PasskeyError::Internal(error.into()))?;
+        let serialised = serde_json::to_string(&passkey)
+            .map_err(|error| PasskeyError::Internal(error.into()))?;
         let counter = i64::from(result.counter());
         match store
             .record_passkey_use(&credential_id, &serialised, counter, now)

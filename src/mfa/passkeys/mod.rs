@@ -14,8 +14,8 @@ use webauthn_rs::prelude::Webauthn;
 use crate::config::Settings;
 use crate::store::StoreError;
 
-pub use name::PasskeyName;
 pub use authentication::SignedInWithPasskey;
+pub use name::PasskeyName;
 pub use registration::Registered;
 
 /// Passkeys one user may hold: every one is offered to their authenticator at each registration.

@@ -51,8 +51,8 @@ impl Passkeys {
                 PasskeyError::Internal(anyhow::anyhow!("starting a registration: {error}"))
             })?;
         let challenge = options.public_key.challenge.clone();
-        let mut options = serde_json::to_value(&options)
-            .map_err(|error| PasskeyError::Internal(error.into()))?;
+        let mut options =
+            serde_json::to_value(&options).map_err(|error| PasskeyError::Internal(error.into()))?;
         let public_key = &mut options["publicKey"];
         // Usernameless sign-in needs a discoverable (resident) credential; webauthn-rs asks for
         // "discouraged" and checks nothing about it when the registration finishes.
@@ -90,14 +90,9 @@ impl Passkeys {
         now: i64,
     ) -> Result<Registered, PasskeyError> {
         let relying_party = self.relying_party()?;
-        let ceremony = Ceremony::<PasskeyRegistration>::open(
-            keys,
-            REGISTRATION,
-            sealed,
-            session_handle,
-            now,
-        )
-        .ok_or(PasskeyError::Stale)?;
+        let ceremony =
+            Ceremony::<PasskeyRegistration>::open(keys, REGISTRATION, sealed, session_handle, now)
+                .ok_or(PasskeyError::Stale)?;
         let passkey: Passkey = relying_party
             .finish_passkey_registration(credential, &ceremony.state)
             .map_err(|error| {
@@ -111,8 +106,8 @@ impl Passkeys {
             return Err(PasskeyError::Replayed);
         }
         let credential_id = URL_SAFE_NO_PAD.encode(passkey.cred_id());
-        let serialised =
-            serde_json::to_string(&passkey).map_err(|error| PasskeyError::Internal(error.into()))?;
+        let serialised = serde_json::to_string(&passkey)
+            .map_err(|error| PasskeyError::Internal(error.into()))?;
         let new = NewPasskey {
             credential_id: &credential_id,
             user_id,

@@ -81,7 +81,9 @@ async fn begin_registration(request: HttpRequest, state: WebState, body: FormBod
             .store
             .find_user_by_id(&session.user_id)
             .await?
-            .ok_or_else(|| Refusal::new(StatusCode::UNAUTHORIZED, "login_required", "sign in again"))?;
+            .ok_or_else(|| {
+                Refusal::new(StatusCode::UNAUTHORIZED, "login_required", "sign in again")
+            })?;
         let existing = state.store.list_passkeys(&user.id).await?;
         let (options, sealed) = state.passkeys.begin_registration(
             &state.keys,
