@@ -10,7 +10,7 @@ use webauthn_rs::prelude::{
 };
 
 use super::ceremony::{Ceremony, SIGN_IN};
-use super::{PasskeyError, Passkeys};
+use super::{Finish, PasskeyError, Passkeys};
 use crate::signin::PageKeys;
 use crate::store::{PasskeyUse, Store, User};
 
@@ -56,23 +56,27 @@ impl Passkeys {
         Ok((options, sealed))
     }
 
-    /// Finishes a sign-in that `begin_sign_in` started with `binding`. `expected_user` is the
-    /// user the login transaction already knows (a password was verified): the passkey must be
-    /// theirs.
+    /// Finishes a sign-in that `begin_sign_in` started with `finish.binding`. `expected_user`
+    /// is the user the login transaction already knows (a password was verified): the passkey
+    /// must be theirs.
     pub async fn finish_sign_in(
         &self,
         store: &Store,
         keys: &PageKeys,
-        sealed: &str,
-        binding: &str,
-        credential: &PublicKeyCredential,
+        finish: Finish<'_, PublicKeyCredential>,
         expected_user: Option<&str>,
         now: i64,
     ) -> Result<SignedInWithPasskey, PasskeyError> {
         let relying_party = self.relying_party()?;
-        let ceremony =
-            Ceremony::<DiscoverableAuthentication>::open(keys, SIGN_IN, sealed, binding, now)
-                .ok_or(PasskeyError::Stale)?;
+        let credential = finish.credential;
+        let ceremony = Ceremony::<DiscoverableAuthentication>::open(
+            keys,
+            SIGN_IN,
+            finish.sealed,
+            finish.binding,
+            now,
+        )
+        .ok_or(PasskeyError::Stale)?;
         let (user_handle, raw_id) = relying_party
             .identify_discoverable_authentication(credential)
             .map_err(|_| PasskeyError::Refused)?;

@@ -18,6 +18,17 @@ pub use authentication::SignedInWithPasskey;
 pub use name::PasskeyName;
 pub use registration::Registered;
 
+/// The request that finishes a ceremony.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a, C> {
+    /// The sealed state `begin_*` handed out, as the page echoed it.
+    pub sealed: &'a str,
+    /// What the state must be bound to (see `begin_registration`, `begin_sign_in`).
+    pub binding: &'a str,
+    /// The authenticator's answer.
+    pub credential: &'a C,
+}
+
 /// Passkeys one user may hold: every one is offered to their authenticator at each registration.
 pub const MAX_PER_USER: i64 = 20;
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
 use super::ceremony::{Ceremony, REGISTRATION};
-use super::{MAX_PER_USER, PasskeyError, PasskeyName, Passkeys};
+use super::{Finish, MAX_PER_USER, PasskeyError, PasskeyName, Passkeys};
 use crate::signin::PageKeys;
 use crate::store::{NewPasskey, PasskeyAdded, Store, StoredPasskey, User};
 
@@ -76,23 +76,27 @@ impl Passkeys {
     }
 
     /// Finishes a registration that `begin_registration` started for the session
-    /// `session_handle` of `user_id`: verifies the authenticator's answer and stores the passkey.
-    #[allow(clippy::too_many_arguments)]
+    /// `finish.binding` (its handle) of `user_id`: verifies the authenticator's answer and stores
+    /// the passkey under `name`.
     pub async fn finish_registration(
         &self,
         store: &Store,
         keys: &PageKeys,
-        sealed: &str,
-        session_handle: &str,
+        finish: Finish<'_, RegisterPublicKeyCredential>,
         user_id: &str,
-        credential: &RegisterPublicKeyCredential,
         name: &PasskeyName,
         now: i64,
     ) -> Result<Registered, PasskeyError> {
         let relying_party = self.relying_party()?;
-        let ceremony =
-            Ceremony::<PasskeyRegistration>::open(keys, REGISTRATION, sealed, session_handle, now)
-                .ok_or(PasskeyError::Stale)?;
+        let credential = finish.credential;
+        let ceremony = Ceremony::<PasskeyRegistration>::open(
+            keys,
+            REGISTRATION,
+            finish.sealed,
+            finish.binding,
+            now,
+        )
+        .ok_or(PasskeyError::Stale)?;
         let passkey: Passkey = relying_party
             .finish_passkey_registration(credential, &ceremony.state)
             .map_err(|error| {

@@ -13,7 +13,7 @@ use super::super::WebState;
 use super::super::account::record;
 use super::reply::{Refusal, credential, ok, read_json};
 use super::section::signed_in_recently;
-use crate::mfa::passkeys::PasskeyName;
+use crate::mfa::passkeys::{Finish, PasskeyName};
 use crate::routes::FormBody;
 use crate::store::Session;
 
@@ -128,10 +128,12 @@ async fn finish_registration(
             .finish_registration(
                 &state.store,
                 &state.keys,
-                &form.state,
-                &session.handle,
+                Finish {
+                    sealed: &form.state,
+                    binding: &session.handle,
+                    credential: &answer,
+                },
                 &session.user_id,
-                &answer,
                 &name,
                 state.now(),
             )

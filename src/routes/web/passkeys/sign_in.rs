@@ -14,7 +14,7 @@ use super::super::WebState;
 use super::super::signed_in::complete_sign_in;
 use super::reply::{Refusal, credential, no_store, ok, read_json};
 use crate::audit::AuditEvent;
-use crate::mfa::passkeys::PasskeyError;
+use crate::mfa::passkeys::{Finish, PasskeyError};
 use crate::mfa::strength::AMR_PASSKEY;
 use crate::routes::FormBody;
 use crate::signin::{LoginTransaction, Stage};
@@ -123,9 +123,11 @@ async fn finish_sign_in(request: HttpRequest, state: WebState, body: FormBody) -
             .finish_sign_in(
                 &state.store,
                 &state.keys,
-                &form.state,
-                &transaction.csrf,
-                &answer,
+                Finish {
+                    sealed: &form.state,
+                    binding: &transaction.csrf,
+                    credential: &answer,
+                },
                 expected_user,
                 state.now(),
             )
