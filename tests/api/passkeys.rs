@@ -768,6 +768,19 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
         .await;
     assert_eq!(again.status(), 404);
     assert_eq!(app.audited("passkey.deleted_by_admin").await.len(), 1);
+    let document: Value = app
+        .app
+        .http
+        .get(app.app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = &document["paths"];
+    assert!(paths["/admin/users/{username}/passkeys"]["get"].is_object());
+    assert!(paths["/admin/users/{username}/passkeys/{credential_id}"]["delete"].is_object());
 
     // The deleted passkey signs nobody in.
     let (other, login_csrf) = app.at_login().await;
