@@ -41,6 +41,10 @@ pub enum OAuthError {
     /// Scope outside what may be granted.
     #[error("{0}")]
     InvalidScope(String),
+    /// The user has a second factor and the password grant carried no `otp` (an RFC 6749
+    /// section 8.5 extension error).
+    #[error("{0}")]
+    MfaRequired(String),
     /// An authenticated client lacks the scope this endpoint needs (403).
     #[error("{0}")]
     InsufficientScope(String),
@@ -84,6 +88,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::MfaRequired(_) => "mfa_required",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::TemporarilyUnavailable
             | OAuthError::Busy

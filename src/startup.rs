@@ -139,6 +139,9 @@ impl Application {
             tokens.keys().page_secret(),
         )?);
         let passkeys = web::Data::new(crate::mfa::passkeys::Passkeys::new(&settings, &issuer)?);
+        let totp_sealer = web::Data::new(crate::mfa::totp::TotpSealer::derive(
+            tokens.keys().page_secret(),
+        )?);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -177,6 +180,7 @@ impl Application {
                 .app_data(clock.clone())
                 .app_data(page_keys.clone())
                 .app_data(passkeys.clone())
+                .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
                 .app_data(
                     web::JsonConfig::default()

@@ -8,7 +8,8 @@ use jsonwebtoken::Algorithm;
 use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
-    AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, RoleCommand, UserCommand,
+    AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, RoleCommand,
+    UserCommand,
 };
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
@@ -170,6 +171,17 @@ async fn run_user(
             let detail = format!("{count} users from {}", file.display());
             record(audit, "user.imported", "", Some(detail)).await;
             println!("imported {count} users from {}", file.display());
+        }
+        UserCommand::Mfa(MfaCommand::Reset { username }) => {
+            let username = Username::parse(&username)?;
+            let user = store
+                .find_user(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("user {username} does not exist"))?;
+            let removed = store.reset_second_factors(&user.id).await?;
+            let detail = crate::routes::admin::describe_removed(&removed);
+            record(audit, "mfa.reset", &user.username, Some(detail.clone())).await;
+            println!("second factors of {username} removed ({detail})");
         }
         UserCommand::List => {
             for user in store.list_users().await? {

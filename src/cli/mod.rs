@@ -83,11 +83,24 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Manage a user's second factors.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
     /// Import users from JSON Lines (username, password_hash, email, full_name, roles,
     /// disabled); argon2 and bcrypt hashes; all or nothing.
     Import {
         /// The file to read.
         file: PathBuf,
+    },
+}
+
+/// `authd user mfa …`
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Remove the user's TOTP authenticator, recovery codes and passkeys (e.g. a lost phone).
+    Reset {
+        /// Username.
+        username: String,
     },
 }
 

@@ -2,7 +2,11 @@
 //! recovery codes, WebAuthn passkeys. No HTTP types here; `routes::web` and `routes::token` use
 //! these.
 
+pub mod one_time_code;
 pub mod passkeys;
+pub mod recovery_codes;
 pub mod strength;
+pub mod totp;
 
+pub use one_time_code::{OneTimeCode, OneTimeCodeCheck, OneTimeCodeError};
 pub use strength::{ACR_MFA, ACR_PWD, AcrRequest, acr_of, is_multi_factor};

@@ -18,12 +18,15 @@ mod keys;
 mod login_addresses;
 mod login_failures;
 mod logout;
+mod mfa_admin;
 mod passkeys;
 mod records;
+mod recovery_codes;
 mod roles;
 mod second_factors;
 mod sessions;
 mod tokens;
+mod totp;
 mod users;
 
 use std::str::FromStr;
@@ -53,6 +56,7 @@ pub use records::{
 };
 pub use second_factors::SecondFactors;
 pub use sessions::{NewSession, Session};
+pub use totp::{TotpCredential, TotpEnrolment};
 
 /// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred
 /// transaction that reads first cannot upgrade once another writer has committed (SQLITE_BUSY).

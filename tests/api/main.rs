@@ -39,4 +39,5 @@ mod signin_support;
 mod step_up;
 mod store;
 mod token_requests;
+mod totp;
 mod upgrade;

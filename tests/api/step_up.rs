@@ -17,6 +17,7 @@ backend_tests!(
     acr_values_ask_a_password_session_for_a_second_factor,
     a_password_alone_does_not_sign_in_a_person_with_a_second_factor,
     a_password_change_voids_a_sign_in_waiting_for_its_second_factor,
+    enrolling_an_authenticator_app_during_a_sign_in_finishes_it,
 );
 
 async fn execute(store: &Store, sql: &str, bind: &str) {
@@ -202,4 +203,63 @@ async fn a_password_change_voids_a_sign_in_waiting_for_its_second_factor(backend
     .await;
     let page = browser.get(&app.url("/login/second-factor")).await;
     assert_error_page(page, 400).await;
+}
+
+async fn enrolling_an_authenticator_app_during_a_sign_in_finishes_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    seed_alice(&app).await;
+    let client = openid_client(&app).await;
+    execute(
+        &app.store,
+        "update roles set require_mfa = true where name = $1",
+        "reader",
+    )
+    .await;
+    let browser = Browser::new();
+    authorize(&browser, &app, &client, &[]).await;
+    let response = browser.sign_in(&app, "alice", PASSWORD).await;
+    assert_eq!(location(&response), "/login/enrol");
+    // The account page offers to continue the waiting sign-in.
+    let account = browser
+        .get(&app.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("Continue signing in"), "{account}");
+    // Set up an authenticator app there: password again, then the first code.
+    let html = crate::totp::setup_page(&app, &browser).await;
+    let uri = crate::totp::element_text(&html, r#"<code id="totp-uri">"#, "</code>");
+    let totp = totp_rs::Totp::from_url(&uri).unwrap();
+    let confirmed = browser
+        .post(
+            &app.url("/account/totp/confirm"),
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("pending", &crate::totp::hidden_field(&html, "pending")),
+                ("otp", &totp.generate(app.clock.now() as u64).to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    // Enrolling proved password and code: continuing issues the code without asking again.
+    let account = browser
+        .get(&app.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let continue_form = account
+        .split(r#"<form method="post" action="/login/enrol">"#)
+        .nth(1)
+        .expect("the continue form");
+    let response = browser
+        .post(
+            &app.url("/login/enrol"),
+            &[("csrf", &csrf_of(continue_form))],
+        )
+        .await;
+    let to = location(&response);
+    assert!(to.starts_with(&client.redirect_uri), "{to}");
+    assert!(param(&to, "code").is_some(), "{to}");
 }

@@ -4,10 +4,13 @@
 mod audit;
 mod clients;
 mod roles;
+mod user_mfa;
 mod user_passkeys;
 mod user_sessions;
 mod users;
 pub mod wire;
+
+pub use user_mfa::describe_removed;
 
 use std::future::{Ready, ready};
 
@@ -125,6 +128,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     user_sessions::configure(cfg);
     user_passkeys::configure(cfg);
+    user_mfa::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);

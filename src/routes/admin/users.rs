@@ -15,7 +15,7 @@ use crate::credential_cache::CredentialCache;
 use crate::credentials::PasswordHasher;
 use crate::domain::{NewPassword, RoleName, ScopeSet, Username, parse_email};
 use crate::error::ApiError;
-use crate::store::{NewUser, Store, User, UserChanges, UserFilter};
+use crate::store::{NewUser, SecondFactors, Store, User, UserChanges, UserFilter};
 
 /// Mounts the user routes.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -26,9 +26,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_user);
 }
 
-fn shape(user: User) -> UserResponse {
+fn shape(user: User, factors: SecondFactors) -> UserResponse {
     let scheme = user.password_scheme.as_str();
-    UserResponse::new(user, scheme)
+    UserResponse::new(user, scheme, factors)
+}
+
+/// `user` shaped with its second factors.
+async fn shape_one(store: &Store, user: User) -> Result<UserResponse, ApiError> {
+    let factors = store.second_factors(&user.id).await?;
+    Ok(shape(user, factors))
 }
 
 // A username that cannot be valid cannot exist either.
@@ -78,7 +84,16 @@ async fn list_users(
         disabled: query.disabled,
     };
     let found = store.list_users_page(&filter, page).await?;
-    let items = found.items.into_iter().map(shape).collect();
+    let ids: Vec<String> = found.items.iter().map(|user| user.id.clone()).collect();
+    let mut factors = store.second_factors_of(&ids).await?;
+    let items = found
+        .items
+        .into_iter()
+        .map(|user| {
+            let of_user = factors.remove(&user.id).unwrap_or_default();
+            shape(user, of_user)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(PageResponse::new(items, found.total, page)))
 }
 
@@ -131,7 +146,7 @@ async fn create_user(
         .await;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/admin/users/{}", user.username)))
-        .json(shape(user)))
+        .json(shape(user, SecondFactors::default())))
 }
 
 /// One user.
@@ -155,7 +170,7 @@ async fn get_user(
         .find_user(&username)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {username} does not exist")))?;
-    Ok(HttpResponse::Ok().json(shape(user)))
+    Ok(HttpResponse::Ok().json(shape_one(&store, user).await?))
 }
 
 /// Changes a user; a new password or disabling ends their sessions.
@@ -206,7 +221,7 @@ async fn patch_user(
     recorder
         .record(&caller.caller, "user.updated", &user.username, Some(detail))
         .await;
-    Ok(HttpResponse::Ok().json(shape(user)))
+    Ok(HttpResponse::Ok().json(shape_one(&store, user).await?))
 }
 
 /// Deletes a user; their tokens stop working.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::clock::rfc3339;
 use crate::domain::{GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS};
 use crate::error::ApiError;
-use crate::store::{Client, Consent, PageRequest, Role, Session, User};
+use crate::store::{Client, Consent, PageRequest, Role, SecondFactors, Session, User};
 
 /// Default page size.
 const DEFAULT_LIMIT: i64 = 50;
@@ -143,11 +143,34 @@ pub struct UserResponse {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+    /// The user's second factors.
+    pub mfa: MfaResponse,
+}
+
+/// A user's second factors, as counts: never a secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaResponse {
+    /// A confirmed TOTP authenticator.
+    pub totp: bool,
+    /// Registered passkeys.
+    pub passkeys: i64,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+}
+
+impl From<SecondFactors> for MfaResponse {
+    fn from(factors: SecondFactors) -> Self {
+        Self {
+            totp: factors.totp,
+            passkeys: factors.passkeys,
+            recovery_codes_left: factors.recovery_codes_left,
+        }
+    }
 }
 
 impl UserResponse {
-    /// Shapes a user and the scheme of their hash.
-    pub fn new(user: User, password_scheme: &str) -> Self {
+    /// Shapes a user, the scheme of their hash and their second factors.
+    pub fn new(user: User, password_scheme: &str, factors: SecondFactors) -> Self {
         Self {
             id: user.id,
             username: user.username,
@@ -158,6 +181,7 @@ impl UserResponse {
             password_scheme: password_scheme.to_owned(),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
+            mfa: factors.into(),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::credentials::{
 };
 use crate::domain::GrantType;
 use crate::error::OAuthError;
+use crate::mfa::totp::TotpSealer;
 use crate::net::liveness::still_waiting;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
@@ -74,6 +75,8 @@ pub struct GrantContext<'a> {
     pub code_writer: &'a CodeWriter,
     /// Opens sealed codes.
     pub page_keys: &'a PageKeys,
+    /// Opens stored TOTP secrets.
+    pub totp_sealer: &'a TotpSealer,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -103,6 +106,10 @@ struct PasswordGrantForm {
     /// Up to 1024 bytes of UTF-8.
     #[schema(format = Password, min_length = 1, max_length = 1024)]
     password: String,
+    /// The user's one-time code (a TOTP code or a recovery code) when the account has TOTP;
+    /// without it such an account gets `mfa_required`.
+    #[schema(nullable = false)]
+    otp: Option<String>,
     #[serde(flatten)]
     client: ClientFormFields,
 }
@@ -197,6 +204,7 @@ async fn issue_token(
     clock: web::Data<Clock>,
     code_writer: web::Data<CodeWriter>,
     page_keys: web::Data<PageKeys>,
+    totp_sealer: web::Data<TotpSealer>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -243,6 +251,7 @@ async fn issue_token(
         clock: &clock,
         code_writer: &code_writer,
         page_keys: &page_keys,
+        totp_sealer: &totp_sealer,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,

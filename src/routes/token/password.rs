@@ -1,4 +1,5 @@
-//! The resource owner password credentials grant (RFC 6749 section 4.3).
+//! The resource owner password credentials grant (RFC 6749 section 4.3), with the user's second
+//! factor: a user with TOTP must add `otp` (a TOTP or a recovery code).
 
 use secrecy::SecretString;
 
@@ -11,10 +12,13 @@ use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
+use crate::mfa::OneTimeCodeCheck;
+use crate::mfa::strength::{AMR_PASSWORD, AMR_PASSWORD_OTP};
 use crate::routes::OAuthForm;
 use crate::signin::PasswordCheck;
+use crate::store::User;
 
-/// Checks the user's password and issues tokens.
+/// Checks the user's password (and second factor) and issues tokens.
 pub async fn grant(
     form: &OAuthForm,
     client: &PresentedClient,
@@ -29,6 +33,7 @@ pub async fn grant(
     let password = Password::parse(SecretString::from(form.require("password")?.to_owned()))
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let now = unix_now();
+    let cookie_header = ctx.cookie_header.take();
     let mut check = PasswordCheck {
         store: ctx.store,
         hasher: ctx.hasher,
@@ -37,20 +42,71 @@ pub async fn grant(
         device_cookies: ctx.device_cookies,
         ip: ctx.ip.clone(),
         still_waiting: ctx.still_waiting.take(),
-        cookie_header: ctx.cookie_header.take(),
+        cookie_header: cookie_header.clone(),
         client_id: &client.client_id,
     };
     let signed_in = check.sign_in(raw_username, &password, now).await?;
     let user = signed_in.user;
+    // The password was right (and a wrong one counted) before anything below is said, so these
+    // answers tell a stranger nothing.
+    let amr = second_factor(form, client, ctx, &user, cookie_header.as_deref()).await?;
     let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
     let access_token = user_access_token(ctx.tokens, &user, client, &scope, None, now)?;
     let refresh_token = if client_gets_refresh_tokens(client) {
-        Some(start_refresh_family(ctx, client, &user, &scope, now).await?)
+        Some(start_refresh_family(ctx, client, &user, &scope, amr, now).await?)
     } else {
         None
     };
     record_issuance(ctx, "password", &user.username, client, &scope).await;
     let response = TokenResponse::new(access_token, ctx.tokens.access_ttl(), &scope, refresh_token);
     Ok(response.with_cookie(signed_in.device_cookie))
+}
+
+/// Checks the second factor the user's account calls for; returns the sign-in's methods
+/// (RFC 8176, space-separated: `pwd`, or `pwd otp mfa`).
+async fn second_factor(
+    form: &OAuthForm,
+    client: &PresentedClient,
+    ctx: &GrantContext<'_>,
+    user: &User,
+    cookie_header: Option<&str>,
+) -> Result<&'static str, OAuthError> {
+    // The clock the browser pages read too (tests move it to reach other TOTP steps).
+    let now = ctx.clock.now();
+    let factors = ctx.store.second_factors(&user.id).await?;
+    if factors.totp {
+        let Some(otp) = form.get("otp") else {
+            return Err(OAuthError::MfaRequired(
+                "this account has a second factor: send its one-time code as `otp`".into(),
+            ));
+        };
+        let user_key = crate::credentials::LoginKeys::new(&user.username, None);
+        let mut check = OneTimeCodeCheck {
+            store: ctx.store,
+            lockout: ctx.lockout,
+            audit: ctx.audit,
+            sealer: ctx.totp_sealer,
+            ip: ctx.ip.clone(),
+            client_id: &client.client_id,
+            known_device: ctx
+                .device_cookies
+                .vouches_for(cookie_header, user_key.user_key(), now),
+        };
+        check.check(user, otp, now).await?;
+        return Ok(AMR_PASSWORD_OTP);
+    }
+    // A passkey cannot be presented to /token, and a required second factor is set up in the
+    // browser: both send the person there.
+    if factors.passkeys > 0 {
+        return Err(OAuthError::InvalidGrant(
+            "this account signs in with a passkey: sign in with a browser".into(),
+        ));
+    }
+    if ctx.store.user_requires_mfa(&user.id).await? {
+        return Err(OAuthError::InvalidGrant(
+            "this account must use a second factor: sign in with a browser to set one up".into(),
+        ));
+    }
+    Ok(AMR_PASSWORD)
 }

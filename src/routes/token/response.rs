@@ -108,6 +108,7 @@ pub async fn start_refresh_family(
     client: &PresentedClient,
     user: &User,
     scope: &ScopeSet,
+    amr: &str,
     now: i64,
 ) -> Result<String, OAuthError> {
     let minted = mint_new_family();
@@ -125,7 +126,8 @@ pub async fn start_refresh_family(
         session_handle: None,
         offline: false,
         auth_time: None,
-        amr: None,
+        // How the user signed in (RFC 8176), for the tokens refreshes issue.
+        amr: Some(amr.to_owned()),
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)

@@ -14,8 +14,8 @@ use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
 use crate::routes::FormBody;
 use crate::signin::sessions::{end_session, end_sessions};
-use crate::signin::{Destination, LoginTransaction, RawParameters, Step};
-use crate::store::{Session, SessionSelection};
+use crate::signin::{Destination, LoginTransaction, RawParameters, Stage, Step};
+use crate::store::{SecondFactors, Session, SessionSelection};
 
 /// Mounts `/account` and its actions.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -48,7 +48,10 @@ struct AccountPage {
     sessions: Vec<SessionLine>,
     consents: Vec<ConsentLine>,
     passkeys: PasskeySection,
+    second_factors: SecondFactors,
     csrf: String,
+    /// The CSRF token of a sign-in that waits for this session to enrol a second factor.
+    enrolling: Option<String>,
 }
 
 /// The account page, or the login form first.
@@ -76,9 +79,10 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .await?;
         let consents = state.store.list_consents(&session.user_id).await?;
         let passkeys = state.store.list_passkeys(&session.user_id).await?;
-        Ok::<_, crate::store::StoreError>((user, sessions, consents, passkeys))
+        let second_factors = state.store.second_factors(&session.user_id).await?;
+        Ok::<_, crate::store::StoreError>((user, sessions, consents, passkeys, second_factors))
     };
-    let (user, sessions, consents, passkeys) = match loaded.await {
+    let (user, sessions, consents, passkeys, second_factors) = match loaded.await {
         Ok(loaded) => loaded,
         Err(error) => return state.unavailable(error),
     };
@@ -105,7 +109,12 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             })
             .collect(),
         passkeys: passkey_section(&state, &session, passkeys),
+        second_factors,
         csrf: state.keys.csrf_token(&session.handle),
+        enrolling: state
+            .transaction(&request)
+            .filter(|t| matches!(&t.stage, Stage::Enrol { session_handle } if *session_handle == session.handle))
+            .map(|t| t.csrf),
     };
     let scripts = if page.passkeys.script.is_some() {
         Scripts::Passkeys

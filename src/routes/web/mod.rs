@@ -4,6 +4,7 @@
 //! or redirect.
 
 mod account;
+mod account_security;
 mod authorize;
 mod consent;
 mod cookies;
@@ -28,6 +29,7 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::mfa::passkeys::Passkeys;
+use crate::mfa::totp::TotpSealer;
 use crate::routes::client_ip::client_ip;
 use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
 use crate::store::{Session, Store, StoreError};
@@ -41,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     login::configure(cfg);
     consent::configure(cfg);
     account::configure(cfg);
+    account_security::configure(cfg);
     logout::configure(cfg);
     passkeys::configure(cfg);
     second_factor::configure(cfg);
@@ -60,6 +63,7 @@ pub struct WebState {
     lockout: Data<LockoutPolicy>,
     device_cookies: Data<DeviceCookies>,
     passkeys: Data<Passkeys>,
+    sealer: Data<TotpSealer>,
     ip: Option<String>,
 }
 
@@ -87,6 +91,7 @@ impl FromRequest for WebState {
                 lockout: data(request)?,
                 device_cookies: data(request)?,
                 passkeys: data(request)?,
+                sealer: data(request)?,
                 settings,
                 ip,
             })

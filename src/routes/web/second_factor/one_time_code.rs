@@ -10,7 +10,9 @@ use super::super::pages::{Chrome, Scripts, csp_source_of, html, html_with};
 use super::super::passkeys::passkey_script_path;
 use super::super::signed_in::complete_sign_in;
 use super::super::{WebState, form_parameters};
+use crate::credentials::LoginKeys;
 use crate::mfa::strength::AMR_PASSWORD_OTP;
+use crate::mfa::{OneTimeCode, OneTimeCodeCheck, OneTimeCodeError};
 use crate::routes::FormBody;
 use crate::signin::flow::display_name;
 use crate::signin::{LoginTransaction, Stage};
@@ -215,27 +217,56 @@ async fn render(
 }
 
 /// A code that finished the sign-in.
-#[expect(dead_code, reason = "constructed once the TOTP check lands")]
 enum CodeAccepted {
     Totp,
     RecoveryCode { left: i64 },
 }
 
 /// Why a code did not.
-#[expect(dead_code, reason = "constructed once the TOTP check lands")]
 enum CodeRefused {
     Wrong,
     LockedOut { retry_after: u64 },
     Unavailable(HttpResponse),
 }
 
-/// Checks `code` as the waiting user's TOTP or one of their recovery codes.
+/// Checks `code` as the waiting user's TOTP or one of their recovery codes (single use,
+/// counted towards the lockout: see `mfa::OneTimeCodeCheck`).
 async fn check_code(
-    _request: &HttpRequest,
-    _state: &WebState,
-    _waiting: &Waiting,
-    _code: &str,
+    request: &HttpRequest,
+    state: &WebState,
+    waiting: &Waiting,
+    code: &str,
 ) -> Result<CodeAccepted, CodeRefused> {
-    // The check itself (single use, lockout) arrives with the TOTP module.
-    Err(CodeRefused::Wrong)
+    let now = state.now();
+    let cookie_header = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok());
+    let user_key = LoginKeys::new(&waiting.user.username, None);
+    let client_id = waiting
+        .transaction
+        .request()
+        .map_or("", |request| request.client_id.as_str());
+    let mut check = OneTimeCodeCheck {
+        store: &state.store,
+        lockout: &state.lockout,
+        audit: &state.audit,
+        sealer: &state.sealer,
+        ip: state.ip.clone(),
+        client_id,
+        known_device: state
+            .device_cookies
+            .vouches_for(cookie_header, user_key.user_key(), now),
+    };
+    match check.check(&waiting.user, code, now).await {
+        Ok(OneTimeCode::Totp) => Ok(CodeAccepted::Totp),
+        Ok(OneTimeCode::RecoveryCode { left }) => Ok(CodeAccepted::RecoveryCode { left }),
+        Err(OneTimeCodeError::Refused) => Err(CodeRefused::Wrong),
+        Err(OneTimeCodeError::LockedOut { retry_after }) => {
+            Err(CodeRefused::LockedOut { retry_after })
+        }
+        Err(OneTimeCodeError::Unavailable(error)) => {
+            Err(CodeRefused::Unavailable(state.unavailable(error)))
+        }
+    }
 }
