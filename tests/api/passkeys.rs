@@ -19,7 +19,8 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
-use crate::signin_support::{Browser, csrf_of};
+use crate::signin_support::{Browser, ClientSpec, Pkce, add_web_client, csrf_of, location, param};
+use authd::store::Store;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -673,6 +674,19 @@ async fn passkeys_are_renamed_deleted_and_administered(backend: Backend) {
     let mut phone = SoftPasskey::new(true);
     let laptop_id = app.register(&browser, &csrf, &mut laptop, "Laptop").await;
     let phone_id = app.register(&browser, &csrf, &mut phone, "Phone").await;
+    // A passkey cannot be presented to /token: the password grant sends the person to a browser.
+    let grant = app
+        .app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    crate::helpers::assert_oauth_error(grant, 400, "invalid_grant").await;
 
     let renamed = browser
         .post(
@@ -837,12 +851,7 @@ async fn after_a_password_only_that_persons_passkey_finishes_the_sign_in(backend
     let html = page.text().await.unwrap();
     assert!(html.contains("Use a passkey"), "{html}");
     // Bob has no one-time code, so the page has no form: the button carries the token.
-    let csrf = html
-        .split("data-csrf=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the passkey button's token")
-        .to_owned();
+    let csrf = button_token(&html);
 
     // Alice's passkey, valid in itself, is not Bob's.
     let begun = app.begin_sign_in(&browser, &csrf).await;
@@ -921,7 +930,121 @@ async fn answered_challenges_stay_single_use_until_the_janitor_sweeps_them_after
     );
 }
 
+/// The token a passkey button carries (`data-csrf`).
+fn button_token(html: &str) -> String {
+    html.split("data-csrf=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a passkey button's token")
+        .to_owned()
+}
+
+async fn a_person_whose_role_demands_a_second_factor_enrols_a_passkey_and_finishes_with_it(
+    backend: Backend,
+) {
+    let app = PasskeyApp::spawn(backend).await;
+    app.app.add_role("operators", &["items:read"]).await;
+    let carol = app.app.add_user("carol", PASSWORD, &["operators"]).await.id;
+    let demand = "update roles set require_mfa = true where name = 'operators'";
+    match &app.app.store {
+        Store::Postgres(pool) => sqlx::query(demand).execute(pool).await.map(|_| ()),
+        Store::Sqlite(pool) => sqlx::query(demand).execute(pool).await.map(|_| ()),
+    }
+    .unwrap();
+    let client = add_web_client(
+        &app.app,
+        ClientSpec {
+            skip_consent: true,
+            ..ClientSpec::third_party("console", &["items:read"])
+        },
+    )
+    .await;
+    let pkce = Pkce::new();
+
+    // These pages are on the issuer (127.0.0.1); the authenticator signs for the pages' origin.
+    let browser = Browser::new();
+    let params = [
+        ("scope", "items:read"),
+        ("state", "s-1"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let response = browser.authorize(&app.app, &client, &params).await;
+    assert_eq!(location(&response), "/login");
+    let response = browser.sign_in(&app.app, "carol", PASSWORD).await;
+    assert_eq!(location(&response), "/login/enrol", "no second factor yet");
+
+    // The account page: a passkey, then "Continue signing in".
+    let html = browser
+        .get(&app.app.url("/account"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Continue signing in"), "{html}");
+    let enrolling = csrf_of(&html);
+    let account_csrf = button_token(&html);
+    let mut key = SoftPasskey::new(true);
+    let (status, begun) = post_json(
+        &browser,
+        &app.app.url("/account/passkeys/begin"),
+        &json!({ "csrf": account_csrf }),
+    )
+    .await;
+    assert_eq!(status, 200, "{begun}");
+    let mut options = begun["options"].clone();
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+    let credential = key
+        .do_registration(app.origin_url(), serde_json::from_value(options).unwrap())
+        .unwrap();
+    let (status, body) = post_json(
+        &browser,
+        &app.app.url("/account/passkeys/finish"),
+        &json!({"csrf": account_csrf, "state": begun["state"], "name": "Key", "credential": credential}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let credential_id = body["credential_id"].as_str().unwrap().to_owned();
+    let response = browser
+        .post(
+            &app.app.url("/login/enrol"),
+            &[("csrf", enrolling.as_str())],
+        )
+        .await;
+    assert_eq!(location(&response), "/login/second-factor");
+
+    // The new passkey finishes the sign-in, and the code goes to the client.
+    let html = browser
+        .get(&app.app.url("/login/second-factor"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = button_token(&html);
+    let (status, begun) = post_json(
+        &browser,
+        &app.app.url("/login/passkey/begin"),
+        &json!({ "csrf": csrf }),
+    )
+    .await;
+    assert_eq!(status, 200, "{begun}");
+    let assertion = app.assert_with(&mut key, &begun, &credential_id, &carol, app.origin_url());
+    let (status, body) = post_json(
+        &browser,
+        &app.app.url("/login/passkey/finish"),
+        &json!({"csrf": csrf, "state": begun["state"], "credential": assertion}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let to = body["location"].as_str().unwrap();
+    assert!(to.starts_with(&client.redirect_uri), "{to}");
+    assert!(param(to, "code").is_some(), "{to}");
+    let methods = app.session_methods("carol").await;
+    assert_eq!(methods, vec![json!(["pop", "mfa"])], "{methods:?}");
+}
+
 backend_tests!(
+    a_person_whose_role_demands_a_second_factor_enrols_a_passkey_and_finishes_with_it,
     answered_challenges_stay_single_use_until_the_janitor_sweeps_them_after_expiry,
     after_a_password_only_that_persons_passkey_finishes_the_sign_in,
     a_passkey_registered_on_the_account_page_signs_in_alone_as_multi_factor,
