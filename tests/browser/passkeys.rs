@@ -109,6 +109,13 @@ async fn a_person_registers_a_passkey_signs_out_and_signs_in_with_it_alone(backe
         wait_for(&browser, "ul.passkeys li").await;
         let page = browser.source().await.unwrap();
         assert!(page.contains("<strong>This browser</strong>"), "{page}");
+        browser
+            .execute(
+                "document.getElementById('passkeys').scrollIntoView()",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
         keep_screenshot(&browser, "passkey-account.png").await;
 
         // Signed out, then the passkey alone.
