@@ -1043,7 +1043,33 @@ async fn a_person_whose_role_demands_a_second_factor_enrols_a_passkey_and_finish
     assert_eq!(methods, vec![json!(["pop", "mfa"])], "{methods:?}");
 }
 
+async fn concurrent_finishes_of_one_registration_store_one_passkey(backend: Backend) {
+    let app = PasskeyApp::spawn(backend).await;
+    let alice = add_user(&app, "alice").await;
+    let (browser, csrf) = app.signed_in("alice").await;
+    let mut authenticator = SoftPasskey::new(true);
+    let (begun, credential) = app.create(&browser, &csrf, &mut authenticator).await;
+    let cookies = browser.cookie_header(&app.url("/account/passkeys/finish"));
+    let request =
+        json!({"csrf": csrf, "state": begun["state"], "name": "Key", "credential": credential});
+    let url = app.url("/account/passkeys/finish");
+    let answers = futures_util::future::join_all(
+        (0..6).map(|_| post_json_with_cookies(&url, &cookies, &request)),
+    )
+    .await;
+    let stored = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(stored, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, body)| *status == 200 || body["error"] == "ceremony_used"),
+        "{answers:?}"
+    );
+    assert_eq!(app.app.store.count_passkeys(&alice).await.unwrap(), 1);
+}
+
 backend_tests!(
+    concurrent_finishes_of_one_registration_store_one_passkey,
     a_person_whose_role_demands_a_second_factor_enrols_a_passkey_and_finishes_with_it,
     answered_challenges_stay_single_use_until_the_janitor_sweeps_them_after_expiry,
     after_a_password_only_that_persons_passkey_finishes_the_sign_in,
