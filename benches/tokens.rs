@@ -155,5 +155,34 @@ fn argon2id(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, argon2id);
+/// A second factor's check as `OneTimeCodeCheck` runs it, without storage: open the sealed
+/// secret and compare the code against the three steps of drift; and a recovery code's hash.
+fn second_factors(c: &mut Criterion) {
+    use authd::mfa::recovery_codes::{generate_recovery_codes, recovery_code_hash};
+    use authd::mfa::totp::{TotpSealer, TotpSecret, code_at_step, matching_step, step_at};
+
+    let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"bench")
+        .extract(b"a key encryption key");
+    let sealer = TotpSealer::derive(&prk).expect("a sealing key");
+    let sealed = sealer
+        .seal(&TotpSecret::generate(), "user-id")
+        .expect("sealing works");
+    let now = authd::clock::unix_now();
+    let mut group = c.benchmark_group("second_factor");
+    group.bench_function("totp_open_and_check", |b| {
+        b.iter(|| {
+            let secret = sealer.open(black_box(&sealed), "user-id").expect("opens");
+            // Every step of the window is computed whichever matches (constant time).
+            let code = code_at_step(&secret, step_at(now) - 1);
+            matching_step(&secret, &code, now).expect("matches")
+        })
+    });
+    let (codes, _) = generate_recovery_codes();
+    group.bench_function("recovery_code_hash", |b| {
+        b.iter(|| recovery_code_hash(black_box(&codes[0])).expect("a code"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, argon2id, second_factors);
 criterion_main!(benches);

@@ -38,6 +38,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     /// What the sign-in pages show.
     pub pages: PageSettings,
+    /// Passkeys (WebAuthn): the relying party and its ceremonies.
+    pub webauthn: WebauthnSettings,
     // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
     #[serde(rename = "config")]
     _config_file: Option<String>,
@@ -359,6 +361,34 @@ impl Default for PageSettings {
     }
 }
 
+/// Passkeys (WebAuthn). The defaults follow the issuer, which is right unless a proxy serves the
+/// pages under another name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebauthnSettings {
+    /// The relying party id: a domain that the pages' host is, or ends with; passkeys are bound
+    /// to it. Defaults to the issuer's host (an IP address cannot be one: passkeys are then off).
+    pub rp_id: Option<String>,
+    /// Origins (`scheme://host[:port]`) the pages are served from; defaults to the issuer's.
+    pub origins: Vec<String>,
+    /// Seconds a person has to finish a passkey ceremony once it began.
+    pub ceremony_ttl_secs: u64,
+    /// Adding a passkey needs a sign-in at most this many seconds old; older sessions sign in
+    /// again first.
+    pub recent_sign_in_secs: u64,
+}
+
+impl Default for WebauthnSettings {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            origins: Vec::new(),
+            ceremony_ttl_secs: 300,
+            recent_sign_in_secs: 600,
+        }
+    }
+}
+
 /// Brute-force limits and production safety checks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -485,7 +515,8 @@ impl Settings {
                     .try_parsing(true)
                     // AUTHD_SECURITY__TRUSTED_PROXIES="10.0.0.0/8,192.168.0.0/16"
                     .list_separator(",")
-                    .with_list_parse_key("security.trusted_proxies"),
+                    .with_list_parse_key("security.trusted_proxies")
+                    .with_list_parse_key("webauthn.origins"),
             )
             .build()
             .and_then(config::Config::try_deserialize)
@@ -553,6 +584,12 @@ impl Settings {
         {
             return Err(ConfigError(
                 "oauth.code_ttl_secs and sessions.* must be positive".into(),
+            ));
+        }
+        if self.webauthn.ceremony_ttl_secs == 0 || self.webauthn.recent_sign_in_secs == 0 {
+            return Err(ConfigError(
+                "webauthn.ceremony_ttl_secs and webauthn.recent_sign_in_secs must be positive"
+                    .into(),
             ));
         }
         if self.database.max_connections == 0 {

@@ -138,6 +138,7 @@ impl Application {
         let page_keys = web::Data::new(crate::signin::PageKeys::derive(
             tokens.keys().page_secret(),
         )?);
+        let passkeys = web::Data::new(crate::mfa::passkeys::Passkeys::new(&settings, &issuer)?);
         let totp_sealer = web::Data::new(crate::mfa::totp::TotpSealer::derive(
             tokens.keys().page_secret(),
         )?);
@@ -178,6 +179,7 @@ impl Application {
                 .app_data(openapi.clone())
                 .app_data(clock.clone())
                 .app_data(page_keys.clone())
+                .app_data(passkeys.clone())
                 .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
                 .app_data(

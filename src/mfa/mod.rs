@@ -3,6 +3,7 @@
 //! these.
 
 pub mod one_time_code;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod strength;
 pub mod totp;

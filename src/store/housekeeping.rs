@@ -19,6 +19,8 @@ pub struct Swept {
     pub sessions: u64,
     /// Authorization codes an hour past expiry (kept that long so a late replay still revokes).
     pub authorization_codes: u64,
+    /// Answered WebAuthn challenges past their ceremony's expiry (no replay can pass then).
+    pub webauthn_challenges: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -95,6 +97,11 @@ impl Store {
             authorization_codes: run(
                 r"delete from authorization_codes where expires_at < $1",
                 now - CODE_REPLAY_MEMORY_SECS,
+            )
+            .await?,
+            webauthn_challenges: run(
+                r"delete from webauthn_challenges_used where expires_at < $1",
+                now,
             )
             .await?,
         })

@@ -19,6 +19,7 @@ mod login_addresses;
 mod login_failures;
 mod logout;
 mod mfa_admin;
+mod passkeys;
 mod records;
 mod recovery_codes;
 mod roles;
@@ -48,6 +49,7 @@ pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;
 pub(crate) use logout::end_sessions_in;
 pub use logout::{EndedSession, LogoutDelivery, SessionEnding, SessionSelection, sid_revocation};
+pub use passkeys::{NewPasskey, PasskeyAdded, PasskeyUse, StoredPasskey};
 pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,

@@ -28,6 +28,7 @@ mod mfa_policy;
 mod openapi;
 mod openid_connect;
 mod openid_interop;
+mod passkeys;
 mod password_grant;
 mod properties;
 mod refresh_grant;

@@ -14,6 +14,7 @@ mod apache;
 mod callback;
 mod logout;
 mod mod_auth_openidc;
+mod passkeys;
 mod second_factors;
 mod sign_in;
 mod site;

@@ -1,10 +1,11 @@
-//! The admin API under `/admin`: users (and their browser sessions and consents), roles and
+//! The admin API under `/admin`: users (and their browser sessions, consents and passkeys), roles and
 //! clients, each route guarded by one scope.
 
 mod audit;
 mod clients;
 mod roles;
 mod user_mfa;
+mod user_passkeys;
 mod user_sessions;
 mod users;
 pub mod wire;
@@ -126,6 +127,7 @@ impl FromRequest for ChangeRecorder {
 pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     user_sessions::configure(cfg);
+    user_passkeys::configure(cfg);
     user_mfa::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);

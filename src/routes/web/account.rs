@@ -1,4 +1,5 @@
-//! `/account`: who is signed in, their sessions and consents (each revocable), and sign-out.
+//! `/account`: who is signed in, their sessions, consents (each revocable) and passkeys, and
+//! sign-out.
 //! Every form carries a CSRF token bound to the session (HMAC of its handle).
 
 use actix_web::http::StatusCode;
@@ -6,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, SignedOutPage, html, see_other};
+use super::pages::{Chrome, Scripts, SignedOutPage, html, html_with, see_other};
+use super::passkeys::{PasskeySection, passkey_section};
 use super::{PageCookie, WebState, form_parameters};
 use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
@@ -45,6 +47,7 @@ struct AccountPage {
     message: Option<String>,
     sessions: Vec<SessionLine>,
     consents: Vec<ConsentLine>,
+    passkeys: PasskeySection,
     second_factors: SecondFactors,
     csrf: String,
     /// The CSRF token of a sign-in that waits for this session to enrol a second factor.
@@ -75,10 +78,11 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .list_user_sessions(&session.user_id, state.now(), idle)
             .await?;
         let consents = state.store.list_consents(&session.user_id).await?;
+        let passkeys = state.store.list_passkeys(&session.user_id).await?;
         let second_factors = state.store.second_factors(&session.user_id).await?;
-        Ok::<_, crate::store::StoreError>((user, sessions, consents, second_factors))
+        Ok::<_, crate::store::StoreError>((user, sessions, consents, passkeys, second_factors))
     };
-    let (user, sessions, consents, second_factors) = match loaded.await {
+    let (user, sessions, consents, passkeys, second_factors) = match loaded.await {
         Ok(loaded) => loaded,
         Err(error) => return state.unavailable(error),
     };
@@ -104,6 +108,7 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
                 granted_at: rfc3339(c.granted_at),
             })
             .collect(),
+        passkeys: passkey_section(&state, &session, passkeys),
         second_factors,
         csrf: state.keys.csrf_token(&session.handle),
         enrolling: state
@@ -111,7 +116,12 @@ async fn show_account(request: HttpRequest, state: WebState) -> HttpResponse {
             .filter(|t| matches!(&t.stage, Stage::Enrol { session_handle } if *session_handle == session.handle))
             .map(|t| t.csrf),
     };
-    html(StatusCode::OK, &page, &[], &[])
+    let scripts = if page.passkeys.script.is_some() {
+        Scripts::Passkeys
+    } else {
+        Scripts::None
+    };
+    html_with(StatusCode::OK, &page, &[], &[], scripts)
 }
 
 /// The session and form of a CSRF-protected account action, or the page saying why not.
@@ -139,6 +149,7 @@ pub(super) async fn account_action(
     Ok((session, form))
 }
 
+/// Records an account action of `session`'s user in the audit trail.
 pub(super) async fn record(
     state: &WebState,
     action: &'static str,

@@ -9,7 +9,8 @@ use askama::Template;
 use secrecy::SecretString;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, csp_source_of, html};
+use super::pages::{Chrome, Scripts, csp_source_of, html_with};
+use super::passkeys::passkey_script_path;
 use super::signed_in::complete_sign_in;
 use super::{WebState, form_parameters};
 use crate::domain::{MAX_USERNAME_CHARS, Password};
@@ -32,6 +33,8 @@ struct LoginPage {
     error: Option<String>,
     csrf: String,
     username: String,
+    /// The passkey script's URL, when passkeys are on.
+    passkey_script: Option<&'static str>,
 }
 
 /// The login form.
@@ -217,6 +220,12 @@ async fn render(
         error,
         csrf: transaction.csrf.clone(),
         username,
+        passkey_script: state.passkeys.enabled().then(passkey_script_path),
     };
-    html(status, &page, &form_targets, &cookies)
+    let scripts = if page.passkey_script.is_some() {
+        Scripts::Passkeys
+    } else {
+        Scripts::None
+    };
+    html_with(status, &page, &form_targets, &cookies, scripts)
 }

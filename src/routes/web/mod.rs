@@ -1,4 +1,5 @@
-//! Browser-facing routes: `/authorize`, the login and consent pages, `/account`, the stylesheet.
+//! Browser-facing routes: `/authorize`, the login and consent pages, `/account`, passkeys, the
+//! stylesheet and the passkey script.
 //! Each handler is a thin adapter: parse the request, call one function of `crate::signin`, render
 //! or redirect.
 
@@ -10,6 +11,7 @@ mod cookies;
 mod login;
 mod logout;
 mod pages;
+mod passkeys;
 mod second_factor;
 mod signed_in;
 mod stylesheet;
@@ -26,6 +28,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
+use crate::mfa::passkeys::Passkeys;
 use crate::mfa::totp::TotpSealer;
 use crate::routes::client_ip::client_ip;
 use crate::signin::{FlowContext, LoginTransaction, PageKeys, Step};
@@ -42,6 +45,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     account::configure(cfg);
     account_security::configure(cfg);
     logout::configure(cfg);
+    passkeys::configure(cfg);
     second_factor::configure(cfg);
     stylesheet::configure(cfg);
 }
@@ -58,6 +62,7 @@ pub struct WebState {
     hasher: Data<PasswordHasher>,
     lockout: Data<LockoutPolicy>,
     device_cookies: Data<DeviceCookies>,
+    passkeys: Data<Passkeys>,
     sealer: Data<TotpSealer>,
     ip: Option<String>,
 }
@@ -85,6 +90,7 @@ impl FromRequest for WebState {
                 hasher: data(request)?,
                 lockout: data(request)?,
                 device_cookies: data(request)?,
+                passkeys: data(request)?,
                 sealer: data(request)?,
                 settings,
                 ip,

@@ -1,5 +1,6 @@
 //! Renders pages and redirects with the headers every HTML answer carries: a strict
-//! Content-Security-Policy (no scripts at all, no framing), `X-Frame-Options: DENY`,
+//! Content-Security-Policy (no scripts, except authd's own passkey script file on the pages that
+//! offer passkeys; no framing), `X-Frame-Options: DENY`,
 //! `Referrer-Policy: no-referrer` (an authorization URL never leaks to the next site) and
 //! `Cache-Control: no-store`. One function renders every error page.
 
@@ -66,10 +67,20 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
+/// Whether a page runs authd's passkey script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scripts {
+    /// No script at all (every page but two).
+    None,
+    /// `static/passkey.js` from authd, and its same-origin `fetch` calls; still no inline code.
+    Passkeys,
+}
+
 /// The headers of every answer of the sign-in pages, redirects included.
 fn with_page_headers(
     mut builder: HttpResponseBuilder,
     form_targets: &[String],
+    scripts: Scripts,
 ) -> HttpResponseBuilder {
     // Chrome applies form-action to the redirects that follow a form post, so the page whose form
     // leads back to a client must allow that client's redirect URI.
@@ -78,12 +89,16 @@ fn with_page_headers(
         form_action.push(' ');
         form_action.push_str(target);
     }
+    let script = match scripts {
+        Scripts::None => "",
+        Scripts::Passkeys => "script-src 'self'; connect-src 'self'; ",
+    };
     builder
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             format!(
-                "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
-                 frame-ancestors 'none'; base-uri 'none'"
+                "default-src 'none'; {script}style-src 'self'; img-src 'self'; \
+                 form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
             ),
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
@@ -100,6 +115,17 @@ pub fn html(
     form_targets: &[String],
     cookies: &[String],
 ) -> HttpResponse {
+    html_with(status, page, form_targets, cookies, Scripts::None)
+}
+
+/// Like `html`, for a page that runs `scripts`.
+pub fn html_with(
+    status: StatusCode,
+    page: &impl Template,
+    form_targets: &[String],
+    cookies: &[String],
+    scripts: Scripts,
+) -> HttpResponse {
     let body = match page.render() {
         Ok(body) => body,
         Err(error) => {
@@ -107,7 +133,7 @@ pub fn html(
             return HttpResponse::InternalServerError().finish();
         }
     };
-    let mut builder = with_page_headers(HttpResponse::build(status), form_targets);
+    let mut builder = with_page_headers(HttpResponse::build(status), form_targets, scripts);
     for cookie in cookies {
         builder.append_header((header::SET_COOKIE, cookie.as_str()));
     }
@@ -116,7 +142,7 @@ pub fn html(
 
 /// A 303 to `location` (a path of authd's, or a URI built by `signin::ClientRedirect`).
 pub fn see_other(location: &str, cookies: &[String]) -> HttpResponse {
-    let mut builder = with_page_headers(HttpResponse::SeeOther(), &[]);
+    let mut builder = with_page_headers(HttpResponse::SeeOther(), &[], Scripts::None);
     builder.insert_header((header::LOCATION, location));
     for cookie in cookies {
         builder.append_header((header::SET_COOKIE, cookie.as_str()));

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::super::pages::{Chrome, csp_source_of, html};
+use super::super::pages::{Chrome, Scripts, csp_source_of, html, html_with};
+use super::super::passkeys::passkey_script_path;
 use super::super::signed_in::complete_sign_in;
 use super::super::{WebState, form_parameters};
 use crate::credentials::LoginKeys;
@@ -33,6 +34,8 @@ struct SecondFactorPage {
     csrf: String,
     one_time_code: bool,
     passkeys: bool,
+    /// The passkey script's URL, when the person has a passkey and passkeys are on.
+    passkey_script: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -202,8 +205,15 @@ async fn render(
         csrf: waiting.transaction.csrf.clone(),
         one_time_code: waiting.factors.totp || waiting.factors.recovery_codes_left > 0,
         passkeys: waiting.factors.passkeys > 0,
+        passkey_script: (waiting.factors.passkeys > 0 && state.passkeys.enabled())
+            .then(passkey_script_path),
     };
-    html(status, &page, &form_targets, &[])
+    let scripts = if page.passkey_script.is_some() {
+        Scripts::Passkeys
+    } else {
+        Scripts::None
+    };
+    html_with(status, &page, &form_targets, &[], scripts)
 }
 
 /// A code that finished the sign-in.
