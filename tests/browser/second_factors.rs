@@ -65,7 +65,28 @@ async fn sign_out(browser: &Client, site: &Site) {
         .click()
         .await
         .unwrap();
-    wait_for(browser, "h1").await;
+    wait_for_address(browser, &site.url("/account/signout")).await;
+    wait_for_heading(browser, "Signed out").await;
+}
+
+/// Waits until the page's heading reads `text` (a form answered at the same address).
+async fn wait_for_heading(browser: &Client, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let heading = match browser.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if heading == text {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heading {text:?}; {}",
+            describe(browser).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn a_person_enrols_an_authenticator_app_signs_in_with_it_and_recovers(backend: Backend) {
@@ -174,6 +195,7 @@ async fn a_person_enrols_an_authenticator_app_signs_in_with_it_and_recovers(back
             "form[action='/login/second-factor'] button[type='submit']",
         )
         .await;
+        wait_for_heading(&browser, "Recovery code used").await;
         let page = wait_for(&browser, "main").await.text().await.unwrap();
         assert!(page.contains("9 recovery codes left"), "{page}");
         wait_for(&browser, "a.button").await.click().await.unwrap();
@@ -193,6 +215,7 @@ async fn a_person_enrols_an_authenticator_app_signs_in_with_it_and_recovers(back
             "form[action='/login/second-factor'] button[type='submit']",
         )
         .await;
+        wait_for_heading(&browser, "Confirm it's you").await;
         let error = wait_for(&browser, ".error").await.text().await.unwrap();
         assert!(error.contains("not valid"), "{error}");
     })
