@@ -201,6 +201,7 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?;
+        crate::allocator::release_startup_memory();
         Ok(Self {
             port: bound.port(),
             server: server.run(),
