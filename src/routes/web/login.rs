@@ -15,10 +15,9 @@ use super::signed_in::complete_sign_in;
 use super::{WebState, form_parameters};
 use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::mfa::strength::AMR_PASSWORD;
-use crate::net::liveness::still_waiting;
 use crate::routes::FormBody;
 use crate::signin::flow::display_name;
-use crate::signin::{Destination, LoginTransaction, PasswordCheck, SignInError, Stage, Step};
+use crate::signin::{Destination, LoginTransaction, SignInError, Stage, Step};
 
 /// Mounts `/login`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -125,21 +124,7 @@ async fn submit_login(request: HttpRequest, state: WebState, body: FormBody) -> 
         .request()
         .map_or_else(String::new, |request| request.client_id.clone());
     let now = state.now();
-    let mut check = PasswordCheck {
-        store: &state.store,
-        hasher: &state.hasher,
-        lockout: &state.lockout,
-        audit: &state.audit,
-        device_cookies: &state.device_cookies,
-        ip: state.ip.clone(),
-        still_waiting: still_waiting(&request),
-        cookie_header: request
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
-        client_id: &client_id,
-    };
+    let mut check = state.password_check(&request, &client_id);
     let signed_in = match check.sign_in(raw_username, &password, now).await {
         Ok(signed_in) => signed_in,
         Err(SignInError::Refused) => {

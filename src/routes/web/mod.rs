@@ -123,6 +123,50 @@ impl WebState {
         }
     }
 
+    /// The password check of a page's form, for a sign-in to `client_id` (empty for the
+    /// account page).
+    fn password_check<'a>(
+        &'a self,
+        request: &HttpRequest,
+        client_id: &'a str,
+    ) -> crate::signin::PasswordCheck<'a> {
+        crate::signin::PasswordCheck {
+            store: &self.store,
+            hasher: &self.hasher,
+            lockout: &self.lockout,
+            audit: &self.audit,
+            device_cookies: &self.device_cookies,
+            ip: self.ip.clone(),
+            still_waiting: crate::net::liveness::still_waiting(request),
+            cookie_header: cookie_header(request).map(str::to_owned),
+            client_id,
+        }
+    }
+
+    /// The one-time code check of a page's form for `user`, for a sign-in to `client_id`
+    /// (empty for the account page); the user's device cookie exempts it from the guess budget.
+    fn one_time_code_check<'a>(
+        &'a self,
+        request: &HttpRequest,
+        user: &crate::store::User,
+        client_id: &'a str,
+    ) -> crate::mfa::OneTimeCodeCheck<'a> {
+        let user_key = crate::credentials::LoginKeys::new(&user.username, None);
+        crate::mfa::OneTimeCodeCheck {
+            store: &self.store,
+            lockout: &self.lockout,
+            audit: &self.audit,
+            sealer: &self.sealer,
+            ip: self.ip.clone(),
+            client_id,
+            known_device: self.device_cookies.vouches_for(
+                cookie_header(request),
+                user_key.user_key(),
+                self.now(),
+            ),
+        }
+    }
+
     /// The browser's live session, if any.
     async fn session(&self, request: &HttpRequest) -> Result<Option<Session>, StoreError> {
         let cookie = PageCookie::Session.read(request, self.secure());
@@ -216,6 +260,14 @@ impl WebState {
             Step::Page(message) => Err(message),
         }
     }
+}
+
+/// The request's `Cookie` header.
+fn cookie_header(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers()
+        .get(actix_web::http::header::COOKIE)
+        .and_then(|value| value.to_str().ok())
 }
 
 /// Whether the request says its body is a form (`application/x-www-form-urlencoded`).

@@ -14,8 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::WebState;
 use super::pages::{Chrome, html};
-use crate::credentials::LoginKeys;
-use crate::mfa::{OneTimeCodeCheck, OneTimeCodeError};
+use crate::mfa::OneTimeCodeError;
 use crate::store::{Session, User};
 
 /// Mounts the second-factor routes of the account page.
@@ -68,22 +67,7 @@ async fn fresh_code(
     code: &str,
 ) -> Result<(), HttpResponse> {
     let now = state.now();
-    let cookie_header = request
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|value| value.to_str().ok());
-    let user_key = LoginKeys::new(&user.username, None);
-    let mut check = OneTimeCodeCheck {
-        store: &state.store,
-        lockout: &state.lockout,
-        audit: &state.audit,
-        sealer: &state.sealer,
-        ip: state.ip.clone(),
-        client_id: "",
-        known_device: state
-            .device_cookies
-            .vouches_for(cookie_header, user_key.user_key(), now),
-    };
+    let mut check = state.one_time_code_check(request, user, "");
     match check.check(user, code, now).await {
         Ok(_) => Ok(()),
         Err(OneTimeCodeError::Refused) => Err(state.error_page(

@@ -2,7 +2,7 @@
 //! sealed in the form, then the first code, which stores it, makes ten recovery codes and
 //! renews the session as a multi-factor one.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post};
 use askama::Template;
 use secrecy::SecretString;
@@ -16,10 +16,9 @@ use crate::domain::Password;
 use crate::mfa::recovery_codes::generate_recovery_codes;
 use crate::mfa::strength::AMR_PASSWORD_OTP;
 use crate::mfa::totp::{PendingEnrolment, TotpSecret, matching_step, otpauth_uri, qr_svg};
-use crate::net::liveness::still_waiting;
 use crate::routes::FormBody;
+use crate::signin::SignInError;
 use crate::signin::sessions::renew_session;
-use crate::signin::{PasswordCheck, SignInError};
 use crate::store::{Session, StoreError, TotpEnrolment, User};
 
 /// Mounts the set-up pages.
@@ -152,21 +151,7 @@ async fn submit_totp_password(
         return password_page(&state, &session, StatusCode::BAD_REQUEST, Some(refused));
     };
     let now = state.now();
-    let mut check = PasswordCheck {
-        store: &state.store,
-        hasher: &state.hasher,
-        lockout: &state.lockout,
-        audit: &state.audit,
-        device_cookies: &state.device_cookies,
-        ip: state.ip.clone(),
-        still_waiting: still_waiting(&request),
-        cookie_header: request
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
-        client_id: "",
-    };
+    let mut check = state.password_check(&request, "");
     match check.sign_in(&user.username, &password, now).await {
         // The session's own user, by construction: the username came from the session.
         Ok(signed_in) if signed_in.user.id == user.id => {}

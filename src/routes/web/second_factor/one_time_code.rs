@@ -10,9 +10,8 @@ use super::super::pages::{Chrome, Scripts, csp_source_of, html, html_with};
 use super::super::passkeys::passkey_script_path;
 use super::super::signed_in::complete_sign_in;
 use super::super::{WebState, form_parameters};
-use crate::credentials::LoginKeys;
 use crate::mfa::strength::AMR_PASSWORD_OTP;
-use crate::mfa::{OneTimeCode, OneTimeCodeCheck, OneTimeCodeError};
+use crate::mfa::{OneTimeCode, OneTimeCodeError};
 use crate::routes::FormBody;
 use crate::signin::flow::display_name;
 use crate::signin::{LoginTransaction, Stage};
@@ -125,14 +124,20 @@ async fn submit_second_factor(
         );
     }
     let code = form.get("otp").unwrap_or_default();
-    let recovery_codes_left = match check_code(&request, &state, &waiting, code).await {
-        Ok(CodeAccepted::Totp) => None,
-        Ok(CodeAccepted::RecoveryCode { left }) => Some(left),
-        Err(CodeRefused::Wrong) => {
+    let client_id = waiting
+        .transaction
+        .request()
+        .map_or("", |request| request.client_id.as_str());
+    // Single use, counted towards the lockout: see `mfa::OneTimeCodeCheck`.
+    let mut check = state.one_time_code_check(&request, &waiting.user, client_id);
+    let recovery_codes_left = match check.check(&waiting.user, code, state.now()).await {
+        Ok(OneTimeCode::Totp) => None,
+        Ok(OneTimeCode::RecoveryCode { left }) => Some(left),
+        Err(OneTimeCodeError::Refused) => {
             let message = "That code is not valid. Try the next one your app shows.";
             return render(&state, &waiting, StatusCode::BAD_REQUEST, Some(message)).await;
         }
-        Err(CodeRefused::LockedOut { retry_after }) => {
+        Err(OneTimeCodeError::LockedOut { retry_after }) => {
             let message = format!("Too many failed attempts. Try again in {retry_after} seconds.");
             let mut response = render(
                 &state,
@@ -146,7 +151,7 @@ async fn submit_second_factor(
             }
             return response;
         }
-        Err(CodeRefused::Unavailable(page)) => return page,
+        Err(OneTimeCodeError::Unavailable(error)) => return state.unavailable(error),
     };
     let Waiting {
         transaction, user, ..
@@ -214,59 +219,4 @@ async fn render(
         Scripts::None
     };
     html_with(status, &page, &form_targets, &[], scripts)
-}
-
-/// A code that finished the sign-in.
-enum CodeAccepted {
-    Totp,
-    RecoveryCode { left: i64 },
-}
-
-/// Why a code did not.
-enum CodeRefused {
-    Wrong,
-    LockedOut { retry_after: u64 },
-    Unavailable(HttpResponse),
-}
-
-/// Checks `code` as the waiting user's TOTP or one of their recovery codes (single use,
-/// counted towards the lockout: see `mfa::OneTimeCodeCheck`).
-async fn check_code(
-    request: &HttpRequest,
-    state: &WebState,
-    waiting: &Waiting,
-    code: &str,
-) -> Result<CodeAccepted, CodeRefused> {
-    let now = state.now();
-    let cookie_header = request
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|value| value.to_str().ok());
-    let user_key = LoginKeys::new(&waiting.user.username, None);
-    let client_id = waiting
-        .transaction
-        .request()
-        .map_or("", |request| request.client_id.as_str());
-    let mut check = OneTimeCodeCheck {
-        store: &state.store,
-        lockout: &state.lockout,
-        audit: &state.audit,
-        sealer: &state.sealer,
-        ip: state.ip.clone(),
-        client_id,
-        known_device: state
-            .device_cookies
-            .vouches_for(cookie_header, user_key.user_key(), now),
-    };
-    match check.check(&waiting.user, code, now).await {
-        Ok(OneTimeCode::Totp) => Ok(CodeAccepted::Totp),
-        Ok(OneTimeCode::RecoveryCode { left }) => Ok(CodeAccepted::RecoveryCode { left }),
-        Err(OneTimeCodeError::Refused) => Err(CodeRefused::Wrong),
-        Err(OneTimeCodeError::LockedOut { retry_after }) => {
-            Err(CodeRefused::LockedOut { retry_after })
-        }
-        Err(OneTimeCodeError::Unavailable(error)) => {
-            Err(CodeRefused::Unavailable(state.unavailable(error)))
-        }
-    }
 }
