@@ -95,7 +95,10 @@ async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
         .app_data::<web::Data<CredentialCache>>()
         .ok_or_else(|| anyhow::anyhow!("state cache is not configured"))?;
     match check_access_token(&token, store, tokens, cache).await? {
-        Some(LiveToken::Access { claims, user }) => Ok(Caller { claims, user }),
+        // A token asked for another API (RFC 8707) is not for authd's own.
+        Some(LiveToken::Access { claims, user }) if claims.aud.contains(tokens.audience()) => {
+            Ok(Caller { claims, user })
+        }
         _ => Err(ApiError::InvalidToken),
     }
 }

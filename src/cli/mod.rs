@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, and the `role`, `user`, `client` and `keys` tools.
+//! The command line: `serve`, `migrate`, and the `role`, `user`, `client`, `resource` and
+//! `keys` tools.
 
 mod commands;
 mod import;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage resources (RFC 8707): the APIs tokens can be asked for, and the scopes each claims.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -132,8 +136,37 @@ pub struct AddUser {
 pub enum ClientCommand {
     /// Register a client; prints its generated secret once (nothing for --public).
     Add(Box<AddClient>),
+    /// Replace the resources a client may ask tokens for (none given: none).
+    Set {
+        /// client_id.
+        client_id: String,
+        /// A resource (RFC 8707) the client may ask tokens for (repeatable).
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
+    },
     /// List clients.
     List,
+}
+
+/// `authd resource …`
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register a resource, or replace the scopes it claims: tokens for it carry only these,
+    /// tokens without a resource never.
+    Add {
+        /// The resource indicator: an absolute URI without a fragment.
+        uri: String,
+        /// A scope it claims (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List resources and the scopes they claim.
+    List,
+    /// Remove a resource.
+    Remove {
+        /// The resource indicator.
+        uri: String,
+    },
 }
 
 /// Arguments of `authd client add`.
@@ -182,6 +215,9 @@ pub struct AddClient {
     /// Sign this client's id_tokens with ALG: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     pub id_token_alg: Option<String>,
+    /// A resource (RFC 8707) the client may ask tokens for (repeatable).
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
 }
 
 /// `authd keys …`

@@ -16,7 +16,7 @@ use crate::metrics::METRICS;
 use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
-use crate::tokens::TokenService;
+use crate::tokens::{Audience, TokenService};
 
 /// The scope a client needs to call introspection.
 pub const INTROSPECT_SCOPE: &str = "introspect";
@@ -47,8 +47,9 @@ struct IntrospectionResponse {
     nbf: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<String>,
+    /// As the token carries it: a string, or an array for several resources (RFC 8707).
     #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<Audience>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::redirect::{ClientRedirect, ErrorCode};
-use crate::domain::{ClientId, GrantType, ScopeSet, match_redirect_uri};
+use crate::domain::{ClientId, GrantType, ResourceUri, ScopeSet, match_redirect_uri};
 use crate::mfa::AcrRequest;
 use crate::store::Client;
 
@@ -60,6 +60,9 @@ pub struct AuthorizationRequest {
     /// How strong a sign-in `acr_values` asks for.
     #[serde(default)]
     pub acr: AcrRequest,
+    /// The resources (RFC 8707) asked for, each one of the client's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Why a request cannot go on.
@@ -71,8 +74,9 @@ pub enum RequestError {
     Redirect(ClientRedirect, ErrorCode, String),
 }
 
-/// Parameters as sent, each at most once (RFC 6749 section 3.1).
-pub struct RawParameters(HashMap<String, String>);
+/// Parameters as sent, each at most once (RFC 6749 section 3.1) except `resource` (RFC 8707
+/// section 2).
+pub struct RawParameters(HashMap<String, String>, Vec<String>);
 
 impl RawParameters {
     /// Parses `application/x-www-form-urlencoded` (a query string or a form body).
@@ -80,12 +84,24 @@ impl RawParameters {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
             .map_err(|_| "The request's parameters are malformed.".to_owned())?;
         let mut map = HashMap::with_capacity(pairs.len());
+        let mut resources = Vec::new();
         for (name, value) in pairs {
+            if name == "resource" {
+                if !value.is_empty() {
+                    resources.push(value);
+                }
+                continue;
+            }
             if map.insert(name.clone(), value).is_some() {
                 return Err(format!("The parameter {name} is repeated."));
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, resources))
+    }
+
+    /// Every `resource` sent.
+    pub fn resources(&self) -> &[String] {
+        &self.1
     }
 
     /// A parameter; an empty value counts as absent (RFC 6749 section 3.1).
@@ -235,6 +251,17 @@ pub fn check_request(
             );
         }
     };
+    // RFC 8707 section 2: only resources registered for the client.
+    let resources = match ResourceUri::parse_list(params.resources()) {
+        Ok(resources) if resources.iter().all(|uri| client.resources.contains(uri)) => resources,
+        Ok(_) => {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "a resource is not allowed for this client",
+            );
+        }
+        Err(error) => return fail(ErrorCode::InvalidTarget, &error.to_string()),
+    };
     let login_hint = params.get("login_hint").map(str::to_owned);
     if login_hint
         .as_ref()
@@ -255,6 +282,10 @@ pub fn check_request(
         nonce,
         hinted_subject: None,
         acr: AcrRequest::parse(params.get("acr_values").unwrap_or_default()),
+        resources: resources
+            .iter()
+            .map(|uri| uri.as_str().to_owned())
+            .collect(),
     })
 }
 

@@ -21,6 +21,8 @@ pub struct Swept {
     pub authorization_codes: u64,
     /// Answered WebAuthn challenges past their ceremony's expiry (no replay can pass then).
     pub webauthn_challenges: u64,
+    /// Sealed refresh successors past their retry window (cleared, not deleted).
+    pub refresh_retries: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -104,6 +106,7 @@ impl Store {
                 now,
             )
             .await?,
+            refresh_retries: self.clear_refresh_retries(now).await?,
         })
     }
 

@@ -22,6 +22,8 @@ mod mfa_admin;
 mod passkeys;
 mod records;
 mod recovery_codes;
+mod refresh_retry;
+mod resources;
 mod roles;
 mod second_factors;
 mod sessions;
@@ -54,6 +56,8 @@ pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,
 };
+pub use refresh_retry::RefreshRetry;
+pub use resources::RegisteredResource;
 pub use second_factors::SecondFactors;
 pub use sessions::{NewSession, Session};
 pub use totp::{TotpCredential, TotpEnrolment};

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 use super::{RefreshFamily, RefreshRotation, RotateOutcome, Store, StoreError, with_pool};
 
 #[derive(FromRow)]
-struct FamilyRow {
+pub(super) struct FamilyRow {
     id: String,
     generation: i64,
     current_hash: String,
@@ -20,6 +20,7 @@ struct FamilyRow {
     offline: bool,
     auth_time: Option<i64>,
     amr: Option<String>,
+    resources: String,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -39,13 +40,14 @@ impl From<FamilyRow> for RefreshFamily {
             offline: row.offline,
             auth_time: row.auth_time,
             amr: row.amr,
+            resources: row.resources,
         }
     }
 }
 
-const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
+pub(super) const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
                               user_id, user_generation, scope, issued_at, expires_at, \
-                              session_handle, offline, auth_time, amr";
+                              session_handle, offline, auth_time, amr, resources";
 
 impl Store {
     /// Stores the first token of a new family (with the sign-in it came from); `family_hash`
@@ -59,8 +61,9 @@ impl Store {
             sqlx::query(
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
-                     user_id, user_generation, scope, issued_at, expires_at, auth_time, amr)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     user_id, user_generation, scope, issued_at, expires_at, auth_time, amr,
+                     resources)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&family.id)
             .bind(family_hash)
@@ -75,6 +78,7 @@ impl Store {
             .bind(family.expires_at)
             .bind(family.auth_time)
             .bind(&family.amr)
+            .bind(&family.resources)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
@@ -132,6 +136,7 @@ impl Store {
                 r"update refresh_families
                   set legacy_hash = case when family_hash is null then current_hash
                                          else legacy_hash end,
+                      previous_hash = current_hash, successor_sealed = $8, retry_until = $9,
                       current_hash = $4, family_hash = $5, generation = generation + 1,
                       issued_at = $6, expires_at = $7
                   where id = $1 and generation = $2 and current_hash = $3 and expires_at > $6
@@ -146,6 +151,8 @@ impl Store {
             .bind(rotation.family_hash)
             .bind(rotation.now)
             .bind(rotation.expires_at)
+            .bind(rotation.retry.as_ref().map(|(sealed, _)| sealed.as_str()))
+            .bind(rotation.retry.as_ref().map(|(_, until)| *until))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

@@ -5,9 +5,10 @@ mod key_encryption;
 mod key_material;
 mod keyring;
 mod refresh;
+mod refresh_retry;
 mod service;
 
-pub use claims::{AccessClaims, Authentication, TOKEN_TYPE_HEADER};
+pub use claims::{AccessClaims, Audience, Authentication, TOKEN_TYPE_HEADER};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};
@@ -15,6 +16,7 @@ pub use refresh::{
     MAX_REFRESH_TOKEN_BYTES, MintedRefreshToken, family_secret_of, mint as mint_refresh_token,
     mint_new_family,
 };
+pub use refresh_retry::{open_successor, seal_successor};
 pub use service::{
-    IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
+    Grant, IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
 };

@@ -33,6 +33,7 @@ mod password_grant;
 mod properties;
 mod refresh_grant;
 mod refresh_races;
+mod refresh_retry;
 mod resilience;
 mod revoke;
 mod security;

@@ -7,7 +7,9 @@ use utoipa::openapi::{Array, Object};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::rfc3339;
-use crate::domain::{GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS};
+use crate::domain::{
+    GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS, MAX_RESOURCES,
+};
 use crate::error::ApiError;
 use crate::store::{Client, Consent, PageRequest, Role, SecondFactors, Session, User};
 
@@ -343,6 +345,8 @@ pub struct ClientResponse {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
+    /// The resources (RFC 8707) it may ask tokens for.
+    pub resources: Vec<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -381,6 +385,11 @@ impl From<Client> for ClientResponse {
                 .scopes
                 .iter()
                 .map(|s| s.as_str().to_owned())
+                .collect(),
+            resources: client
+                .resources
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
                 .collect(),
             created_at: rfc3339(client.created_at),
         }
@@ -439,6 +448,9 @@ pub struct CreateClientRequest {
     /// RS256 (default), ES256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -472,6 +484,9 @@ pub struct PatchClientRequest {
     /// RS256, ES256 or EdDSA; empty means the default (RS256).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub id_token_signed_response_alg: Option<String>,
+    /// The complete new list of resources (RFC 8707) it may ask tokens for.
+    #[schema(schema_with = resource_list)]
+    pub resources: Option<Vec<String>>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -540,6 +555,10 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for: absolute URIs without a fragment.
+    #[serde(default)]
+    #[schema(schema_with = resource_list)]
+    resources: Vec<String>,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -595,6 +614,10 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for: absolute URIs without a fragment.
+    #[serde(default)]
+    #[schema(schema_with = resource_list)]
+    resources: Vec<String>,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
@@ -656,6 +679,19 @@ fn redirect_uri_list() -> Array {
                 .max_length(Some(MAX_REDIRECT_URI_BYTES)),
         )
         .max_items(Some(MAX_REDIRECT_URIS))
+        .build()
+}
+
+/// Resource indicators (RFC 8707): absolute URIs without a fragment.
+pub(super) fn resource_list() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("uri".into())))
+                .max_length(Some(MAX_REDIRECT_URI_BYTES)),
+        )
+        .max_items(Some(MAX_RESOURCES))
         .build()
 }
 

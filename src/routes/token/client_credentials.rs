@@ -1,12 +1,13 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
 use super::GrantContext;
-use super::response::{TokenResponse, record_issuance, resolve_scope};
+use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::error::OAuthError;
+use crate::resources::requested_target;
 use crate::routes::OAuthForm;
-use crate::tokens::TokenSubject;
+use crate::tokens::{Grant, TokenSubject};
 
 /// Issues a token to a confidential client for itself; no refresh token (section 4.4.3).
 pub async fn grant(
@@ -20,14 +21,20 @@ pub async fn grant(
         ));
     }
     let allowed = client.scopes.clone().unwrap_or_default();
-    let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let issued = ctx.tokens.issue(
-        TokenSubject::Client,
-        &client.client_id,
-        &client.registration,
-        &scope,
-        unix_now(),
-    )?;
+    let requested = resolve_scope(form.get("scope"), &allowed)?;
+    let target = requested_target(form.get_all("resource"), &client.resources)?;
+    let access = access_grant(ctx, &requested, target.as_deref().unwrap_or_default()).await?;
+    let grant = Grant {
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        scope: &access.scope,
+        audience: access.audience,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let issued = ctx
+        .tokens
+        .issue_for(TokenSubject::Client, grant, unix_now(), jti)?;
+    let scope = access.scope;
     record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,

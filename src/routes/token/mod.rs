@@ -27,6 +27,7 @@ use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::mfa::totp::TotpSealer;
 use crate::net::liveness::still_waiting;
+use crate::resources::ResourceRegistry;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
 use crate::signin::PageKeys;
@@ -77,6 +78,8 @@ pub struct GrantContext<'a> {
     pub page_keys: &'a PageKeys,
     /// Opens stored TOTP secrets.
     pub totp_sealer: &'a TotpSealer,
+    /// Registered resources and the scopes they claim (RFC 8707).
+    pub resources: &'a ResourceRegistry,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -152,6 +155,10 @@ struct ClientFormFields {
     /// Client authentication in the body (or use HTTP Basic, not both).
     #[schema(nullable = false)]
     client_secret: Option<String>,
+    /// RFC 8707: the API the access token is for (repeat it for several); it becomes the
+    /// token's `aud`. It must be one of the client's resources (on refresh: of the grant's).
+    #[schema(nullable = false, format = "uri")]
+    resource: Option<String>,
     // RFC 6749 section 3.2: unrecognized parameters are ignored.
     #[serde(flatten)]
     other: HashMap<String, String>,
@@ -205,6 +212,7 @@ async fn issue_token(
     code_writer: web::Data<CodeWriter>,
     page_keys: web::Data<PageKeys>,
     totp_sealer: web::Data<TotpSealer>,
+    resources: web::Data<ResourceRegistry>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -252,6 +260,7 @@ async fn issue_token(
         code_writer: &code_writer,
         page_keys: &page_keys,
         totp_sealer: &totp_sealer,
+        resources: &resources,
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
