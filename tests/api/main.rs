@@ -35,6 +35,7 @@ mod refresh_grant;
 mod refresh_races;
 mod refresh_retry;
 mod resilience;
+mod resource_indicators;
 mod revoke;
 mod security;
 mod signin_support;
