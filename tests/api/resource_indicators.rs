@@ -289,6 +289,9 @@ async fn a_client_that_lost_a_resource_cannot_refresh_into_it(backend: Backend) 
     let refused = refresh(&app, &secret, token, &[]).await;
 
     assert_oauth_error(refused, 400, "invalid_target").await;
+    // Its access token for billing no longer introspects as active either.
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(access).await, json!({"active": false}));
 }
 
 async fn the_code_grant_issues_for_the_resources_asked_at_authorize(backend: Backend) {
