@@ -58,7 +58,7 @@ pub use records::{
 };
 pub use refresh_retry::RefreshRetry;
 pub use resources::RegisteredResource;
-pub use second_factors::SecondFactors;
+pub use second_factors::{PasswordGrantFactors, SecondFactors};
 pub use sessions::{NewSession, Session};
 pub use totp::{TotpCredential, TotpEnrolment};
 
