@@ -9,7 +9,7 @@ use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
     AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, ResourceCommand,
-    RoleCommand, UserCommand,
+    RoleCommand, SetClient, UserCommand,
 };
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
@@ -215,11 +215,15 @@ async fn run_user(
 async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
         ClientCommand::Add(add) => add_client(*add, store, audit).await?,
-        ClientCommand::Set {
+        ClientCommand::Set(SetClient {
             client_id,
             resources,
-        } => {
+            no_resources,
+        }) => {
             let client_id = ClientId::parse(&client_id)?;
+            if resources.is_empty() && !no_resources {
+                anyhow::bail!("nothing to change: name --resource URI or --no-resources");
+            }
             let resources = ResourceUri::parse_list(&resources)?;
             store
                 .set_client_resources(&client_id, &resources, &Authority::Operator)

@@ -136,16 +136,23 @@ pub struct AddUser {
 pub enum ClientCommand {
     /// Register a client; prints its generated secret once (nothing for --public).
     Add(Box<AddClient>),
-    /// Replace the resources a client may ask tokens for (none given: none).
-    Set {
-        /// client_id.
-        client_id: String,
-        /// A resource (RFC 8707) the client may ask tokens for (repeatable).
-        #[arg(long = "resource", value_name = "URI")]
-        resources: Vec<String>,
-    },
+    /// Change a registered client's settings; what no flag names stays as it is.
+    Set(SetClient),
     /// List clients.
     List,
+}
+
+/// Arguments of `authd client set`.
+#[derive(Debug, Args)]
+pub struct SetClient {
+    /// client_id.
+    pub client_id: String,
+    /// Replace the resources (RFC 8707) the client may ask tokens for with these (repeatable).
+    #[arg(long = "resource", value_name = "URI", conflicts_with = "no_resources")]
+    pub resources: Vec<String>,
+    /// Allow the client no resources at all.
+    #[arg(long)]
+    pub no_resources: bool,
 }
 
 /// `authd resource …`

@@ -590,6 +590,13 @@ async fn resources_and_client_resources_are_managed_with_the_cli(backend: Backen
 
     authd(&app, &["resource", "remove", BILLING]);
     authd(&app, &["client", "set", "svc", "--resource", ITEMS]);
+    let clients = String::from_utf8(authd(&app, &["client", "list"]).stdout).unwrap();
+    assert!(
+        clients
+            .lines()
+            .any(|l| l.starts_with("svc\t") && l.ends_with(&format!("\t{ITEMS}"))),
+        "{clients}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let refused = app.post_form_basic("/token", "svc", &secret, &form).await;
     assert_oauth_error(refused, 400, "invalid_target").await;
@@ -597,6 +604,14 @@ async fn resources_and_client_resources_are_managed_with_the_cli(backend: Backen
     let form = [("grant_type", "client_credentials")];
     let body = ok_json(app.post_form_basic("/token", "svc", &secret, &form).await).await;
     assert_eq!(body["scope"], "billing:read");
+    authd(&app, &["client", "set", "svc", "--no-resources"]);
+    let clients = String::from_utf8(authd(&app, &["client", "list"]).stdout).unwrap();
+    assert!(
+        clients
+            .lines()
+            .any(|l| l.starts_with("svc\t") && l.ends_with('\t')),
+        "{clients}"
+    );
 }
 
 backend_tests!(
