@@ -19,6 +19,8 @@ use crate::store::Client;
 const MAX_STATE_BYTES: usize = 1024;
 const MAX_NONCE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_BYTES: usize = 256;
+/// Most bytes of `resource` values one request may carry: they travel in the cookie and the code.
+const MAX_RESOURCES_BYTES: usize = 1024;
 
 /// What `prompt` asked for (OpenID Connect Core 3.1.2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +255,18 @@ pub fn check_request(
     };
     // RFC 8707 section 2: only resources registered for the client.
     let resources = match ResourceUri::parse_list(params.resources()) {
+        Ok(resources)
+            if resources
+                .iter()
+                .map(|uri| uri.as_str().len())
+                .sum::<usize>()
+                > MAX_RESOURCES_BYTES =>
+        {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "the resources are too long together",
+            );
+        }
         Ok(resources) if resources.iter().all(|uri| client.resources.contains(uri)) => resources,
         Ok(_) => {
             return fail(
