@@ -142,6 +142,11 @@ impl Application {
         let totp_sealer = web::Data::new(crate::mfa::totp::TotpSealer::derive(
             tokens.keys().page_secret(),
         )?);
+        let dpop = web::Data::new(crate::dpop::Dpop::new(
+            &settings.dpop,
+            &issuer,
+            tokens.keys().page_secret(),
+        )?);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -182,6 +187,7 @@ impl Application {
                 .app_data(passkeys.clone())
                 .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
+                .app_data(dpop.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)
