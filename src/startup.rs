@@ -161,6 +161,8 @@ impl Application {
             App::new()
                 // Innermost, so the request log and metrics see its 408.
                 .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
+                // RFC 9449 section 8.2: a fresh DPoP nonce with every DPoP answer.
+                .wrap(actix_web::middleware::from_fn(crate::dpop::offer_nonce))
                 // Outside the deadline, so a 408 to a browser client still carries CORS headers.
                 .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))

@@ -10,6 +10,7 @@ mod error;
 mod htu;
 mod jwk;
 mod nonce;
+mod nonce_header;
 mod proof;
 mod replay;
 mod resource;
@@ -19,6 +20,7 @@ use aws_lc_rs::hkdf;
 
 pub use error::DpopError;
 pub use jwk::sha256_base64url;
+pub use nonce_header::offer_nonce;
 pub use proof::VerifiedProof;
 pub use resource::{Scheme, confirm_presentation, invalid_token};
 
@@ -42,7 +44,7 @@ pub const TOKEN_TYPE: &str = "DPoP";
 
 /// Checks proofs for this server.
 pub struct Dpop {
-    origin: String,
+    base: String,
     max_age: i64,
     leeway: i64,
     require_nonce: bool,
@@ -53,22 +55,26 @@ pub struct Dpop {
 impl std::fmt::Debug for Dpop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dpop")
-            .field("origin", &self.origin)
+            .field("base", &self.base)
             .field("require_nonce", &self.require_nonce)
             .finish_non_exhaustive()
     }
 }
 
 impl Dpop {
-    /// Checks proofs for requests to `issuer`'s origin (its externally visible scheme, host and
-    /// port); nonces are derived from `secret` (the page secret, shared by every instance).
+    /// Checks proofs for requests to `issuer` (the externally visible scheme, host, port and
+    /// path prefix, as discovery advertises the endpoints under it); nonces are derived from
+    /// `secret` (the page secret, shared by every instance).
     pub fn new(settings: &DpopSettings, issuer: &str, secret: &hkdf::Prk) -> anyhow::Result<Self> {
-        let origin = url::Url::parse(issuer)
-            .map_err(|e| anyhow::anyhow!("tokens.issuer: {e}"))?
-            .origin()
-            .ascii_serialization();
+        let parsed = url::Url::parse(issuer).map_err(|e| anyhow::anyhow!("tokens.issuer: {e}"))?;
+        // Endpoints are `{issuer}{path}`: a proxy in front strips the issuer's path, if any.
+        let base = format!(
+            "{}{}",
+            parsed.origin().ascii_serialization(),
+            parsed.path().trim_end_matches('/')
+        );
         Ok(Self {
-            origin,
+            base,
             max_age: i64::try_from(settings.proof_max_age_secs).unwrap_or(3600),
             leeway: i64::try_from(settings.iat_leeway_secs).unwrap_or(0),
             require_nonce: settings.require_nonce,
@@ -132,7 +138,7 @@ impl Dpop {
         access_token: Option<&str>,
         now: i64,
     ) -> Result<VerifiedProof, DpopError> {
-        let uri = htu::normalize(&format!("{}{}", self.origin, request.path())).ok_or(
+        let uri = htu::normalize(&format!("{}{}", self.base, request.path())).ok_or(
             DpopError::InvalidProof("the request URI cannot be compared"),
         )?;
         let expected = Expected {

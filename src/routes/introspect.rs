@@ -114,6 +114,7 @@ impl IntrospectionResponse {
                 sub: Some(user.id),
                 iss: Some(tokens.issuer().to_owned()),
                 roles: Some(user.roles),
+                cnf: record.dpop_jkt.map(|jkt| Confirmation { jkt }),
                 ..Self::default()
             },
         }

@@ -631,6 +631,10 @@ async fn a_public_clients_refresh_token_needs_a_proof_from_its_key(backend: Back
     let key = ClientKey::es256();
     let tokens = bound_tokens(&app, password, &key).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.introspect(refresh_token).await["cnf"],
+        json!({"jkt": key.thumbprint()})
+    );
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
@@ -955,3 +959,54 @@ backend_tests!(
     section_8_server_nonces_are_required_when_configured,
     discovery_names_the_proof_algorithms_and_the_janitor_forgets_old_proofs,
 );
+
+/// `authd client add --require-dpop`, `authd client set --require-dpop`, `authd client list`.
+#[test]
+fn the_cli_requires_dpop_of_a_client_and_lifts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let authd = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+        command
+            .current_dir(dir.path())
+            .args(args)
+            .env("RUST_LOG", "warn");
+        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("AUTHD_")) {
+            command.env_remove(key);
+        }
+        command.output().unwrap()
+    };
+    let flags_of_svc = || {
+        let list = authd(&["client", "list"]);
+        assert!(list.status.success());
+        let list = String::from_utf8(list.stdout).unwrap();
+        let line = list
+            .lines()
+            .find(|line| line.starts_with("svc\t"))
+            .unwrap()
+            .to_owned();
+        line.split('\t').nth(7).unwrap().to_owned()
+    };
+    let added = authd(&[
+        "client",
+        "add",
+        "svc",
+        "--grant",
+        "client_credentials",
+        "--require-dpop",
+    ]);
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(flags_of_svc(), "require-dpop");
+
+    let lifted = authd(&["client", "set", "svc", "--require-dpop", "false"]);
+    assert!(lifted.status.success(), "{lifted:?}");
+    assert_eq!(flags_of_svc(), "");
+    let again = authd(&["client", "set", "svc", "--require-dpop", "true"]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(flags_of_svc(), "require-dpop");
+    assert!(!authd(&["client", "set", "svc"]).status.success());
+    assert!(
+        !authd(&["client", "set", "nobody", "--require-dpop", "true"])
+            .status
+            .success()
+    );
+}

@@ -279,15 +279,5 @@ async fn issue_token(
     } else {
         response
     };
-    let mut http = response.into_http();
-    // RFC 9449 section 8.2: a fresh nonce with every answer while nonces are required.
-    if let Some(nonce) = dpop.nonce(now)
-        && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&nonce)
-    {
-        http.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("dpop-nonce"),
-            value,
-        );
-    }
-    Ok(http)
+    Ok(response.into_http())
 }
