@@ -215,31 +215,12 @@ async fn run_user(
 async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     match command {
         ClientCommand::Add(add) => add_client(*add, store, audit).await?,
-        ClientCommand::Set(SetClient {
-            client_id,
-            resources,
-            no_resources,
-        }) => {
-            let client_id = ClientId::parse(&client_id)?;
-            if resources.is_empty() && !no_resources {
-                anyhow::bail!("nothing to change: name --resource URI or --no-resources");
-            }
-            let resources = ResourceUri::parse_list(&resources)?;
-            store
-                .set_client_resources(&client_id, &resources, &Authority::Operator)
-                .await?;
-            let detail = format!("resources={}", resource_names(&resources));
-            record(audit, "client.updated", client_id.as_str(), Some(detail)).await;
-            println!(
-                "client {client_id}: resources {}",
-                resource_names(&resources)
-            );
-        }
         ClientCommand::List => {
             for client in store.list_clients().await? {
                 print_client(&client);
             }
         }
+        ClientCommand::Set(set) => set_client(set, store, audit).await?,
     }
     Ok(())
 }
@@ -269,6 +250,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             backchannel_logout_uri: add.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(add.backchannel_logout_session_required),
             id_token_signed_response_alg: add.id_token_alg.as_deref(),
+            dpop_bound_access_tokens: Some(add.require_dpop),
         },
         kind,
     )
@@ -297,6 +279,50 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
     Ok(())
 }
 
+async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
+    let client_id = ClientId::parse(&set.client_id)?;
+    let client = store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("client {client_id} does not exist"))?;
+    if set.require_dpop.is_none() && set.resources.is_empty() && !set.no_resources {
+        anyhow::bail!(
+            "nothing to change: name --require-dpop BOOL, --resource URI or --no-resources"
+        );
+    }
+    if let Some(require_dpop) = set.require_dpop {
+        let changes = BrowserChanges {
+            dpop_bound_access_tokens: Some(require_dpop),
+            ..BrowserChanges::default()
+        };
+        store
+            .update_client_browser(
+                &client_id,
+                &client.registration,
+                &changes,
+                &Authority::Operator,
+            )
+            .await?;
+        record(
+            audit,
+            "client.updated",
+            client_id.as_str(),
+            Some(changes.describe()),
+        )
+        .await;
+    }
+    if !set.resources.is_empty() || set.no_resources {
+        let resources = ResourceUri::parse_list(&set.resources)?;
+        store
+            .set_client_resources(&client_id, &resources, &Authority::Operator)
+            .await?;
+        let detail = format!("resources={}", resource_names(&resources));
+        record(audit, "client.updated", client_id.as_str(), Some(detail)).await;
+    }
+    log::info!("client {client_id} updated");
+    Ok(())
+}
+
 /// The admin API's field names in a message, as the flags that set them.
 fn cli_flags(message: &str) -> String {
     message
@@ -310,6 +336,7 @@ fn cli_flags(message: &str) -> String {
         )
         .replace("backchannel_logout_uri", "--backchannel-logout-uri")
         .replace("id_token_signed_response_alg", "--id-token-alg")
+        .replace("dpop_bound_access_tokens", "--require-dpop")
 }
 
 async fn run_resource(
@@ -366,6 +393,7 @@ fn print_client(client: &Client) {
             "backchannel-logout-session-required",
             browser.backchannel_logout_session_required,
         ),
+        ("require-dpop", browser.dpop_bound_access_tokens),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))

@@ -136,10 +136,11 @@ pub struct AddUser {
 pub enum ClientCommand {
     /// Register a client; prints its generated secret once (nothing for --public).
     Add(Box<AddClient>),
-    /// Change a registered client's settings; what no flag names stays as it is.
-    Set(SetClient),
     /// List clients.
     List,
+    /// Change a client's DPoP requirement or its resources; what no flag names stays as it is
+    /// (the other settings change through the admin API).
+    Set(SetClient),
 }
 
 /// Arguments of `authd client set`.
@@ -147,6 +148,9 @@ pub enum ClientCommand {
 pub struct SetClient {
     /// client_id.
     pub client_id: String,
+    /// Require (true) or stop requiring (false) a DPoP proof with every token request.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub require_dpop: Option<bool>,
     /// Replace the resources (RFC 8707) the client may ask tokens for with these (repeatable).
     #[arg(long = "resource", value_name = "URI", conflicts_with = "no_resources")]
     pub resources: Vec<String>,
@@ -225,6 +229,10 @@ pub struct AddClient {
     /// A resource (RFC 8707) the client may ask tokens for (repeatable).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449), so the client never gets a
+    /// bearer token.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 /// `authd keys …`

@@ -49,6 +49,8 @@ pub struct PresentedClient {
     pub registration: String,
     /// The resources (RFC 8707) it may ask tokens for (none for the built-in client).
     pub resources: Vec<ResourceUri>,
+    /// It must send a DPoP proof with every token request (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Why client authentication failed.
@@ -168,6 +170,7 @@ pub async fn authenticate_client(
         grants: client.grants,
         scopes: Some(client.scopes),
         anonymous: false,
+        dpop_bound_access_tokens: client.browser.dpop_bound_access_tokens,
         registration: client.registration,
         resources: client.resources,
     })
@@ -182,6 +185,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
         anonymous,
         registration: String::new(),
         resources: Vec::new(),
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -61,6 +61,7 @@ mod tests {
             needs_consent: true,
             random: "r".repeat(43),
             resources: "https://api.example".into(),
+            dpop_jkt: None,
         }
     }
 

@@ -336,6 +336,7 @@ impl FlowContext<'_> {
             needs_consent: !client.browser.skip_consent,
             random: generate_secret(),
             resources: request.resources.join(" "),
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         // The code carries all of this, sealed: issuing it writes nothing.
         let Some(code) = seal_code(self.keys, &content) else {

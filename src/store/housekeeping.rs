@@ -23,6 +23,8 @@ pub struct Swept {
     pub webauthn_challenges: u64,
     /// Sealed refresh successors past their retry window (cleared, not deleted).
     pub refresh_retries: u64,
+    /// DPoP proofs seen at /token, past their window (no replay can pass then).
+    pub dpop_proofs: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -107,6 +109,7 @@ impl Store {
             )
             .await?,
             refresh_retries: self.clear_refresh_retries(now).await?,
+            dpop_proofs: run(r"delete from dpop_proofs where expires_at < $1", now).await?,
         })
     }
 

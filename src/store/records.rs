@@ -113,6 +113,9 @@ pub struct BrowserSettings {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of its id_tokens and logout tokens.
     pub id_token_signed_response_alg: IdTokenAlg,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2 client metadata
+    /// `dpop_bound_access_tokens`); kept with the browser settings, which PATCH changes.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -206,6 +209,8 @@ pub struct RefreshFamily {
     /// The resources (RFC 8707) it was granted for, space-delimited; its refreshes may ask for
     /// these and nothing else. Empty: tokens for `tokens.audience`.
     pub resources: String,
+    /// The DPoP key (thumbprint) a public client's family is bound to (RFC 9449 section 5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The next token of a family, replacing its current one.

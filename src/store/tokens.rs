@@ -21,6 +21,7 @@ pub(super) struct FamilyRow {
     auth_time: Option<i64>,
     amr: Option<String>,
     resources: String,
+    dpop_jkt: Option<String>,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -41,13 +42,14 @@ impl From<FamilyRow> for RefreshFamily {
             auth_time: row.auth_time,
             amr: row.amr,
             resources: row.resources,
+            dpop_jkt: row.dpop_jkt,
         }
     }
 }
 
 pub(super) const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
                               user_id, user_generation, scope, issued_at, expires_at, \
-                              session_handle, offline, auth_time, amr, resources";
+                              session_handle, offline, auth_time, amr, resources, dpop_jkt";
 
 impl Store {
     /// Stores the first token of a new family (with the sign-in it came from); `family_hash`
@@ -62,8 +64,8 @@ impl Store {
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
                      user_id, user_generation, scope, issued_at, expires_at, auth_time, amr,
-                     resources)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     resources, dpop_jkt)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&family.id)
             .bind(family_hash)
@@ -79,6 +81,7 @@ impl Store {
             .bind(family.auth_time)
             .bind(&family.amr)
             .bind(&family.resources)
+            .bind(&family.dpop_jkt)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

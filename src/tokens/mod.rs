@@ -8,7 +8,7 @@ mod refresh;
 mod refresh_retry;
 mod service;
 
-pub use claims::{AccessClaims, Audience, Authentication, TOKEN_TYPE_HEADER};
+pub use claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Header, Validation};
 
-use super::claims::{AccessClaims, Audience, Authentication, TOKEN_TYPE_HEADER};
+use super::claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 use super::keyring::KeyManager;
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
@@ -84,6 +84,8 @@ pub struct Grant<'a> {
     pub scope: &'a ScopeSet,
     /// `aud`.
     pub audience: Audience,
+    /// The DPoP key (thumbprint) it is bound to (RFC 9449 section 6.1), if any.
+    pub jkt: Option<&'a str>,
 }
 
 /// Signs access tokens with the active key and verifies them with any published key.
@@ -179,17 +181,42 @@ impl TokenService {
         now: i64,
         jti: String,
     ) -> anyhow::Result<IssuedAccessToken> {
-        let audience = Audience::One(self.audience.clone());
+        self.issue_bound(
+            subject,
+            client_id,
+            client_registration,
+            scope,
+            now,
+            Some(jti),
+            None,
+        )
+    }
+
+    /// Like `issue_with_jti` (a fresh `jti` when `None`), bound to the DPoP key whose
+    /// thumbprint is `jkt` when one is given (RFC 9449 section 6.1).
+    #[allow(clippy::too_many_arguments)] // the token's parts, each of its own kind
+    pub fn issue_bound(
+        &self,
+        subject: TokenSubject<'_>,
+        client_id: &str,
+        client_registration: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: Option<String>,
+        jkt: Option<&str>,
+    ) -> anyhow::Result<IssuedAccessToken> {
         let grant = Grant {
             client_id,
             client_registration,
             scope,
-            audience,
+            audience: Audience::One(self.audience.clone()),
+            jkt,
         };
+        let jti = jti.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.issue_for(subject, grant, now, jti)
     }
 
-    /// Signs a token for `subject` as `grant` says (its audience included).
+    /// Signs a token for `subject` as `grant` says (its audience and DPoP binding included).
     pub fn issue_for(
         &self,
         subject: TokenSubject<'_>,
@@ -202,6 +229,7 @@ impl TokenService {
             client_registration,
             scope,
             audience,
+            jkt,
         } = grant;
         let key = self
             .keys
@@ -244,6 +272,9 @@ impl TokenService {
             amr: authentication.map(|a| a.amr.split_whitespace().map(str::to_owned).collect()),
             acr: authentication.map(|a| acr_of(a.amr).to_owned()),
             auth_time: authentication.map(|a| a.auth_time),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

@@ -1170,6 +1170,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
                 needs_consent: false,
                 random: String::new(),
                 resources: String::new(),
+                dpop_jkt: None,
             },
             now,
             access_jti: format!("jti-{hash}"),
@@ -1179,6 +1180,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
                 family_hash: format!("fh-{hash}"),
                 current_hash: format!("ch-{hash}"),
                 expires_at: now + 3600,
+                dpop_jkt: None,
             }),
         })
     };

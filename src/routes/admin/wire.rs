@@ -347,6 +347,8 @@ pub struct ClientResponse {
     pub id_token_signed_response_alg: String,
     /// The resources (RFC 8707) it may ask tokens for.
     pub resources: Vec<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -375,6 +377,7 @@ impl From<Client> for ClientResponse {
                 .map(|uri| uri.as_str().to_owned()),
             backchannel_logout_session_required: browser.backchannel_logout_session_required,
             id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
+            dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
             client_id: client.client_id,
             grants: client
                 .grants
@@ -451,6 +454,9 @@ pub struct CreateClientRequest {
     /// Resources (RFC 8707) it may ask tokens for.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Require a DPoP proof with every token request.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -487,6 +493,8 @@ pub struct PatchClientRequest {
     /// The complete new list of resources (RFC 8707) it may ask tokens for.
     #[schema(schema_with = resource_list)]
     pub resources: Option<Vec<String>>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -559,6 +567,9 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(schema_with = resource_list)]
     resources: Vec<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -618,6 +629,9 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(schema_with = resource_list)]
     resources: Vec<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {

@@ -8,6 +8,9 @@
 //! what it issued revoked (section 4.1.2).
 
 use super::GrantContext;
+use super::dpop_binding::{
+    access_token_binding, refresh_family_binding, require_bound_key, spend_proof,
+};
 use super::id_token::id_token_for;
 use super::response::{TokenResponse, access_grant, client_gets_refresh_tokens, record_issuance};
 use crate::clock::unix_now;
@@ -43,10 +46,13 @@ pub async fn grant(
     if let Some(refused) = mismatch(&code, client, now, presented_uri, verifier) {
         return Err(refusal(ctx, &code, refused).await?);
     }
+    // RFC 9449 section 10: a code sent with dpop_jkt is redeemed with a proof from that key.
+    require_bound_key(ctx, code.dpop_jkt.as_deref(), "code")?;
     // RFC 8707 section 2.2: the resources asked for at /authorize, or some of them.
     let granted = ResourceUri::parse_list(&code.resources.split_whitespace().collect::<Vec<_>>())
         .map_err(|e| anyhow::anyhow!("sealed code resources: {e}"))?;
     let target = requested_target(form.get_all("resource"), &granted)?.unwrap_or(granted);
+    spend_proof(ctx).await?;
     let issued_at = unix_now();
     let access_jti = uuid::Uuid::new_v4().to_string();
     let minted = client_gets_refresh_tokens(client).then(mint_new_family);
@@ -61,6 +67,7 @@ pub async fn grant(
             family_hash: minted.family_hash.clone(),
             current_hash: minted.token_hash.clone(),
             expires_at: refresh_expires_at,
+            dpop_jkt: refresh_family_binding(ctx, client),
         }),
     };
     let offline = claim.is_offline();
@@ -96,6 +103,7 @@ pub async fn grant(
         client_registration: &client.registration,
         scope: &access.scope,
         audience: access.audience,
+        jkt: access_token_binding(ctx),
     };
     let issued = ctx
         .tokens

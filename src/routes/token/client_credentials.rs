@@ -1,6 +1,7 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
@@ -24,11 +25,13 @@ pub async fn grant(
     let requested = resolve_scope(form.get("scope"), &allowed)?;
     let target = requested_target(form.get_all("resource"), &client.resources)?;
     let access = access_grant(ctx, &requested, target.as_deref().unwrap_or_default()).await?;
+    spend_proof(ctx).await?;
     let grant = Grant {
         client_id: &client.client_id,
         client_registration: &client.registration,
         scope: &access.scope,
         audience: access.audience,
+        jkt: access_token_binding(ctx),
     };
     let jti = uuid::Uuid::new_v4().to_string();
     let issued = ctx

@@ -4,6 +4,7 @@
 use secrecy::SecretString;
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{
     TokenResponse, access_grant, allowed_user_scope, client_gets_refresh_tokens, record_issuance,
     resolve_scope, start_refresh_family, user_access_token,
@@ -63,6 +64,7 @@ pub async fn grant(
     let target = target.as_deref().unwrap_or_default();
     // The refresh family keeps the whole grant; each access token carries its audience's part.
     let access = access_grant(ctx, &scope, target).await?;
+    spend_proof(ctx).await?;
     let access_token = user_access_token(
         ctx.tokens,
         &user,
@@ -71,6 +73,7 @@ pub async fn grant(
         None,
         Some(authentication),
         now,
+        access_token_binding(ctx),
     )?;
     let refresh_token = if client_gets_refresh_tokens(client) {
         let grant = (&scope, target);

@@ -2,6 +2,7 @@
 //! 4.14), and retries of a refresh whose response was lost (`tokens.refresh_retry_secs`).
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, require_bound_key, spend_proof};
 use super::id_token::id_token_for;
 use super::response::{
     TokenResponse, access_grant, allowed_user_scope, record_issuance, resolve_scope,
@@ -78,6 +79,8 @@ async fn rotate(
     if family.expires_at <= now {
         return Err(invalid());
     }
+    // RFC 9449 section 5: a public client's family is bound to the key it was issued with.
+    require_bound_key(ctx, family.dpop_jkt.as_deref(), "refresh token")?;
     let user = match store.find_user_by_id(&family.user_id).await? {
         Some(user) if !user.disabled && user.token_generation == family.user_generation => user,
         _ => return Err(invalid()),
@@ -101,6 +104,7 @@ async fn rotate(
             .saturating_add(i64::try_from(retry_secs).unwrap_or(i64::MAX));
         Some((sealed, until))
     };
+    spend_proof(ctx).await?;
     let rotation = RefreshRotation {
         family_id: &family.id,
         generation: family.generation,
@@ -113,7 +117,8 @@ async fn rotate(
     };
     if store.rotate_refresh_token(&rotation).await? == RotateOutcome::NotCurrent {
         // A twin of this request may have rotated it a moment ago: that is a retry.
-        if let Some(exchanged) = claim_retry(form, client, ctx, presented_hash, &family.id).await? {
+        // (Its proof was spent above and its key checked against the family's.)
+        if let Some(exchanged) = claim_retry(form, client, ctx, presented_hash, &family).await? {
             return Ok(exchanged);
         }
         // Exchanged concurrently (reuse, section 4.14.2), or revoked while we looked.
@@ -143,7 +148,8 @@ async fn retry_or_reuse(
     else {
         return Err(invalid());
     };
-    if let Some(exchanged) = claim_retry(form, client, ctx, presented_hash, &family.id).await? {
+    if let Some(exchanged) = claim_retry(form, client, ctx, presented_hash, &family).await? {
+        spend_proof(ctx).await?;
         return Ok(exchanged);
     }
     // RFC 9700 section 4.14.2: whoever holds an old token, the family is compromised; another
@@ -161,21 +167,24 @@ async fn claim_retry(
     client: &PresentedClient,
     ctx: &GrantContext<'_>,
     presented_hash: &str,
-    family_id: &str,
+    family: &RefreshFamily,
 ) -> Result<Option<Exchanged>, OAuthError> {
     if ctx.settings.tokens.refresh_retry_secs == 0 {
         return Ok(None);
     }
+    // RFC 9449 section 5: a family bound to a DPoP key is retried with a proof of that key;
+    // anything else presenting its old token is not its client, and it is reuse.
+    if require_bound_key(ctx, family.dpop_jkt.as_deref(), "refresh token").is_err() {
+        return Ok(None);
+    }
     let retry = RefreshRetry {
-        family_id,
+        family_id: &family.id,
         presented_hash,
         client_id: &client.client_id,
         client_registration: &client.registration,
         clock_now: ctx.clock.now(),
         now: unix_now(),
     };
-    // TODO(dpop): a family bound to a DPoP key must be retried with a proof of the same key
-    // as its rotation; until the dpop branch lands there is no binding to compare.
     let Some((family, sealed)) = ctx.store.claim_refresh_retry(&retry).await? else {
         return Ok(None);
     };
@@ -285,8 +294,16 @@ async fn respond(
         (Some(auth_time), Some(amr)) => Some(Authentication { amr, auth_time }),
         _ => None,
     };
-    let access_token =
-        user_access_token(tokens, &user, client, &access, session, authentication, now)?;
+    let access_token = user_access_token(
+        tokens,
+        &user,
+        client,
+        &access,
+        session,
+        authentication,
+        now,
+        access_token_binding(ctx),
+    )?;
     // Core section 12.2: the same sub, auth_time and sid as at sign-in; families from the
     // password grant (no browser session) get no id_token, as their first response had none.
     let id_token = match (family.session_handle.is_some(), authentication) {

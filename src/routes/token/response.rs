@@ -19,6 +19,7 @@ use crate::tokens::{Authentication, Grant, TokenService, TokenSubject, mint_new_
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
+    /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key.
     #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_in: i64,
@@ -55,6 +56,12 @@ impl TokenResponse {
     /// Adds an id_token (OpenID Connect Core section 3.1.3.3).
     pub fn with_id_token(mut self, id_token: Option<String>) -> Self {
         self.id_token = id_token;
+        self
+    }
+
+    /// Marks the access token as bound to the request's DPoP key (RFC 9449 section 5).
+    pub fn bound_to_dpop_key(mut self) -> Self {
+        self.token_type = crate::dpop::TOKEN_TYPE;
         self
     }
 
@@ -140,6 +147,7 @@ pub async fn start_refresh_family(
         auth_time: Some(authentication.auth_time),
         amr: Some(authentication.amr.to_owned()),
         resources: joined(resources),
+        dpop_jkt: super::dpop_binding::refresh_family_binding(ctx, client),
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)
@@ -157,7 +165,8 @@ pub fn joined(resources: &[ResourceUri]) -> String {
 }
 
 /// Signs an access token for `user` as `grant` says, who signed in as `authentication` says,
-/// ending with `session` when it names one.
+/// ending with `session` when it names one, bound to the DPoP key `jkt` when one is given.
+#[allow(clippy::too_many_arguments)] // the token's parts, each of its own kind
 pub fn user_access_token(
     tokens: &TokenService,
     user: &User,
@@ -166,6 +175,7 @@ pub fn user_access_token(
     session: Option<&str>,
     authentication: Option<Authentication<'_>>,
     now: i64,
+    jkt: Option<&str>,
 ) -> Result<String, OAuthError> {
     let subject = TokenSubject::User {
         id: &user.id,
@@ -180,6 +190,7 @@ pub fn user_access_token(
         client_registration: &client.registration,
         scope: &grant.scope,
         audience: grant.audience.clone(),
+        jkt,
     };
     let jti = uuid::Uuid::new_v4().to_string();
     Ok(tokens.issue_for(subject, grant, now, jti)?.token)
