@@ -45,6 +45,15 @@ pub enum OAuthError {
     /// section 8.5 extension error).
     #[error("{0}")]
     MfaRequired(String),
+    /// A pushed authorization request refused with an RFC 6749 section 4.1.2.1 code (RFC 9126
+    /// section 2.3), such as `unsupported_response_type`.
+    #[error("{description}")]
+    AuthorizationRequest {
+        /// The error code.
+        code: &'static str,
+        /// Safe to show.
+        description: String,
+    },
     /// An authenticated client lacks the scope this endpoint needs (403).
     #[error("{0}")]
     InsufficientScope(String),
@@ -89,6 +98,7 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::MfaRequired(_) => "mfa_required",
+            OAuthError::AuthorizationRequest { code, .. } => code,
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::TemporarilyUnavailable
             | OAuthError::Busy

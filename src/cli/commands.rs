@@ -248,6 +248,8 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             backchannel_logout_uri: add.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(add.backchannel_logout_session_required),
             id_token_signed_response_alg: add.id_token_alg.as_deref(),
+            require_pushed_authorization_requests: Some(add.require_par),
+            introspection_signed_response_alg: add.introspection_alg.as_deref(),
         },
         kind,
     )
@@ -283,11 +285,13 @@ fn cli_flags(message: &str) -> String {
         )
         .replace("backchannel_logout_uri", "--backchannel-logout-uri")
         .replace("id_token_signed_response_alg", "--id-token-alg")
+        .replace("require_pushed_authorization_requests", "--require-par")
+        .replace("introspection_signed_response_alg", "--introspection-alg")
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
-/// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm (lists
-/// comma-separated; scopes space-separated as on the wire).
+/// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm, introspection
+/// response algorithm (lists comma-separated; scopes space-separated as on the wire).
 fn print_client(client: &Client) {
     let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
     let browser = &client.browser;
@@ -299,6 +303,7 @@ fn print_client(client: &Client) {
             "backchannel-logout-session-required",
             browser.backchannel_logout_session_required,
         ),
+        ("require-par", browser.require_pushed_authorization_requests),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))
@@ -309,7 +314,7 @@ fn print_client(client: &Client) {
         .map(|u| u.as_str())
         .collect();
     println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         client.client_id,
         if client.is_public() {
             "public"
@@ -328,6 +333,7 @@ fn print_client(client: &Client) {
             .as_ref()
             .map_or("", |uri| uri.as_str()),
         browser.id_token_signed_response_alg.as_str(),
+        browser.introspection_signed_response_alg.stored(),
     );
 }
 

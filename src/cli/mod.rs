@@ -182,6 +182,13 @@ pub struct AddClient {
     /// Sign this client's id_tokens with ALG: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     pub id_token_alg: Option<String>,
+    /// Accept this client's authorization requests only through /par (RFC 9126).
+    #[arg(long = "require-par")]
+    pub require_par: bool,
+    /// Sign this client's JWT introspection responses with ALG: RS256, ES256 or EdDSA (default:
+    /// the access tokens' algorithm).
+    #[arg(long = "introspection-alg", value_name = "ALG")]
+    pub introspection_alg: Option<String>,
 }
 
 /// `authd keys …`

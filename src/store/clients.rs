@@ -10,8 +10,8 @@ use super::{
     with_pool,
 };
 use crate::domain::{
-    Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg, RedirectUri,
-    ScopeSet,
+    Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg,
+    IntrospectionAlg, RedirectUri, ScopeSet,
 };
 
 #[derive(FromRow)]
@@ -31,6 +31,8 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
     id_token_signed_response_alg: String,
+    require_pushed_authorization_requests: bool,
+    introspection_signed_response_alg: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -80,6 +82,11 @@ impl TryFrom<ClientRow> for Client {
                 backchannel_logout_session_required: row.backchannel_logout_session_required,
                 id_token_signed_response_alg: IdTokenAlg::parse(&row.id_token_signed_response_alg)
                     .map_err(corrupt)?,
+                require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+                introspection_signed_response_alg: IntrospectionAlg::parse(
+                    &row.introspection_signed_response_alg,
+                )
+                .map_err(corrupt)?,
             },
         })
     }
@@ -88,7 +95,8 @@ impl TryFrom<ClientRow> for Client {
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at, \
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
-     id_token_signed_response_alg";
+     id_token_signed_response_alg, require_pushed_authorization_requests, \
+     introspection_signed_response_alg";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -114,6 +122,12 @@ impl From<BrowserChanges> for BrowserSettings {
                 .backchannel_logout_session_required
                 .unwrap_or_default(),
             id_token_signed_response_alg: changes.id_token_signed_response_alg.unwrap_or_default(),
+            require_pushed_authorization_requests: changes
+                .require_pushed_authorization_requests
+                .unwrap_or_default(),
+            introspection_signed_response_alg: changes
+                .introspection_signed_response_alg
+                .unwrap_or_default(),
         }
     }
 }
@@ -132,8 +146,10 @@ impl Store {
                 r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at,
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,
                     pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
-                    backchannel_logout_session_required, id_token_signed_response_alg)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    backchannel_logout_session_required, id_token_signed_response_alg,
+                    require_pushed_authorization_requests, introspection_signed_response_alg)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -150,6 +166,8 @@ impl Store {
             .bind(new.browser.backchannel_logout_uri.as_ref().map(BackchannelLogoutUri::as_str))
             .bind(new.browser.backchannel_logout_session_required)
             .bind(new.browser.id_token_signed_response_alg.stored())
+            .bind(new.browser.require_pushed_authorization_requests)
+            .bind(new.browser.introspection_signed_response_alg.stored())
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -197,7 +215,11 @@ impl Store {
                 backchannel_logout_uri = case when $9 then $10 else backchannel_logout_uri end,
                 backchannel_logout_session_required =
                     coalesce($11, backchannel_logout_session_required),
-                id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg)
+                id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg),
+                require_pushed_authorization_requests =
+                    coalesce($13, require_pushed_authorization_requests),
+                introspection_signed_response_alg =
+                    coalesce($14, introspection_signed_response_alg)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -222,6 +244,12 @@ impl Store {
                 )
                 .bind(changes.backchannel_logout_session_required)
                 .bind(changes.id_token_signed_response_alg.map(IdTokenAlg::stored))
+                .bind(changes.require_pushed_authorization_requests)
+                .bind(
+                    changes
+                        .introspection_signed_response_alg
+                        .map(IntrospectionAlg::stored),
+                )
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -107,6 +107,8 @@ async fn create_client(
             backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(body.backchannel_logout_session_required),
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
+            require_pushed_authorization_requests: Some(body.require_pushed_authorization_requests),
+            introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
         },
         kind,
     )?;
@@ -194,6 +196,8 @@ async fn patch_client(
             backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: body.backchannel_logout_session_required,
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
+            require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+            introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
         },
         kind,
     )?;

@@ -343,6 +343,11 @@ pub struct ClientResponse {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
+    /// Whether `/authorize` takes this client's requests only through `/par` (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses (RFC 9701); null for the server's
+    /// default (the access tokens' algorithm).
+    pub introspection_signed_response_alg: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -371,6 +376,11 @@ impl From<Client> for ClientResponse {
                 .map(|uri| uri.as_str().to_owned()),
             backchannel_logout_session_required: browser.backchannel_logout_session_required,
             id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
+            require_pushed_authorization_requests: browser.require_pushed_authorization_requests,
+            introspection_signed_response_alg: browser
+                .introspection_signed_response_alg
+                .as_str()
+                .map(str::to_owned),
             client_id: client.client_id,
             grants: client
                 .grants
@@ -439,6 +449,12 @@ pub struct CreateClientRequest {
     /// RS256 (default), ES256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RS256, ES256 or EdDSA; absent or empty for the server's default.
+    #[serde(default)]
+    pub introspection_signed_response_alg: Option<String>,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -472,6 +488,13 @@ pub struct PatchClientRequest {
     /// RS256, ES256 or EdDSA; empty means the default (RS256).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Whether `/authorize` takes this client's requests only through `/par` (authorization_code
+    /// clients only).
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; empty means the
+    /// server's default (confidential clients only).
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    pub introspection_signed_response_alg: Option<String>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -540,6 +563,14 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; absent or empty
+    /// for the server's default.
+    #[serde(default)]
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    introspection_signed_response_alg: Option<String>,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -595,6 +626,9 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
