@@ -46,15 +46,6 @@ pub fn check_push(
             "request_uri must not be sent to the pushed authorization request endpoint",
         ));
     }
-    // The client authenticated as itself; a client_id naming another is a confusion.
-    if params
-        .get("client_id")
-        .is_some_and(|named| named != client.client_id)
-    {
-        return Err(OAuthError::invalid_request(
-            "client_id differs from the authenticated client",
-        ));
-    }
     check_request(params, Some(client))
         .and_then(|request| check_openid_request(tokens, params, request))
         .map_err(|error| match error {

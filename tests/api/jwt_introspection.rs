@@ -3,6 +3,7 @@
 //! signatures are checked with openidconnect's own JOSE verifiers (RSA, ECDSA, Ed25519), not
 //! with jsonwebtoken or authd's code.
 
+use authd::config::SigningAlgorithm;
 use authd::credentials::{generate_secret, hash_secret};
 use authd::domain::{ClientId, GrantType, IntrospectionAlg, ScopeSet};
 use authd::store::{BrowserSettings, NewClient};
@@ -10,10 +11,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::JsonWebKey;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, INTROSPECTOR, TestApp, assert_oauth_error};
+use crate::browser_clients::authd_cli;
+use crate::helpers::{Backend, INTROSPECTOR, TestApp, TestDatabase, assert_oauth_error};
 
 const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
@@ -25,6 +28,8 @@ backend_tests!(
     rfc9701_6_the_algorithm_is_registered_through_the_admin_api,
     rfc9701_7_metadata_lists_the_signing_algorithms,
     rfc9701_a_signed_answer_still_needs_client_authentication,
+    the_cli_registers_the_introspection_algorithm,
+    rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json,
 );
 
 /// POSTs /introspect as `client_id` with `accept`.
@@ -298,4 +303,85 @@ async fn rfc9701_a_signed_answer_still_needs_client_authentication(backend: Back
 
     assert_oauth_error(wrong, 401, "invalid_client").await;
     assert_oauth_error(anonymous, 401, "invalid_client").await;
+}
+
+async fn the_cli_registers_the_introspection_algorithm(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+
+    let added = authd_cli(
+        &database,
+        &[
+            "client",
+            "add",
+            "reports",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "introspect",
+            "--introspection-alg",
+            "ES256",
+        ],
+    );
+    let unsupported = authd_cli(
+        &database,
+        &[
+            "client",
+            "add",
+            "other",
+            "--grant",
+            "client_credentials",
+            "--introspection-alg",
+            "HS256",
+        ],
+    );
+    let listed = authd_cli(&database, &["client", "list"]);
+
+    assert!(added.status.success(), "{added:?}");
+    assert!(!unsupported.status.success());
+    let refusal = String::from_utf8_lossy(&unsupported.stderr);
+    assert!(refusal.contains("--introspection-alg"), "{refusal}");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with("reports\t"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(line.split('\t').nth(11), Some("ES256"), "{line}");
+}
+
+async fn rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.tokens.algorithm = SigningAlgorithm::HS256;
+        s.tokens.hs256_secret = Some(SecretString::from(
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        ));
+    })
+    .await;
+    let token = app.token_with_scopes(&["items:read"]).await;
+    let secret = app.introspector_secret().await;
+
+    let response =
+        introspect_accepting(&app, INTROSPECTOR, &secret, &token, Some(JWT_MEDIA_TYPE)).await;
+    let metadata: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(
+        metadata["introspection_signing_alg_values_supported"],
+        json!([])
+    );
 }

@@ -6,11 +6,13 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, assert_oauth_error};
+use crate::browser_clients::authd_cli;
+use crate::helpers::{Backend, TestApp, TestDatabase, assert_oauth_error};
 use crate::signin_support::{
-    Browser, ClientSpec, Pkce, REDIRECT, WebClient, add_web_client, assert_error_page, json,
-    location, param,
+    Browser, ClientSpec, Pkce, REDIRECT, WebClient, add_web_client, assert_error_page, csrf_of,
+    json, location, param,
 };
+use crate::totp;
 
 const SCOPES: &[&str] = &["items:read", "items:write"];
 const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -18,6 +20,7 @@ const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 backend_tests!(
     rfc9126_2_a_pushed_request_runs_the_code_flow_through_login_and_consent_to_tokens,
     rfc9126_2_a_public_client_pushes_with_its_client_id_alone,
+    rfc9126_4_a_sign_in_through_the_second_factor_page_keeps_the_pushed_request,
     rfc9126_4_parameters_sent_to_authorize_besides_the_request_uri_are_ignored,
     rfc9126_4_a_request_uri_is_used_once,
     rfc9126_4_concurrent_uses_on_two_instances_let_exactly_one_through,
@@ -29,6 +32,7 @@ backend_tests!(
     rfc9126_5_a_client_can_require_pushed_requests_for_itself,
     rfc9126_5_the_server_can_require_pushed_requests_for_every_client,
     rfc9126_5_metadata_names_the_endpoint_in_both_documents,
+    the_cli_registers_a_client_that_requires_pushed_requests,
 );
 
 /// POSTs `form` to /par as `client` (Basic for confidential clients, client_id for public).
@@ -165,6 +169,52 @@ async fn rfc9126_2_a_public_client_pushes_with_its_client_id_alone(backend: Back
     .await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "items:write");
+}
+
+async fn rfc9126_4_a_sign_in_through_the_second_factor_page_keeps_the_pushed_request(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    let enrolled = totp::enrol(&app).await;
+    let client = add_web_client(&app, ClientSpec::third_party("gallery", SCOPES)).await;
+    let pkce = Pkce::new();
+    let request_uri = pushed_uri(&app, &client, &pkce, "items:read").await;
+    let params = [
+        ("client_id", "gallery"),
+        ("request_uri", request_uri.as_str()),
+    ];
+
+    let browser = Browser::new();
+    let first = authorize_with(&app, &browser, &params).await;
+    assert_eq!(location(&first), "/login");
+    let signed_in = browser.sign_in(&app, "alice", password).await;
+    assert_eq!(location(&signed_in), "/login/second-factor");
+    let page = browser.get(&app.url("/login/second-factor")).await;
+    let csrf = csrf_of(&page.text().await.unwrap());
+    totp::inside_a_step(&app).await;
+    let code = totp::code_at(&app, &enrolled.totp, 0);
+    let second = browser
+        .post(
+            &app.url("/login/second-factor"),
+            &[("csrf", csrf.as_str()), ("otp", code.as_str())],
+        )
+        .await;
+    assert_eq!(location(&second), "/consent");
+    let answer = finish_sign_in(&app, &browser, second, password).await;
+    // Meanwhile the request_uri stays used.
+    let replay = authorize_with(&app, &Browser::new(), &params).await;
+
+    assert_eq!(param(&answer, "state").as_deref(), Some("s-1"), "{answer}");
+    let code = param(&answer, "code").expect("a code");
+    let (status, tokens) = json(
+        client
+            .exchange(&app, &code, Some(&pkce.verifier), Some(REDIRECT))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_error_page(replay, 400).await;
 }
 
 async fn rfc9126_4_parameters_sent_to_authorize_besides_the_request_uri_are_ignored(
@@ -350,11 +400,13 @@ async fn rfc9126_4_an_unknown_or_altered_request_uri_is_an_error_page(backend: B
     altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).unwrap();
 
+    // (A request_uri that is not our URN is a request object by reference: refused at the
+    // redirect URI with request_uri_not_supported, see authorization_code.rs.)
     for request_uri in [
         format!("{URN_PREFIX}nothing-we-issued"),
-        "https://attacker.example/request.jwt".to_owned(),
+        URN_PREFIX.to_owned(),
         altered,
-        genuine.replace(URN_PREFIX, "urn:other:"),
+        format!("{genuine}A"),
     ] {
         let response = authorize_with(
             &app,
@@ -401,6 +453,7 @@ async fn rfc9126_2_1_a_push_is_checked_as_authorize_would_check_it(backend: Back
             with("request", "eyJhbGciOiJub25lIn0.e30."),
             "request_not_supported",
         ),
+        // Basic authentication and a client_id in the body are two methods at once.
         (with("client_id", "someone-else"), "invalid_request"),
         (with("id_token_hint", "not-a-token"), "invalid_request"),
     ];
@@ -588,4 +641,43 @@ async fn rfc9126_5_metadata_names_the_endpoint_in_both_documents(backend: Backen
         // OpenID request objects by reference are still not supported.
         assert_eq!(metadata["request_uri_parameter_supported"], false);
     }
+}
+
+async fn the_cli_registers_a_client_that_requires_pushed_requests(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let code_client = [
+        "client",
+        "add",
+        "bank",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://bank.example/cb",
+        "--public",
+    ];
+
+    let added = authd_cli(&database, &[&code_client[..], &["--require-par"]].concat());
+    let service = authd_cli(
+        &database,
+        &[
+            "client",
+            "add",
+            "svc",
+            "--grant",
+            "client_credentials",
+            "--require-par",
+        ],
+    );
+    let listed = authd_cli(&database, &["client", "list"]);
+
+    assert!(added.status.success(), "{added:?}");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let line = listed
+        .lines()
+        .find(|line| line.starts_with("bank\t"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(line.split('\t').nth(7), Some("require-par"), "{line}");
+    assert!(!service.status.success());
+    let refusal = String::from_utf8_lossy(&service.stderr);
+    assert!(refusal.contains("--require-par"), "{refusal}");
 }

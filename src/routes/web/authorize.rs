@@ -52,8 +52,12 @@ async fn authorize(request: &HttpRequest, state: &WebState, encoded: &str) -> Ht
         Ok(params) => params,
         Err(message) => return state.error_page(StatusCode::BAD_REQUEST, &message),
     };
-    // RFC 9126 section 4: a pushed request replaces every parameter but client_id.
-    let checked = if params.get("request_uri").is_some() {
+    // RFC 9126 section 4: a pushed request replaces every parameter but client_id. Any other
+    // request_uri (a request object by reference) is refused by check_request.
+    let pushed = params
+        .get("request_uri")
+        .is_some_and(|uri| uri.starts_with(par::REQUEST_URI_PREFIX));
+    let checked = if pushed {
         par::redeem(
             &params,
             &state.store,
@@ -97,15 +101,16 @@ async fn check_plain_request(
     };
     let checked = check_request(params, client.as_ref())
         .and_then(|authorization| check_openid_request(&state.tokens, params, authorization));
-    Ok(checked.and_then(|authorization| {
-        // RFC 9126 section 5: the redirect URI is checked, so the client hears of it.
-        match client.filter(|client| par::is_required(client, &state.settings.oauth)) {
-            Some(_) => Err(RequestError::Redirect(
-                authorization.deliver_to,
-                ErrorCode::InvalidRequest,
-                "this client must push its authorization requests to /par".to_owned(),
-            )),
-            None => Ok(authorization),
-        }
+    // RFC 9126 section 5: refused once the redirect URI is checked, so the client hears of it.
+    let required = client
+        .as_ref()
+        .is_some_and(|client| par::is_required(client, &state.settings.oauth));
+    Ok(checked.and_then(|authorization| match required {
+        true => Err(RequestError::Redirect(
+            authorization.deliver_to,
+            ErrorCode::InvalidRequest,
+            "this client must push its authorization requests to /par".to_owned(),
+        )),
+        false => Ok(authorization),
     }))
 }
