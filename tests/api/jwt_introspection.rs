@@ -30,6 +30,7 @@ backend_tests!(
     rfc9701_a_signed_answer_still_needs_client_authentication,
     the_cli_registers_the_introspection_algorithm,
     rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json,
+    rfc9701_8_a_signed_answer_is_never_taken_for_an_access_token,
 );
 
 /// POSTs /introspect as `client_id` with `accept`.
@@ -384,4 +385,28 @@ async fn rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json
         metadata["introspection_signing_alg_values_supported"],
         json!([])
     );
+}
+
+async fn rfc9701_8_a_signed_answer_is_never_taken_for_an_access_token(backend: Backend) {
+    // The answers are signed with the access tokens' keys: their `typ` (and missing `exp`) must
+    // keep them from passing as one.
+    let app = TestApp::spawn(backend).await;
+    let token = app.token_with_scopes(&["items:read"]).await;
+    let secret = add_introspector(&app, "default", "").await;
+    let response =
+        introspect_accepting(&app, "default", &secret, &token, Some(JWT_MEDIA_TYPE)).await;
+    let signed = response.text().await.unwrap();
+    let (header, _) = verified(&app, &signed).await;
+    assert_eq!(
+        header["alg"],
+        format!("{:?}", app.settings.tokens.algorithm)
+    );
+
+    let as_bearer = app
+        .bearer(reqwest::Method::GET, "/me", Some(&signed), None)
+        .await;
+    let introspected = app.introspect(&signed).await;
+
+    assert_eq!(as_bearer.status(), 401);
+    assert_eq!(introspected, json!({"active": false}));
 }
