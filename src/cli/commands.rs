@@ -9,15 +9,15 @@ use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
     AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, RoleCommand,
-    UserCommand,
+    SetClient, UserCommand,
 };
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Settings;
 use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
 use crate::domain::{
-    BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword, RoleName, ScopeSet,
-    Username,
+    Authority, BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword,
+    RoleName, ScopeSet, Username,
 };
 use crate::startup::Application;
 use crate::store::{Client, NewClient, NewUser, Store};
@@ -219,7 +219,41 @@ async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> 
                 print_client(&client);
             }
         }
+        ClientCommand::Set(set) => set_client(set, store, audit).await?,
     }
+    Ok(())
+}
+
+async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
+    let client_id = ClientId::parse(&set.client_id)?;
+    let client = store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("client {client_id} does not exist"))?;
+    let kind = ClientKind {
+        grants: &client.grants,
+        public: client.is_public(),
+    };
+    let changes = BrowserChanges::parse(
+        BrowserInput {
+            require_pushed_authorization_requests: set.require_par,
+            introspection_signed_response_alg: set.introspection_alg.as_deref(),
+            ..BrowserInput::default()
+        },
+        kind,
+    )
+    .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
+    store
+        .update_client_browser(
+            &client_id,
+            &client.registration,
+            &changes,
+            &Authority::Operator,
+        )
+        .await?;
+    let detail = Some(changes.describe());
+    record(audit, "client.updated", client_id.as_str(), detail).await;
+    log::info!("client {client_id} updated");
     Ok(())
 }
 

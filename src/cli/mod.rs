@@ -134,6 +134,23 @@ pub enum ClientCommand {
     Add(Box<AddClient>),
     /// List clients.
     List,
+    /// Change settings of a registered client (the flags given; the others stay).
+    Set(SetClient),
+}
+
+/// Arguments of `authd client set`.
+#[derive(Debug, Args)]
+pub struct SetClient {
+    /// client_id.
+    pub client_id: String,
+    /// Accept this client's authorization requests only through /par; `--require-par false`
+    /// accepts plain ones again.
+    #[arg(long = "require-par", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_par: Option<bool>,
+    /// Sign its JWT introspection responses with ALG: RS256, ES256 or EdDSA; "" for the
+    /// default (the access tokens' algorithm).
+    #[arg(long = "introspection-alg", value_name = "ALG")]
+    pub introspection_alg: Option<String>,
 }
 
 /// Arguments of `authd client add`.

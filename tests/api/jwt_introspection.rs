@@ -28,7 +28,7 @@ backend_tests!(
     rfc9701_6_the_algorithm_is_registered_through_the_admin_api,
     rfc9701_7_metadata_lists_the_signing_algorithms,
     rfc9701_a_signed_answer_still_needs_client_authentication,
-    the_cli_registers_the_introspection_algorithm,
+    the_cli_registers_and_sets_the_introspection_algorithm,
     rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json,
     rfc9701_8_a_signed_answer_is_never_taken_for_an_access_token,
 );
@@ -306,7 +306,7 @@ async fn rfc9701_a_signed_answer_still_needs_client_authentication(backend: Back
     assert_oauth_error(anonymous, 401, "invalid_client").await;
 }
 
-async fn the_cli_registers_the_introspection_algorithm(backend: Backend) {
+async fn the_cli_registers_and_sets_the_introspection_algorithm(backend: Backend) {
     let database = TestDatabase::create(backend).await;
 
     let added = authd_cli(
@@ -347,6 +347,16 @@ async fn the_cli_registers_the_introspection_algorithm(backend: Backend) {
         .find(|line| line.starts_with("reports\t"))
         .unwrap_or_else(|| panic!("{listed}"));
     assert_eq!(line.split('\t').nth(11), Some("ES256"), "{line}");
+
+    let changed = authd_cli(
+        &database,
+        &["client", "set", "reports", "--introspection-alg", "EdDSA"],
+    );
+    let listed = authd_cli(&database, &["client", "list"]);
+    assert!(changed.status.success(), "{changed:?}");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let line = listed.lines().find(|l| l.starts_with("reports\t")).unwrap();
+    assert_eq!(line.split('\t').nth(11), Some("EdDSA"), "{line}");
 }
 
 async fn rfc9701_with_hs256_alone_nothing_is_published_and_the_answer_stays_json(backend: Backend) {

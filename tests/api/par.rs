@@ -32,7 +32,7 @@ backend_tests!(
     rfc9126_5_a_client_can_require_pushed_requests_for_itself,
     rfc9126_5_the_server_can_require_pushed_requests_for_every_client,
     rfc9126_5_metadata_names_the_endpoint_in_both_documents,
-    the_cli_registers_a_client_that_requires_pushed_requests,
+    the_cli_registers_and_sets_a_client_that_requires_pushed_requests,
 );
 
 /// POSTs `form` to /par as `client` (Basic for confidential clients, client_id for public).
@@ -643,7 +643,7 @@ async fn rfc9126_5_metadata_names_the_endpoint_in_both_documents(backend: Backen
     }
 }
 
-async fn the_cli_registers_a_client_that_requires_pushed_requests(backend: Backend) {
+async fn the_cli_registers_and_sets_a_client_that_requires_pushed_requests(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let code_client = [
         "client",
@@ -680,4 +680,32 @@ async fn the_cli_registers_a_client_that_requires_pushed_requests(backend: Backe
     assert!(!service.status.success());
     let refusal = String::from_utf8_lossy(&service.stderr);
     assert!(refusal.contains("--require-par"), "{refusal}");
+
+    // `client set` turns it off and on again, and refuses unknown clients.
+    let cleared = authd_cli(
+        &database,
+        &["client", "set", "bank", "--require-par", "false"],
+    );
+    let listed_cleared = authd_cli(&database, &["client", "list"]);
+    let set_again = authd_cli(&database, &["client", "set", "bank", "--require-par"]);
+    let unknown = authd_cli(
+        &database,
+        &["client", "set", "nobody", "--require-par", "true"],
+    );
+    let listed = authd_cli(&database, &["client", "list"]);
+
+    assert!(cleared.status.success(), "{cleared:?}");
+    assert!(set_again.status.success(), "{set_again:?}");
+    assert!(!unknown.status.success());
+    let flags_of = |output: &std::process::Output| {
+        let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with("bank\t"))
+            .unwrap()
+            .to_owned();
+        line.split('\t').nth(7).unwrap().to_owned()
+    };
+    assert_eq!(flags_of(&listed_cleared), "");
+    assert_eq!(flags_of(&listed), "require-par");
 }
