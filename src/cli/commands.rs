@@ -238,11 +238,17 @@ async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::
         BrowserInput {
             require_pushed_authorization_requests: set.require_par,
             introspection_signed_response_alg: set.introspection_alg.as_deref(),
+            dpop_bound_access_tokens: set.require_dpop,
             ..BrowserInput::default()
         },
         kind,
     )
     .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
+    if changes == BrowserChanges::default() {
+        anyhow::bail!(
+            "nothing to change: give --require-dpop, --require-par or --introspection-alg"
+        );
+    }
     store
         .update_client_browser(
             &client_id,
@@ -284,6 +290,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             id_token_signed_response_alg: add.id_token_alg.as_deref(),
             require_pushed_authorization_requests: Some(add.require_par),
             introspection_signed_response_alg: add.introspection_alg.as_deref(),
+            dpop_bound_access_tokens: Some(add.require_dpop),
         },
         kind,
     )
@@ -321,6 +328,7 @@ fn cli_flags(message: &str) -> String {
         .replace("id_token_signed_response_alg", "--id-token-alg")
         .replace("require_pushed_authorization_requests", "--require-par")
         .replace("introspection_signed_response_alg", "--introspection-alg")
+        .replace("dpop_bound_access_tokens", "--require-dpop")
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
@@ -338,6 +346,7 @@ fn print_client(client: &Client) {
             browser.backchannel_logout_session_required,
         ),
         ("require-par", browser.require_pushed_authorization_requests),
+        ("require-dpop", browser.dpop_bound_access_tokens),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))

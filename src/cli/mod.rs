@@ -134,7 +134,8 @@ pub enum ClientCommand {
     Add(Box<AddClient>),
     /// List clients.
     List,
-    /// Change settings of a registered client (the flags given; the others stay).
+    /// Change settings of a registered client: the flags given; the others stay (and change
+    /// through the admin API).
     Set(SetClient),
 }
 
@@ -151,6 +152,10 @@ pub struct SetClient {
     /// default (the access tokens' algorithm).
     #[arg(long = "introspection-alg", value_name = "ALG")]
     pub introspection_alg: Option<String>,
+    /// Require (true, or the flag alone) or stop requiring (false) a DPoP proof with every token
+    /// request.
+    #[arg(long = "require-dpop", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_dpop: Option<bool>,
 }
 
 /// Arguments of `authd client add`.
@@ -206,6 +211,10 @@ pub struct AddClient {
     /// the access tokens' algorithm).
     #[arg(long = "introspection-alg", value_name = "ALG")]
     pub introspection_alg: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449), so the client never gets a
+    /// bearer token.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 /// `authd keys …`

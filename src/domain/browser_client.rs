@@ -50,6 +50,8 @@ pub struct BrowserInput<'a> {
     pub require_pushed_authorization_requests: Option<bool>,
     /// JWS algorithm of its JWT introspection responses; empty means the server's default.
     pub introspection_signed_response_alg: Option<&'a str>,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Parsed and checked browser settings; `None` fields are left unchanged.
@@ -77,6 +79,8 @@ pub struct BrowserChanges {
     pub require_pushed_authorization_requests: Option<bool>,
     /// JWS algorithm of its JWT introspection responses.
     pub introspection_signed_response_alg: Option<IntrospectionAlg>,
+    /// Every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl BrowserChanges {
@@ -181,6 +185,7 @@ impl BrowserChanges {
             id_token_signed_response_alg,
             require_pushed_authorization_requests: input.require_pushed_authorization_requests,
             introspection_signed_response_alg,
+            dpop_bound_access_tokens: input.dpop_bound_access_tokens,
         })
     }
 
@@ -215,6 +220,10 @@ impl BrowserChanges {
             (
                 "introspection_signed_response_alg",
                 self.introspection_signed_response_alg.is_some(),
+            ),
+            (
+                "dpop_bound_access_tokens",
+                self.dpop_bound_access_tokens.is_some(),
             ),
         ];
         fields

@@ -33,6 +33,7 @@ struct ClientRow {
     id_token_signed_response_alg: String,
     require_pushed_authorization_requests: bool,
     introspection_signed_response_alg: String,
+    dpop_bound_access_tokens: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -87,6 +88,7 @@ impl TryFrom<ClientRow> for Client {
                     &row.introspection_signed_response_alg,
                 )
                 .map_err(corrupt)?,
+                dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             },
         })
     }
@@ -96,7 +98,7 @@ const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, creat
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
      id_token_signed_response_alg, require_pushed_authorization_requests, \
-     introspection_signed_response_alg";
+     introspection_signed_response_alg, dpop_bound_access_tokens";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -128,6 +130,7 @@ impl From<BrowserChanges> for BrowserSettings {
             introspection_signed_response_alg: changes
                 .introspection_signed_response_alg
                 .unwrap_or_default(),
+            dpop_bound_access_tokens: changes.dpop_bound_access_tokens.unwrap_or_default(),
         }
     }
 }
@@ -147,9 +150,10 @@ impl Store {
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,
                     pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
                     backchannel_logout_session_required, id_token_signed_response_alg,
-                    require_pushed_authorization_requests, introspection_signed_response_alg)
+                    require_pushed_authorization_requests, introspection_signed_response_alg,
+                    dpop_bound_access_tokens)
                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17)",
+                    $17, $18)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -168,6 +172,7 @@ impl Store {
             .bind(new.browser.id_token_signed_response_alg.stored())
             .bind(new.browser.require_pushed_authorization_requests)
             .bind(new.browser.introspection_signed_response_alg.stored())
+            .bind(new.browser.dpop_bound_access_tokens)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -219,7 +224,8 @@ impl Store {
                 require_pushed_authorization_requests =
                     coalesce($13, require_pushed_authorization_requests),
                 introspection_signed_response_alg =
-                    coalesce($14, introspection_signed_response_alg)
+                    coalesce($14, introspection_signed_response_alg),
+                dpop_bound_access_tokens = coalesce($15, dpop_bound_access_tokens)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -250,6 +256,7 @@ impl Store {
                         .introspection_signed_response_alg
                         .map(IntrospectionAlg::stored),
                 )
+                .bind(changes.dpop_bound_access_tokens)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

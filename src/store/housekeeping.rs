@@ -23,6 +23,8 @@ pub struct Swept {
     pub webauthn_challenges: u64,
     /// Used markers of pushed authorization requests whose request_uri has expired.
     pub pushed_requests: u64,
+    /// DPoP proofs seen at /token, past their window (no replay can pass then).
+    pub dpop_proofs: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -112,6 +114,7 @@ impl Store {
                 now,
             )
             .await?,
+            dpop_proofs: run(r"delete from dpop_proofs where expires_at < $1", now).await?,
         })
     }
 

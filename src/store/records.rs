@@ -115,6 +115,9 @@ pub struct BrowserSettings {
     pub require_pushed_authorization_requests: bool,
     /// JWS algorithm of its JWT introspection responses (RFC 9701 section 6).
     pub introspection_signed_response_alg: IntrospectionAlg,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2 client metadata
+    /// `dpop_bound_access_tokens`); kept with the browser settings, which PATCH changes.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -205,6 +208,8 @@ pub struct RefreshFamily {
     pub auth_time: Option<i64>,
     /// How, space-delimited RFC 8176 values.
     pub amr: Option<String>,
+    /// The DPoP key (thumbprint) a public client's family is bound to (RFC 9449 section 5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The next token of a family, replacing its current one.

@@ -8,7 +8,7 @@ mod keyring;
 mod refresh;
 mod service;
 
-pub use claims::{AccessClaims, Authentication, TOKEN_TYPE_HEADER};
+pub use claims::{AccessClaims, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 pub use introspection_jwt::{
     INTROSPECTION_JWT_MEDIA_TYPE, accepts_introspection_jwt, sign_introspection_response,
 };

@@ -109,6 +109,7 @@ async fn create_client(
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
             require_pushed_authorization_requests: Some(body.require_pushed_authorization_requests),
             introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
+            dpop_bound_access_tokens: Some(body.dpop_bound_access_tokens),
         },
         kind,
     )?;
@@ -198,6 +199,7 @@ async fn patch_client(
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
             require_pushed_authorization_requests: body.require_pushed_authorization_requests,
             introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
+            dpop_bound_access_tokens: body.dpop_bound_access_tokens,
         },
         kind,
     )?;

@@ -348,6 +348,8 @@ pub struct ClientResponse {
     /// JWS algorithm of its JWT introspection responses (RFC 9701); null for the server's
     /// default (the access tokens' algorithm).
     pub introspection_signed_response_alg: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -381,6 +383,7 @@ impl From<Client> for ClientResponse {
                 .introspection_signed_response_alg
                 .as_str()
                 .map(str::to_owned),
+            dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
             client_id: client.client_id,
             grants: client
                 .grants
@@ -455,6 +458,9 @@ pub struct CreateClientRequest {
     /// RS256, ES256 or EdDSA; absent or empty for the server's default.
     #[serde(default)]
     pub introspection_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -495,6 +501,8 @@ pub struct PatchClientRequest {
     /// server's default (confidential clients only).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub introspection_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -571,6 +579,9 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     introspection_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -629,6 +640,9 @@ pub struct PublicClientRequest {
     /// Requests only through `/par` (authorization_code clients only).
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {
