@@ -29,6 +29,7 @@ pub mod cache;
 pub mod caller;
 pub mod client;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod introspect;
@@ -37,7 +38,7 @@ pub mod jwks;
 pub use caller::Caller;
 pub use client::AuthdClient;
 pub use config::{Config, ConfigError, Mode};
-pub use error::{AuthError, Rejection, StepUp};
+pub use error::{AuthError, Rejection, Scheme, StepUp};
 pub use extract::{Require, Requirement};
 
 /// authd's `acr` for a sign-in with a password alone.
