@@ -449,7 +449,9 @@ run_backend() {
     "$pct% of bearer tokens" "≥ 90%" "$(verdict "$ok" "$peak")"
 
   # GET /me with the bench user's token: as a bearer token, then DPoP-bound with a fresh proof
-  # on every request (one signature and one replay-cache entry more per request).
+  # on every request (one signature and one replay-cache entry more per request). authd keeps at
+  # most dpop.resource_replay_entries proofs (default 100 000) for their window (60 s): a run
+  # sending more than that many proofs within a minute is refused beyond it, which shows as errors.
   curl -sf -o /dev/null -H "Authorization: Bearer $user_token" "$AUTHD_URL/me" ||
     die "GET /me with the bench user's token failed"
   reset_peak

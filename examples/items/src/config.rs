@@ -146,17 +146,43 @@ mod tests {
 
     #[test]
     fn the_public_url_reaches_the_client_config_and_is_checked() {
-        let settings = settings(&[
+        let good = settings(&[
             ("ITEMS_AUTH_MODE", "local"),
             ("ITEMS_PUBLIC_URL", "https://items.example.com"),
         ])
         .unwrap();
-        let shown = format!("{:?}", settings.client_config());
+        let shown = format!("{:?}", good.client_config());
         assert!(shown.contains("https://items.example.com"), "{shown}");
         let bad = settings(&[
             ("ITEMS_AUTH_MODE", "local"),
             ("ITEMS_PUBLIC_URL", "items:8081"),
         ]);
         assert!(authd_client::AuthdClient::new(bad.unwrap().client_config()).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        for (vars, name) in [
+            (
+                vec![("ITEMS_AUTH_MODE", "local"), ("ITEMS_BIND", "nope")],
+                "ITEMS_BIND",
+            ),
+            (vec![("ITEMS_AUTH_MODE", "jwt")], "ITEMS_AUTH_MODE"),
+            (vec![], "ITEMS_CLIENT_SECRET"),
+            (
+                vec![("ITEMS_CLIENT_SECRET", "x"), ("ITEMS_CACHE_SECS", "-1")],
+                "ITEMS_CACHE_SECS",
+            ),
+            (
+                vec![
+                    ("ITEMS_CLIENT_SECRET", "x"),
+                    ("ITEMS_CLIENT_SECRET_FILE", "/f"),
+                ],
+                "not both",
+            ),
+        ] {
+            let error = settings(&vars).err().unwrap();
+            assert!(error.contains(name), "{error}");
+        }
     }
 }
