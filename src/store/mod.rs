@@ -54,7 +54,7 @@ pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,
 };
-pub use second_factors::SecondFactors;
+pub use second_factors::{PasswordGrantFactors, SecondFactors};
 pub use sessions::{NewSession, Session};
 pub use totp::{TotpCredential, TotpEnrolment};
 

@@ -21,6 +21,17 @@ impl SecondFactors {
     }
 }
 
+/// What decides the password grant's second factor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PasswordGrantFactors {
+    /// A confirmed TOTP authenticator: the grant needs `otp`.
+    pub totp: bool,
+    /// At least one passkey, which `/token` cannot check.
+    pub passkey: bool,
+    /// A role of the user demands a second factor.
+    pub role_requires_mfa: bool,
+}
+
 impl Store {
     /// The second factors `user_id` holds (all zero for an unknown user).
     pub async fn second_factors(&self, user_id: &str) -> Result<SecondFactors, StoreError> {
@@ -38,6 +49,31 @@ impl Store {
             totp: totp > 0,
             passkeys,
             recovery_codes_left,
+        })
+    }
+
+    /// What the password grant must know after the right password, in one statement (a grant's
+    /// statements are CPU that argon2 does not get): the user's factors and whether a role of
+    /// theirs demands one.
+    pub async fn password_grant_factors(
+        &self,
+        user_id: &str,
+    ) -> Result<PasswordGrantFactors, StoreError> {
+        let (totp, passkey, role_requires_mfa): (bool, bool, bool) = with_pool!(self, pool =>
+            sqlx::query_as(
+                r"select
+                    exists (select 1 from totp_credentials where user_id = $1),
+                    exists (select 1 from passkeys where user_id = $1),
+                    exists (select 1 from user_roles ur join roles r on r.name = ur.role_name
+                            where ur.user_id = $1 and r.require_mfa)",
+            )
+            .bind(user_id)
+            .fetch_one(pool)
+            .await)?;
+        Ok(PasswordGrantFactors {
+            totp,
+            passkey,
+            role_requires_mfa,
         })
     }
 

@@ -88,7 +88,7 @@ async fn second_factor(
 ) -> Result<&'static str, OAuthError> {
     // The clock the browser pages read too (tests move it to reach other TOTP steps).
     let now = ctx.clock.now();
-    let factors = ctx.store.second_factors(&user.id).await?;
+    let factors = ctx.store.password_grant_factors(&user.id).await?;
     if factors.totp {
         let Some(otp) = form.get("otp") else {
             return Err(OAuthError::MfaRequired(
@@ -112,12 +112,12 @@ async fn second_factor(
     }
     // A passkey cannot be presented to /token, and a required second factor is set up in the
     // browser: both send the person there.
-    if factors.passkeys > 0 {
+    if factors.passkey {
         return Err(OAuthError::InvalidGrant(
             "this account signs in with a passkey: sign in with a browser".into(),
         ));
     }
-    if ctx.store.user_requires_mfa(&user.id).await? {
+    if factors.role_requires_mfa {
         return Err(OAuthError::InvalidGrant(
             "this account must use a second factor: sign in with a browser to set one up".into(),
         ));
