@@ -194,10 +194,11 @@ impl Config {
         self
     }
 
-    /// Most DPoP proof `jti`s remembered at once for replay detection (default 100 000, a few
-    /// MiB). Each is kept for `dpop_max_age` plus twice the leeway; when the record is full of
-    /// unexpired ones, further DPoP requests get 503 until some expire, since forgetting one
-    /// early would let its proof be replayed.
+    /// Most DPoP proof `jti`s remembered at once for replay detection (default 100 000, about
+    /// 50 bytes each). Each is kept for `dpop_max_age` plus twice the leeway, so this also caps
+    /// the sustained DPoP rate (about 1 400 requests/s with the defaults); when the record is
+    /// full of unexpired ones, further DPoP requests get 503 until some expire, since forgetting
+    /// one early would let its proof be replayed.
     pub fn dpop_replay_capacity(mut self, entries: usize) -> Self {
         self.dpop_replay_capacity = entries;
         self
