@@ -40,6 +40,8 @@ pub struct Settings {
     pub pages: PageSettings,
     /// Passkeys (WebAuthn): the relying party and its ceremonies.
     pub webauthn: WebauthnSettings,
+    /// DPoP sender-constrained tokens (RFC 9449).
+    pub dpop: DpopSettings,
     // `AUTHD_CONFIG` names the file itself and lands here; it is not a setting.
     #[serde(rename = "config")]
     _config_file: Option<String>,
@@ -389,6 +391,36 @@ impl Default for WebauthnSettings {
     }
 }
 
+/// DPoP proofs (RFC 9449): how fresh they must be, and server nonces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpopSettings {
+    /// Seconds a proof is accepted after its `iat`; its `jti` is remembered that long.
+    pub proof_max_age_secs: u64,
+    /// Seconds a proof's `iat` may lie in the future (the client's clock running ahead).
+    pub iat_leeway_secs: u64,
+    /// Require a server-provided `nonce` in every proof (section 8); the answer
+    /// `use_dpop_nonce` carries one in `DPoP-Nonce`.
+    pub require_nonce: bool,
+    /// Seconds between nonce rotations; the current and the previous nonce are accepted.
+    pub nonce_rotation_secs: u64,
+    /// Proofs remembered per instance at protected resources (`/me`, `/userinfo`, `/admin`)
+    /// to refuse their replay; when full, further proofs are refused until entries expire.
+    pub resource_replay_entries: usize,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        Self {
+            proof_max_age_secs: 60,
+            iat_leeway_secs: 5,
+            require_nonce: false,
+            nonce_rotation_secs: 300,
+            resource_replay_entries: 100_000,
+        }
+    }
+}
+
 /// Brute-force limits and production safety checks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -584,6 +616,17 @@ impl Settings {
         {
             return Err(ConfigError(
                 "oauth.code_ttl_secs and sessions.* must be positive".into(),
+            ));
+        }
+        if self.dpop.proof_max_age_secs == 0
+            || self.dpop.proof_max_age_secs > 3600
+            || self.dpop.nonce_rotation_secs == 0
+            || self.dpop.resource_replay_entries == 0
+        {
+            return Err(ConfigError(
+                "dpop.proof_max_age_secs must be 1 to 3600; dpop.nonce_rotation_secs and \
+                 dpop.resource_replay_entries must be positive"
+                    .into(),
             ));
         }
         if self.webauthn.ceremony_ttl_secs == 0 || self.webauthn.recent_sign_in_secs == 0 {

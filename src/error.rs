@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::credentials::{ClientAuthError, HashError};
 use crate::domain::Refusal;
+use crate::dpop::DpopError;
 use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying when the database is unreachable.
@@ -45,6 +46,16 @@ pub enum OAuthError {
     /// section 8.5 extension error).
     #[error("{0}")]
     MfaRequired(String),
+    /// The DPoP proof is missing where required, or fails a check (RFC 9449 section 5).
+    #[error("{0}")]
+    InvalidDpopProof(String),
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 section 8): 400 with the
+    /// nonce in `DPoP-Nonce`.
+    #[error("send the DPoP-Nonce value as the proof's nonce")]
+    UseDpopNonce {
+        /// The nonce to retry with.
+        nonce: String,
+    },
     /// An authenticated client lacks the scope this endpoint needs (403).
     #[error("{0}")]
     InsufficientScope(String),
@@ -89,6 +100,8 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::MfaRequired(_) => "mfa_required",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::TemporarilyUnavailable
             | OAuthError::Busy
@@ -147,6 +160,9 @@ impl ResponseError for OAuthError {
             OAuthError::LockedOut { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
+            OAuthError::UseDpopNonce { nonce } => {
+                response.insert_header((crate::dpop::NONCE_HEADER, nonce.as_str()));
+            }
             _ => {}
         }
         response.json(ErrorBody {
@@ -164,6 +180,15 @@ impl From<StoreError> for OAuthError {
                 OAuthError::TemporarilyUnavailable
             }
             other => OAuthError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<DpopError> for OAuthError {
+    fn from(error: DpopError) -> Self {
+        match error {
+            DpopError::InvalidProof(reason) => OAuthError::InvalidDpopProof(reason.to_owned()),
+            DpopError::UseNonce { nonce } => OAuthError::UseDpopNonce { nonce },
         }
     }
 }
@@ -209,6 +234,18 @@ pub enum ApiError {
     /// The token is malformed, expired, revoked, or its owner is gone: 401 `invalid_token`.
     #[error("the access token is invalid, expired or revoked")]
     InvalidToken,
+    /// A `DPoP` request, or a DPoP-bound token sent without one, refused (RFC 9449 section
+    /// 7.1): 401 with a `DPoP` challenge naming `error` (`invalid_dpop_proof`,
+    /// `invalid_token` or `use_dpop_nonce`, the last with `DPoP-Nonce`).
+    #[error("{description}")]
+    Dpop {
+        /// The challenge's error code.
+        error: &'static str,
+        /// Safe to show.
+        description: String,
+        /// A nonce to retry with.
+        nonce: Option<String>,
+    },
     /// The token lacks a scope the route needs: 403 `insufficient_scope`.
     #[error("this request needs the {0} scope")]
     InsufficientScope(&'static str),
@@ -241,6 +278,7 @@ impl ApiError {
         match self {
             ApiError::MissingToken => "invalid_request",
             ApiError::InvalidToken => "invalid_token",
+            ApiError::Dpop { error, .. } => error,
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Refused(Refusal::MissingScopes { .. }) => "insufficient_scope",
@@ -261,6 +299,9 @@ impl ApiError {
             ApiError::InvalidToken => Some(format!(
                 "{REALM}, error=\"invalid_token\", error_description=\"{self}\""
             )),
+            ApiError::Dpop {
+                error, description, ..
+            } => Some(crate::dpop::challenge(Some(error), Some(description))),
             ApiError::InsufficientScope(scope) => Some(format!(
                 "{REALM}, error=\"insufficient_scope\", scope=\"{scope}\""
             )),
@@ -275,7 +316,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::Dpop { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::InsufficientScope(_)
             | ApiError::Forbidden(_)
             | ApiError::Refused(Refusal::MissingScopes { .. }) => StatusCode::FORBIDDEN,
@@ -297,6 +340,16 @@ impl ResponseError for ApiError {
         if let Some(challenge) = self.challenge() {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
+        // RFC 9449 section 7.1: DPoP is accepted too, with these algorithms.
+        if matches!(self, ApiError::MissingToken) {
+            response.append_header((header::WWW_AUTHENTICATE, crate::dpop::challenge(None, None)));
+        }
+        if let ApiError::Dpop {
+            nonce: Some(nonce), ..
+        } = self
+        {
+            response.insert_header((crate::dpop::NONCE_HEADER, nonce.as_str()));
+        }
         if matches!(self, ApiError::Unavailable) {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
@@ -304,6 +357,23 @@ impl ResponseError for ApiError {
             error: self.code(),
             error_description: Some(self.to_string()),
         })
+    }
+}
+
+impl From<DpopError> for ApiError {
+    fn from(error: DpopError) -> Self {
+        match error {
+            DpopError::InvalidProof(reason) => ApiError::Dpop {
+                error: "invalid_dpop_proof",
+                description: reason.to_owned(),
+                nonce: None,
+            },
+            DpopError::UseNonce { nonce } => ApiError::Dpop {
+                error: "use_dpop_nonce",
+                description: "send the DPoP-Nonce value as the proof's nonce".to_owned(),
+                nonce: Some(nonce),
+            },
+        }
     }
 }
 

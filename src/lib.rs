@@ -9,6 +9,7 @@ pub mod config;
 pub mod credential_cache;
 pub mod credentials;
 pub mod domain;
+pub mod dpop;
 pub mod error;
 pub mod inspection;
 pub mod janitor;

@@ -142,6 +142,11 @@ impl Application {
         let totp_sealer = web::Data::new(crate::mfa::totp::TotpSealer::derive(
             tokens.keys().page_secret(),
         )?);
+        let dpop = web::Data::new(crate::dpop::Dpop::new(
+            &settings.dpop,
+            &issuer,
+            tokens.keys().page_secret(),
+        )?);
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -156,6 +161,8 @@ impl Application {
             App::new()
                 // Innermost, so the request log and metrics see its 408.
                 .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
+                // RFC 9449 section 8.2: a fresh DPoP nonce with every DPoP answer.
+                .wrap(actix_web::middleware::from_fn(crate::dpop::offer_nonce))
                 // Outside the deadline, so a 408 to a browser client still carries CORS headers.
                 .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))
@@ -182,6 +189,7 @@ impl Application {
                 .app_data(passkeys.clone())
                 .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
+                .app_data(dpop.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)

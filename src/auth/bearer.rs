@@ -8,8 +8,10 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::clock::unix_now;
 use crate::credential_cache::CredentialCache;
 use crate::domain::{Authority, Scope};
+use crate::dpop::{Dpop, Scheme, confirm_presentation, invalid_token};
 use crate::error::ApiError;
 use crate::inspection::{LiveToken, check_access_token};
 use crate::store::{Store, User};
@@ -67,8 +69,9 @@ pub struct Authorized<S: RequiredScope> {
     _scope: PhantomData<S>,
 }
 
-/// Reads `Authorization: Bearer <token>`; anything else is a missing token.
-fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
+/// Reads `Authorization: Bearer <token>` or `Authorization: DPoP <token>` (RFC 9449 section
+/// 7.1); anything else is a missing token.
+fn presented_token(request: &HttpRequest) -> Result<(Scheme, String), ApiError> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -77,14 +80,15 @@ fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
         .map_err(|_| ApiError::MissingToken)?;
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::MissingToken)?;
     let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    let scheme = Scheme::parse(scheme).ok_or(ApiError::MissingToken)?;
+    if token.is_empty() {
         return Err(ApiError::MissingToken);
     }
-    Ok(token.to_owned())
+    Ok((scheme, token.to_owned()))
 }
 
 async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
-    let token = bearer_token(&request)?;
+    let (scheme, token) = presented_token(&request)?;
     let store = request
         .app_data::<web::Data<Store>>()
         .ok_or_else(|| anyhow::anyhow!("store is not configured"))?;
@@ -94,10 +98,20 @@ async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
     let cache = request
         .app_data::<web::Data<CredentialCache>>()
         .ok_or_else(|| anyhow::anyhow!("state cache is not configured"))?;
-    match check_access_token(&token, store, tokens, cache).await? {
-        Some(LiveToken::Access { claims, user }) => Ok(Caller { claims, user }),
-        _ => Err(ApiError::InvalidToken),
-    }
+    let dpop = request
+        .app_data::<web::Data<Dpop>>()
+        .ok_or_else(|| anyhow::anyhow!("DPoP is not configured"))?;
+    let (claims, user) = match check_access_token(&token, store, tokens, cache).await? {
+        Some(LiveToken::Access { claims, user }) => (claims, user),
+        _ if scheme == Scheme::Dpop => {
+            return Err(invalid_token(
+                "the access token is invalid, expired or revoked",
+            ));
+        }
+        _ => return Err(ApiError::InvalidToken),
+    };
+    confirm_presentation(&request, dpop, scheme, &token, &claims, unix_now())?;
+    Ok(Caller { claims, user })
 }
 
 impl FromRequest for Caller {

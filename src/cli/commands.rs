@@ -9,15 +9,15 @@ use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
     AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, RoleCommand,
-    UserCommand,
+    SetClient, UserCommand,
 };
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
 use crate::config::Settings;
 use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
 use crate::domain::{
-    BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword, RoleName, ScopeSet,
-    Username,
+    Authority, BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword,
+    RoleName, ScopeSet, Username,
 };
 use crate::startup::Application;
 use crate::store::{Client, NewClient, NewUser, Store};
@@ -219,6 +219,7 @@ async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> 
                 print_client(&client);
             }
         }
+        ClientCommand::Set(set) => set_client(set, store, audit).await?,
     }
     Ok(())
 }
@@ -248,6 +249,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             backchannel_logout_uri: add.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(add.backchannel_logout_session_required),
             id_token_signed_response_alg: add.id_token_alg.as_deref(),
+            dpop_bound_access_tokens: Some(add.require_dpop),
         },
         kind,
     )
@@ -270,6 +272,35 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
     Ok(())
 }
 
+async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
+    let client_id = ClientId::parse(&set.client_id)?;
+    let client = store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("client {client_id} does not exist"))?;
+    let changes = BrowserChanges {
+        dpop_bound_access_tokens: Some(set.require_dpop),
+        ..BrowserChanges::default()
+    };
+    store
+        .update_client_browser(
+            &client_id,
+            &client.registration,
+            &changes,
+            &Authority::Operator,
+        )
+        .await?;
+    record(
+        audit,
+        "client.updated",
+        client_id.as_str(),
+        Some(changes.describe()),
+    )
+    .await;
+    log::info!("client {client_id} updated");
+    Ok(())
+}
+
 /// The admin API's field names in a message, as the flags that set them.
 fn cli_flags(message: &str) -> String {
     message
@@ -283,6 +314,7 @@ fn cli_flags(message: &str) -> String {
         )
         .replace("backchannel_logout_uri", "--backchannel-logout-uri")
         .replace("id_token_signed_response_alg", "--id-token-alg")
+        .replace("dpop_bound_access_tokens", "--require-dpop")
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
@@ -299,6 +331,7 @@ fn print_client(client: &Client) {
             "backchannel-logout-session-required",
             browser.backchannel_logout_session_required,
         ),
+        ("require-dpop", browser.dpop_bound_access_tokens),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))

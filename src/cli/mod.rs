@@ -134,6 +134,18 @@ pub enum ClientCommand {
     Add(Box<AddClient>),
     /// List clients.
     List,
+    /// Change a client's DPoP requirement (the other settings change through the admin API).
+    Set(SetClient),
+}
+
+/// Arguments of `authd client set`.
+#[derive(Debug, Args)]
+pub struct SetClient {
+    /// client_id.
+    pub client_id: String,
+    /// Require (true) or stop requiring (false) a DPoP proof with every token request.
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, required = true)]
+    pub require_dpop: bool,
 }
 
 /// Arguments of `authd client add`.
@@ -182,6 +194,10 @@ pub struct AddClient {
     /// Sign this client's id_tokens with ALG: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     pub id_token_alg: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449), so the client never gets a
+    /// bearer token.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 /// `authd keys …`

@@ -47,6 +47,8 @@ pub struct PresentedClient {
     pub anonymous: bool,
     /// The registration it authenticated as (empty for the built-in client).
     pub registration: String,
+    /// It must send a DPoP proof with every token request (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Why client authentication failed.
@@ -166,6 +168,7 @@ pub async fn authenticate_client(
         grants: client.grants,
         scopes: Some(client.scopes),
         anonymous: false,
+        dpop_bound_access_tokens: client.browser.dpop_bound_access_tokens,
         registration: client.registration,
     })
 }
@@ -178,6 +181,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
         scopes: None,
         anonymous,
         registration: String::new(),
+        dpop_bound_access_tokens: false,
     }
 }
 

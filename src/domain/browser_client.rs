@@ -43,6 +43,8 @@ pub struct BrowserInput<'a> {
     pub backchannel_logout_session_required: Option<bool>,
     /// JWS algorithm of its id_tokens; empty means the default (RS256).
     pub id_token_signed_response_alg: Option<&'a str>,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Parsed and checked browser settings; `None` fields are left unchanged.
@@ -66,6 +68,8 @@ pub struct BrowserChanges {
     pub backchannel_logout_session_required: Option<bool>,
     /// JWS algorithm of its id_tokens.
     pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    /// Every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl BrowserChanges {
@@ -153,6 +157,7 @@ impl BrowserChanges {
             backchannel_logout_uri,
             backchannel_logout_session_required: input.backchannel_logout_session_required,
             id_token_signed_response_alg,
+            dpop_bound_access_tokens: input.dpop_bound_access_tokens,
         })
     }
 
@@ -179,6 +184,10 @@ impl BrowserChanges {
             (
                 "id_token_signed_response_alg",
                 self.id_token_signed_response_alg.is_some(),
+            ),
+            (
+                "dpop_bound_access_tokens",
+                self.dpop_bound_access_tokens.is_some(),
             ),
         ];
         fields

@@ -28,6 +28,8 @@ use crate::store::{Store, StoreError};
 pub const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
 /// Request headers a browser client may send.
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type, DPoP";
+/// Response headers a browser client may read.
+const EXPOSED_HEADERS: &str = "DPoP-Nonce, WWW-Authenticate";
 /// How long the origin list is used before it is read again.
 const RELOAD_AFTER: Duration = Duration::from_secs(1);
 /// How long a request waits for the list; past it, the last one is used.
@@ -190,6 +192,11 @@ pub async fn answer_cors(
         && let Ok(value) = HeaderValue::from_str(origin)
     {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        // Script must read DPoP nonces and challenges (RFC 9449 section 8).
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
     }
     Ok(response)
 }

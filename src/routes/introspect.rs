@@ -16,7 +16,7 @@ use crate::metrics::METRICS;
 use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
-use crate::tokens::TokenService;
+use crate::tokens::{Confirmation, TokenService};
 
 /// The scope a client needs to call introspection.
 pub const INTROSPECT_SCOPE: &str = "introspect";
@@ -64,6 +64,11 @@ struct IntrospectionResponse {
     /// When the user signed in, Unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    /// The DPoP key a bound token is bound to: `{"jkt": "<thumbprint>"}` (RFC 9449 section
+    /// 6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    cnf: Option<Confirmation>,
 }
 
 impl IntrospectionResponse {
@@ -74,7 +79,12 @@ impl IntrospectionResponse {
                 scope: Some(claims.scope),
                 client_id: Some(claims.client_id),
                 username: claims.username,
-                token_type: Some("Bearer"),
+                // RFC 9449 section 6.2: a bound token is a DPoP token.
+                token_type: Some(if claims.cnf.is_some() {
+                    crate::dpop::TOKEN_TYPE
+                } else {
+                    "Bearer"
+                }),
                 exp: Some(claims.exp),
                 iat: Some(claims.iat),
                 nbf: Some(claims.nbf),
@@ -86,6 +96,7 @@ impl IntrospectionResponse {
                 amr: claims.amr,
                 acr: claims.acr,
                 auth_time: claims.auth_time,
+                cnf: claims.cnf,
             },
             LiveToken::Refresh { record, user } => Self {
                 acr: record.amr.as_deref().map(|amr| acr_of(amr).to_owned()),
@@ -103,6 +114,7 @@ impl IntrospectionResponse {
                 sub: Some(user.id),
                 iss: Some(tokens.issuer().to_owned()),
                 roles: Some(user.roles),
+                cnf: record.dpop_jkt.map(|jkt| Confirmation { jkt }),
                 ..Self::default()
             },
         }

@@ -60,6 +60,9 @@ pub struct AuthorizationRequest {
     /// How strong a sign-in `acr_values` asks for.
     #[serde(default)]
     pub acr: AcrRequest,
+    /// The DPoP key thumbprint the code is bound to (RFC 9449 section 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request cannot go on.
@@ -242,6 +245,19 @@ pub fn check_request(
     {
         return fail(ErrorCode::InvalidRequest, "login_hint is too long");
     }
+    // RFC 9449 section 10: a base64url SHA-256 JWK thumbprint (43 characters).
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_owned);
+    if dpop_jkt.as_deref().is_some_and(|jkt| {
+        jkt.len() != 43
+            || !jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    }) {
+        return fail(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK",
+        );
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         client_registration: client.registration.clone(),
@@ -255,6 +271,7 @@ pub fn check_request(
         nonce,
         hinted_subject: None,
         acr: AcrRequest::parse(params.get("acr_values").unwrap_or_default()),
+        dpop_jkt,
     })
 }
 

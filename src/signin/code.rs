@@ -59,6 +59,7 @@ mod tests {
             tell_on_logout: true,
             needs_consent: true,
             random: "r".repeat(43),
+            dpop_jkt: None,
         }
     }
 

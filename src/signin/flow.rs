@@ -335,6 +335,7 @@ impl FlowContext<'_> {
             tell_on_logout: client.browser.backchannel_logout_uri.is_some(),
             needs_consent: !client.browser.skip_consent,
             random: generate_secret(),
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         // The code carries all of this, sealed: issuing it writes nothing.
         let Some(code) = seal_code(self.keys, &content) else {

@@ -79,6 +79,11 @@ pub struct AuthorizationCode {
     #[sqlx(skip)]
     #[serde(rename = "x", default)]
     pub random: String,
+    /// `dpop_jkt` sent to /authorize: only a proof from that key redeems it (RFC 9449
+    /// section 10).
+    #[sqlx(skip)]
+    #[serde(rename = "j", default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A redemption: the code's content (checked against the request by the caller), and what
@@ -109,6 +114,8 @@ pub struct NewCodeFamily {
     pub current_hash: String,
     /// When that token expires.
     pub expires_at: i64,
+    /// The DPoP key a public client's family is bound to (RFC 9449 section 5).
+    pub dpop_jkt: Option<String>,
 }
 
 impl CodeClaim {
@@ -175,9 +182,9 @@ pub(super) const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (se
 pub(super) const START_FAMILY: &str = r"insert into refresh_families
     (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
      user_generation, scope, issued_at, expires_at, origin, session_handle, offline, auth_time,
-     amr)
+     amr, dpop_jkt)
     select $2, $3, $4, 0, client_id, client_registration, user_id, user_generation, scope,
-           $5, $6, $7, session_handle, $8, auth_time, amr
+           $5, $6, $7, session_handle, $8, auth_time, amr, $9
     from authorization_codes where code_hash = $1";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_uri, \
@@ -236,6 +243,7 @@ macro_rules! run_code_write {
                                 .bind(family.expires_at)
                                 .bind(CONSENTED_ORIGIN)
                                 .bind(claim.is_offline())
+                                .bind(&family.dpop_jkt)
                                 .execute($ex)
                                 .await?;
                         }

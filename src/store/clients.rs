@@ -31,6 +31,7 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
     id_token_signed_response_alg: String,
+    dpop_bound_access_tokens: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -80,6 +81,7 @@ impl TryFrom<ClientRow> for Client {
                 backchannel_logout_session_required: row.backchannel_logout_session_required,
                 id_token_signed_response_alg: IdTokenAlg::parse(&row.id_token_signed_response_alg)
                     .map_err(corrupt)?,
+                dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             },
         })
     }
@@ -88,7 +90,7 @@ impl TryFrom<ClientRow> for Client {
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at, \
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
-     id_token_signed_response_alg";
+     id_token_signed_response_alg, dpop_bound_access_tokens";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -114,6 +116,7 @@ impl From<BrowserChanges> for BrowserSettings {
                 .backchannel_logout_session_required
                 .unwrap_or_default(),
             id_token_signed_response_alg: changes.id_token_signed_response_alg.unwrap_or_default(),
+            dpop_bound_access_tokens: changes.dpop_bound_access_tokens.unwrap_or_default(),
         }
     }
 }
@@ -132,8 +135,9 @@ impl Store {
                 r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at,
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,
                     pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
-                    backchannel_logout_session_required, id_token_signed_response_alg)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    backchannel_logout_session_required, id_token_signed_response_alg,
+                    dpop_bound_access_tokens)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -150,6 +154,7 @@ impl Store {
             .bind(new.browser.backchannel_logout_uri.as_ref().map(BackchannelLogoutUri::as_str))
             .bind(new.browser.backchannel_logout_session_required)
             .bind(new.browser.id_token_signed_response_alg.stored())
+            .bind(new.browser.dpop_bound_access_tokens)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -197,7 +202,8 @@ impl Store {
                 backchannel_logout_uri = case when $9 then $10 else backchannel_logout_uri end,
                 backchannel_logout_session_required =
                     coalesce($11, backchannel_logout_session_required),
-                id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg)
+                id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg),
+                dpop_bound_access_tokens = coalesce($13, dpop_bound_access_tokens)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -222,6 +228,7 @@ impl Store {
                 )
                 .bind(changes.backchannel_logout_session_required)
                 .bind(changes.id_token_signed_response_alg.map(IdTokenAlg::stored))
+                .bind(changes.dpop_bound_access_tokens)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -21,6 +21,8 @@ pub struct Swept {
     pub authorization_codes: u64,
     /// Answered WebAuthn challenges past their ceremony's expiry (no replay can pass then).
     pub webauthn_challenges: u64,
+    /// DPoP proofs seen at /token, past their window (no replay can pass then).
+    pub dpop_proofs: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -104,6 +106,7 @@ impl Store {
                 now,
             )
             .await?,
+            dpop_proofs: run(r"delete from dpop_proofs where expires_at < $1", now).await?,
         })
     }
 

@@ -11,6 +11,7 @@ mod code_batch_pg;
 mod code_writer;
 mod consents;
 mod delegation;
+mod dpop_proofs;
 mod durability;
 mod file_mode;
 mod housekeeping;

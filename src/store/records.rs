@@ -111,6 +111,9 @@ pub struct BrowserSettings {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of its id_tokens and logout tokens.
     pub id_token_signed_response_alg: IdTokenAlg,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2 client metadata
+    /// `dpop_bound_access_tokens`); kept with the browser settings, which PATCH changes.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -201,6 +204,8 @@ pub struct RefreshFamily {
     pub auth_time: Option<i64>,
     /// How, space-delimited RFC 8176 values.
     pub amr: Option<String>,
+    /// The DPoP key (thumbprint) a public client's family is bound to (RFC 9449 section 5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The next token of a family, replacing its current one.

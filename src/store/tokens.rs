@@ -20,6 +20,7 @@ struct FamilyRow {
     offline: bool,
     auth_time: Option<i64>,
     amr: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -39,13 +40,14 @@ impl From<FamilyRow> for RefreshFamily {
             offline: row.offline,
             auth_time: row.auth_time,
             amr: row.amr,
+            dpop_jkt: row.dpop_jkt,
         }
     }
 }
 
 const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
                               user_id, user_generation, scope, issued_at, expires_at, \
-                              session_handle, offline, auth_time, amr";
+                              session_handle, offline, auth_time, amr, dpop_jkt";
 
 impl Store {
     /// Stores the first token of a new family (with the sign-in it came from); `family_hash`
@@ -59,8 +61,9 @@ impl Store {
             sqlx::query(
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
-                     user_id, user_generation, scope, issued_at, expires_at, auth_time, amr)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     user_id, user_generation, scope, issued_at, expires_at, auth_time, amr,
+                     dpop_jkt)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&family.id)
             .bind(family_hash)
@@ -75,6 +78,7 @@ impl Store {
             .bind(family.expires_at)
             .bind(family.auth_time)
             .bind(&family.amr)
+            .bind(&family.dpop_jkt)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

@@ -55,6 +55,16 @@ pub struct AccessClaims {
     /// When the user authenticated, Unix seconds; on refresh, still the original sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The DPoP key the token is bound to (RFC 9449 section 6.1); absent on bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800): `{"jkt": "<base64url SHA-256 JWK thumbprint>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the DPoP public key.
+    pub jkt: String,
 }
 
 /// How and when the user behind a token authenticated.

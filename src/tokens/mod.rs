@@ -7,7 +7,7 @@ mod keyring;
 mod refresh;
 mod service;
 
-pub use claims::{AccessClaims, Authentication, TOKEN_TYPE_HEADER};
+pub use claims::{AccessClaims, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Header, Validation};
 
-use super::claims::{AccessClaims, Authentication, TOKEN_TYPE_HEADER};
+use super::claims::{AccessClaims, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 use super::keyring::KeyManager;
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
@@ -160,6 +160,31 @@ impl TokenService {
         now: i64,
         jti: String,
     ) -> anyhow::Result<IssuedAccessToken> {
+        self.issue_bound(
+            subject,
+            client_id,
+            client_registration,
+            scope,
+            now,
+            Some(jti),
+            None,
+        )
+    }
+
+    /// Like `issue_with_jti` (a fresh `jti` when `None`), bound to the DPoP key whose
+    /// thumbprint is `jkt` when one is given (RFC 9449 section 6.1).
+    #[allow(clippy::too_many_arguments)] // the token's parts, each of its own kind
+    pub fn issue_bound(
+        &self,
+        subject: TokenSubject<'_>,
+        client_id: &str,
+        client_registration: &str,
+        scope: &ScopeSet,
+        now: i64,
+        jti: Option<String>,
+        jkt: Option<&str>,
+    ) -> anyhow::Result<IssuedAccessToken> {
+        let jti = jti.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let key = self
             .keys
             .signing_key()
@@ -201,6 +226,9 @@ impl TokenService {
             amr: authentication.map(|a| a.amr.split_whitespace().map(str::to_owned).collect()),
             acr: authentication.map(|a| acr_of(a.amr).to_owned()),
             auth_time: authentication.map(|a| a.auth_time),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

@@ -1169,6 +1169,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
                 tell_on_logout: false,
                 needs_consent: false,
                 random: String::new(),
+                dpop_jkt: None,
             },
             now,
             access_jti: format!("jti-{hash}"),
@@ -1178,6 +1179,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
                 family_hash: format!("fh-{hash}"),
                 current_hash: format!("ch-{hash}"),
                 expires_at: now + 3600,
+                dpop_jkt: None,
             }),
         })
     };

@@ -107,6 +107,7 @@ async fn create_client(
             backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(body.backchannel_logout_session_required),
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
+            dpop_bound_access_tokens: Some(body.dpop_bound_access_tokens),
         },
         kind,
     )?;
@@ -194,6 +195,7 @@ async fn patch_client(
             backchannel_logout_uri: body.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: body.backchannel_logout_session_required,
             id_token_signed_response_alg: body.id_token_signed_response_alg.as_deref(),
+            dpop_bound_access_tokens: body.dpop_bound_access_tokens,
         },
         kind,
     )?;

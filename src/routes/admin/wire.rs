@@ -343,6 +343,8 @@ pub struct ClientResponse {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
+    /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -371,6 +373,7 @@ impl From<Client> for ClientResponse {
                 .map(|uri| uri.as_str().to_owned()),
             backchannel_logout_session_required: browser.backchannel_logout_session_required,
             id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
+            dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
             client_id: client.client_id,
             grants: client
                 .grants
@@ -439,6 +442,9 @@ pub struct CreateClientRequest {
     /// RS256 (default), ES256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -472,6 +478,8 @@ pub struct PatchClientRequest {
     /// RS256, ES256 or EdDSA; empty means the default (RS256).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -540,6 +548,9 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 /// A public client: no secret, no client_credentials grant.
@@ -595,6 +606,9 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 fn string_matching(pattern: &str, max_length: usize) -> ObjectBuilder {

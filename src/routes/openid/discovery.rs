@@ -68,6 +68,8 @@ pub async fn metadata_document(tokens: &TokenService, store: &Store) -> Result<V
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 section 5.1.
+        "dpop_signing_alg_values_supported": crate::dpop::SIGNING_ALGS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         // RFC 9207: every answer from /authorize names the issuer.
         "authorization_response_iss_parameter_supported": true,

@@ -8,6 +8,9 @@
 //! what it issued revoked (section 4.1.2).
 
 use super::GrantContext;
+use super::dpop_binding::{
+    access_token_binding, refresh_family_binding, require_bound_key, spend_proof,
+};
 use super::id_token::id_token_for;
 use super::response::{TokenResponse, client_gets_refresh_tokens, record_issuance};
 use crate::clock::unix_now;
@@ -42,6 +45,9 @@ pub async fn grant(
     if let Some(refused) = mismatch(&code, client, now, presented_uri, verifier) {
         return Err(refusal(ctx, &code, refused).await?);
     }
+    // RFC 9449 section 10: a code sent with dpop_jkt is redeemed with a proof from that key.
+    require_bound_key(ctx, code.dpop_jkt.as_deref(), "code")?;
+    spend_proof(ctx).await?;
     let issued_at = unix_now();
     let access_jti = uuid::Uuid::new_v4().to_string();
     let minted = client_gets_refresh_tokens(client).then(mint_new_family);
@@ -56,6 +62,7 @@ pub async fn grant(
             family_hash: minted.family_hash.clone(),
             current_hash: minted.token_hash.clone(),
             expires_at: refresh_expires_at,
+            dpop_jkt: refresh_family_binding(ctx, client),
         }),
     };
     let offline = claim.is_offline();
@@ -85,13 +92,14 @@ pub async fn grant(
             auth_time: code.auth_time,
         }),
     };
-    let issued = ctx.tokens.issue_with_jti(
+    let issued = ctx.tokens.issue_bound(
         subject,
         &client.client_id,
         &client.registration,
         &scope,
         issued_at,
-        access_jti,
+        Some(access_jti),
+        access_token_binding(ctx),
     )?;
     let sign_in = SignIn {
         user: &user,

@@ -1,6 +1,7 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{TokenResponse, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
@@ -21,12 +22,15 @@ pub async fn grant(
     }
     let allowed = client.scopes.clone().unwrap_or_default();
     let scope = resolve_scope(form.get("scope"), &allowed)?;
-    let issued = ctx.tokens.issue(
+    spend_proof(ctx).await?;
+    let issued = ctx.tokens.issue_bound(
         TokenSubject::Client,
         &client.client_id,
         &client.registration,
         &scope,
         unix_now(),
+        None,
+        access_token_binding(ctx),
     )?;
     record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
     Ok(TokenResponse::new(

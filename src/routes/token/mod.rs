@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod dpop_binding;
 mod id_token;
 mod password;
 mod refresh_token;
@@ -24,6 +25,7 @@ use crate::credentials::{
     DeviceCookies, LockoutPolicy, PasswordHasher, StillWaiting, authenticate_client,
 };
 use crate::domain::GrantType;
+use crate::dpop::{Dpop, VerifiedProof};
 use crate::error::OAuthError;
 use crate::mfa::totp::TotpSealer;
 use crate::net::liveness::still_waiting;
@@ -77,6 +79,8 @@ pub struct GrantContext<'a> {
     pub page_keys: &'a PageKeys,
     /// Opens stored TOTP secrets.
     pub totp_sealer: &'a TotpSealer,
+    /// The request's DPoP proof, verified (RFC 9449 section 5).
+    pub dpop: Option<&'a VerifiedProof>,
 }
 
 /// The form of `POST /token`, for the OpenAPI document; `OAuthForm` parses the real body.
@@ -205,6 +209,7 @@ async fn issue_token(
     code_writer: web::Data<CodeWriter>,
     page_keys: web::Data<PageKeys>,
     totp_sealer: web::Data<TotpSealer>,
+    dpop: web::Data<Dpop>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
@@ -232,6 +237,15 @@ async fn issue_token(
     if must_authenticate && !client.confidential {
         return Err(client_authentication_required());
     }
+    let now = crate::clock::unix_now();
+    let proof = dpop.check_token_request(&request, now)?;
+    // RFC 9449 section 5.2: such a client never gets a bearer token.
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(OAuthError::InvalidDpopProof(format!(
+            "client {} must send a DPoP proof",
+            client.client_id
+        )));
+    }
     let mut ctx = GrantContext {
         store: &store,
         hasher: &hasher,
@@ -252,12 +266,18 @@ async fn issue_token(
         code_writer: &code_writer,
         page_keys: &page_keys,
         totp_sealer: &totp_sealer,
+        dpop: proof.as_ref(),
     };
     let response = match grant {
         GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
         GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
         GrantType::AuthorizationCode => authorization_code::grant(&form, &client, &ctx).await?,
+    };
+    let response = if proof.is_some() {
+        response.bound_to_dpop_key()
+    } else {
+        response
     };
     Ok(response.into_http())
 }

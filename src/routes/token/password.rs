@@ -4,6 +4,7 @@
 use secrecy::SecretString;
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{
     TokenResponse, allowed_user_scope, client_gets_refresh_tokens, record_issuance, resolve_scope,
     start_refresh_family, user_access_token,
@@ -58,6 +59,7 @@ pub async fn grant(
     };
     let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
+    spend_proof(ctx).await?;
     let access_token = user_access_token(
         ctx.tokens,
         &user,
@@ -66,6 +68,7 @@ pub async fn grant(
         None,
         Some(authentication),
         now,
+        access_token_binding(ctx),
     )?;
     let refresh_token = if client_gets_refresh_tokens(client) {
         Some(start_refresh_family(ctx, client, &user, &scope, authentication, now).await?)

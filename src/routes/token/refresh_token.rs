@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 section 6) with rotation and reuse detection (RFC 9700 4.14).
 
 use super::GrantContext;
+use super::dpop_binding::{access_token_binding, require_bound_key, spend_proof};
 use super::id_token::id_token_for;
 use super::response::{
     TokenResponse, allowed_user_scope, record_issuance, resolve_scope, user_access_token,
@@ -52,6 +53,8 @@ pub async fn grant(
     if family.expires_at <= now {
         return Err(invalid());
     }
+    // RFC 9449 section 5: a public client's family is bound to the key it was issued with.
+    require_bound_key(ctx, family.dpop_jkt.as_deref(), "refresh token")?;
     let user = match store.find_user_by_id(&family.user_id).await? {
         Some(user) if !user.disabled && user.token_generation == family.user_generation => user,
         _ => return Err(invalid()),
@@ -73,6 +76,7 @@ pub async fn grant(
     // migration 0005 gets its secret now.
     let family_secret = family_secret_of(presented).map_or_else(generate_secret, str::to_owned);
     let next = mint_refresh_token(&family_secret, family.generation + 1);
+    spend_proof(ctx).await?;
     let rotation = RefreshRotation {
         family_id: &family.id,
         generation: family.generation,
@@ -95,8 +99,16 @@ pub async fn grant(
         (Some(auth_time), Some(amr)) => Some(Authentication { amr, auth_time }),
         _ => None,
     };
-    let access_token =
-        user_access_token(tokens, &user, client, &scope, session, authentication, now)?;
+    let access_token = user_access_token(
+        tokens,
+        &user,
+        client,
+        &scope,
+        session,
+        authentication,
+        now,
+        access_token_binding(ctx),
+    )?;
     // Core section 12.2: the same sub, auth_time and sid as at sign-in; families from the
     // password grant (no browser session) get no id_token, as their first response had none.
     let id_token = match (family.session_handle.is_some(), authentication) {

@@ -18,6 +18,7 @@ use crate::tokens::{Authentication, TokenService, TokenSubject, mint_new_family}
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
+    /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key.
     #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
     expires_in: i64,
@@ -54,6 +55,12 @@ impl TokenResponse {
     /// Adds an id_token (OpenID Connect Core section 3.1.3.3).
     pub fn with_id_token(mut self, id_token: Option<String>) -> Self {
         self.id_token = id_token;
+        self
+    }
+
+    /// Marks the access token as bound to the request's DPoP key (RFC 9449 section 5).
+    pub fn bound_to_dpop_key(mut self) -> Self {
+        self.token_type = crate::dpop::TOKEN_TYPE;
         self
     }
 
@@ -128,6 +135,7 @@ pub async fn start_refresh_family(
         offline: false,
         auth_time: Some(authentication.auth_time),
         amr: Some(authentication.amr.to_owned()),
+        dpop_jkt: super::dpop_binding::refresh_family_binding(ctx, client),
     };
     ctx.store
         .insert_refresh_family(&family, &minted.family_hash)
@@ -136,7 +144,8 @@ pub async fn start_refresh_family(
 }
 
 /// Signs an access token for `user`, who signed in as `authentication` says, ending with
-/// `session` when it names one.
+/// `session` when it names one, bound to the DPoP key `jkt` when one is given.
+#[allow(clippy::too_many_arguments)] // the token's parts, each of its own kind
 pub fn user_access_token(
     tokens: &TokenService,
     user: &User,
@@ -145,6 +154,7 @@ pub fn user_access_token(
     session: Option<&str>,
     authentication: Option<Authentication<'_>>,
     now: i64,
+    jkt: Option<&str>,
 ) -> Result<String, OAuthError> {
     let subject = TokenSubject::User {
         id: &user.id,
@@ -155,7 +165,15 @@ pub fn user_access_token(
         authentication,
     };
     Ok(tokens
-        .issue(subject, &client.client_id, &client.registration, scope, now)?
+        .issue_bound(
+            subject,
+            &client.client_id,
+            &client.registration,
+            scope,
+            now,
+            None,
+            jkt,
+        )?
         .token)
 }
 
