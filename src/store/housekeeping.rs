@@ -21,6 +21,8 @@ pub struct Swept {
     pub authorization_codes: u64,
     /// Answered WebAuthn challenges past their ceremony's expiry (no replay can pass then).
     pub webauthn_challenges: u64,
+    /// Used markers of pushed authorization requests whose request_uri has expired.
+    pub pushed_requests: u64,
     /// DPoP proofs seen at /token, past their window (no replay can pass then).
     pub dpop_proofs: u64,
 }
@@ -103,6 +105,12 @@ impl Store {
             .await?,
             webauthn_challenges: run(
                 r"delete from webauthn_challenges_used where expires_at < $1",
+                now,
+            )
+            .await?,
+            // An expired request_uri is refused anyway: its marker has nothing left to stop.
+            pushed_requests: run(
+                r"delete from pushed_requests_used where expires_at < $1",
                 now,
             )
             .await?,

@@ -343,6 +343,11 @@ pub struct ClientResponse {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
+    /// Whether `/authorize` takes this client's requests only through `/par` (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses (RFC 9701); null for the server's
+    /// default (the access tokens' algorithm).
+    pub introspection_signed_response_alg: Option<String>,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
@@ -373,6 +378,11 @@ impl From<Client> for ClientResponse {
                 .map(|uri| uri.as_str().to_owned()),
             backchannel_logout_session_required: browser.backchannel_logout_session_required,
             id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
+            require_pushed_authorization_requests: browser.require_pushed_authorization_requests,
+            introspection_signed_response_alg: browser
+                .introspection_signed_response_alg
+                .as_str()
+                .map(str::to_owned),
             dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
             client_id: client.client_id,
             grants: client
@@ -442,6 +452,12 @@ pub struct CreateClientRequest {
     /// RS256 (default), ES256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RS256, ES256 or EdDSA; absent or empty for the server's default.
+    #[serde(default)]
+    pub introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
@@ -478,6 +494,13 @@ pub struct PatchClientRequest {
     /// RS256, ES256 or EdDSA; empty means the default (RS256).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Whether `/authorize` takes this client's requests only through `/par` (authorization_code
+    /// clients only).
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; empty means the
+    /// server's default (confidential clients only).
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    pub introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: Option<bool>,
 }
@@ -548,6 +571,14 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; absent or empty
+    /// for the server's default.
+    #[serde(default)]
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     #[serde(default)]
     dpop_bound_access_tokens: bool,
@@ -606,6 +637,9 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     #[serde(default)]
     dpop_bound_access_tokens: bool,
