@@ -15,6 +15,10 @@
 # wrk threads, connections and duration. It prints one Markdown table and stops what it started.
 # Logs and the table are kept in target/bench-load/.
 #
+# The DPoP rows (issue 14) use bench/dpop-proofs: DPOP_ALG (ES256, the default, or EdDSA) signs the
+# proofs; DPOP_PROOFS caps how many single-use /me proofs are written (by default 1.5 times what
+# the bearer /me row managed in DURATION, at most 300000; each line is about 1.5 KB).
+#
 # SQLITE_SYNCHRONOUS (full, normal or extra) is passed as AUTHD_DATABASE__SQLITE_SYNCHRONOUS; unset,
 # authd's default (full) applies. Run the script once per mode to compare their cost.
 set -euo pipefail
@@ -33,6 +37,8 @@ WORKERS=${WORKERS:-$(nproc)}
 HASHRATE_SECS=${HASHRATE_SECS:-10}
 PROBE_DELAY_MS=${PROBE_DELAY_MS:-20}
 SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-}
+DPOP_ALG=${DPOP_ALG:-ES256}
+DPOP_PROOFS=${DPOP_PROOFS:-}
 export RUST_LOG=${RUST_LOG:-info}
 
 OUT="$ROOT/target/bench-load"
@@ -40,6 +46,7 @@ BIN_DIR=$(cd "$ROOT" && realpath -m "${BIN_DIR:-target/release}")
 AUTHD="$BIN_DIR/authd"
 CEILING="$BIN_DIR/ceiling"
 HASHRATE="$BIN_DIR/hashrate"
+DPOP_PROOFS_BIN="$BIN_DIR/dpop-proofs"
 WRK_DIR="$ROOT/bench/wrk"
 AUTHD_URL="http://127.0.0.1:$AUTHD_PORT"
 CEILING_URL="http://127.0.0.1:$CEILING_PORT"
@@ -114,10 +121,10 @@ if [[ $BACKENDS == *postgres* ]] && ! command -v psql >/dev/null; then
 fi
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  log "building release binaries (cargo build --release -p authd -p ceiling)"
-  (cd "$ROOT" && cargo build --release -p authd -p ceiling)
+  log "building release binaries (cargo build --release -p authd -p ceiling -p dpop-proofs)"
+  (cd "$ROOT" && cargo build --release -p authd -p ceiling -p dpop-proofs)
 fi
-for binary in "$AUTHD" "$CEILING" "$HASHRATE"; do
+for binary in "$AUTHD" "$CEILING" "$HASHRATE" "$DPOP_PROOFS_BIN"; do
   [[ -x $binary ]] || die "$binary is missing; run without SKIP_BUILD"
 done
 
@@ -129,6 +136,15 @@ ROWS="$OUT/rows.tsv"
 # --- helpers ------------------------------------------------------------------------------------
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Seconds in a wrk duration ("10s", "2m", "1h").
+duration_secs() {
+  awk -v d="$1" 'BEGIN {
+    n = d + 0
+    if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600
+    printf "%d", n
+  }'
+}
 
 # Waits for a 200 on URL; prints the milliseconds since START_MS.
 wait_for_200() {
@@ -413,6 +429,58 @@ run_backend() {
   ge "$pct" 70 && ok=1
   row "POST /introspect, $TOKENS distinct tokens" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
     "$pct% of ceiling" "≥ 70%" "$(verdict "$ok" "$peak")"
+  local distinct_rps=$RPS
+
+  # DPoP (issue 14): the same rotation through DPoP-bound tokens (client_credentials, each
+  # obtained with a proof). Introspection checks no proof; the answer adds cnf.jkt.
+  log "[$BACKEND] minting $TOKENS DPoP-bound access tokens ($DPOP_ALG proofs)"
+  DPOP_PROOFS_CLIENT_SECRET="$CLIENT_SECRET" "$DPOP_PROOFS_BIN" tokens --authd "$AUTHD_URL" \
+    --alg "$DPOP_ALG" --client-id "$CLIENT_ID" --count "$TOKENS" \
+    --out "$OUT/dpop-tokens-$BACKEND.txt" 2>>"$OUT/dpop-proofs-$BACKEND.log" ||
+    die "minting DPoP-bound tokens failed; see $OUT/dpop-proofs-$BACKEND.log"
+  check_active "$AUTHD_URL" "$(head -n1 "$OUT/dpop-tokens-$BACKEND.txt")"
+  reset_peak
+  WRK_TOKENS="$OUT/dpop-tokens-$BACKEND.txt" WRK_AUTH="$basic" run_wrk introspect-dpop "$AUTHD_URL/introspect" "$WRK_DIR/rotate.lua"
+  peak=$(peak_mib)
+  pct=$(ratio_pct "$RPS" "$distinct_rps")
+  ok=0
+  ge "$pct" 90 && ok=1
+  row "  └ the same with $TOKENS DPoP-bound tokens (issue 14)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of bearer tokens" "≥ 90%" "$(verdict "$ok" "$peak")"
+
+  # GET /me with the bench user's token: as a bearer token, then DPoP-bound with a fresh proof
+  # on every request (one signature and one replay-cache entry more per request). authd keeps at
+  # most dpop.resource_replay_entries proofs (default 100 000) for their window (60 s): a run
+  # sending more than that many proofs within a minute is refused beyond it, which shows as errors.
+  curl -sf -o /dev/null -H "Authorization: Bearer $user_token" "$AUTHD_URL/me" ||
+    die "GET /me with the bench user's token failed"
+  reset_peak
+  run_wrk me-bearer "$AUTHD_URL/me" "" -H "Authorization: Bearer $user_token"
+  peak=$(peak_mib)
+  local me_bearer_rps=$RPS
+  pct=$(ratio_pct "$RPS" "$health_rps")
+  row "GET /me, bearer user token" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of /healthz" "reference" "$(verdict 1 "$peak")"
+  local proofs=${DPOP_PROOFS:-$(awk -v r="$me_bearer_rps" -v s="$(duration_secs "$DURATION")" \
+    'BEGIN { n = int(r * s * 1.5) + 1000; if (n > 300000) n = 300000; print n }')}
+  log "[$BACKEND] writing $proofs single-use DPoP proofs for GET /me ($DPOP_ALG)"
+  DPOP_PROOFS_PASSWORD="$PASSWORD" "$DPOP_PROOFS_BIN" pairs --authd "$AUTHD_URL" --alg "$DPOP_ALG" \
+    --username bench --htu "$AUTHD_URL/me" --count "$proofs" --out "$OUT/dpop-pairs-$BACKEND.txt" \
+    2>>"$OUT/dpop-proofs-$BACKEND.log" ||
+    die "writing DPoP proofs failed; see $OUT/dpop-proofs-$BACKEND.log"
+  reset_peak
+  WRK_PAIRS="$OUT/dpop-pairs-$BACKEND.txt" WRK_THREADS="$THREADS" WRK_PATH=/me \
+    run_wrk me-dpop "$AUTHD_URL/me" "$WRK_DIR/dpop.lua"
+  peak=$(peak_mib)
+  local reused
+  reused=$(awk '/^DPoP proofs reused:/ { print $NF }' "$OUT/wrk-$BACKEND-me-dpop.txt")
+  [[ ${reused:-0} == 0 ]] || log "[$BACKEND] $reused DPoP proofs were reused (raise DPOP_PROOFS)"
+  pct=$(ratio_pct "$RPS" "$me_bearer_rps")
+  ok=0
+  ge "$pct" 50 && ok=1
+  row "  └ GET /me, DPoP-bound, fresh $DPOP_ALG proof per request (issue 14)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$pct% of bearer /me" "≥ 50%" "$(verdict "$ok" "$peak")"
+  rm -f "$OUT/dpop-pairs-$BACKEND.txt"
 
   reset_peak
   WRK_BODY="grant_type=client_credentials" WRK_AUTH="$basic" run_wrk token-client-credentials "$AUTHD_URL/token" "$WRK_DIR/post.lua"

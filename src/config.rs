@@ -308,6 +308,8 @@ pub struct OAuthSettings {
     pub default_client_id: String,
     /// Seconds an authorization code may be exchanged after it is issued.
     pub code_ttl_secs: u64,
+    /// Accept authorization requests of every client only through `/par` (RFC 9126 section 5).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Default for OAuthSettings {
@@ -316,6 +318,7 @@ impl Default for OAuthSettings {
             require_client_auth_for_password: false,
             default_client_id: "public".to_owned(),
             code_ttl_secs: 60,
+            require_pushed_authorization_requests: false,
         }
     }
 }

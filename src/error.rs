@@ -50,6 +50,15 @@ pub enum OAuthError {
     /// section 8.5 extension error).
     #[error("{0}")]
     MfaRequired(String),
+    /// A pushed authorization request refused with an RFC 6749 section 4.1.2.1 code (RFC 9126
+    /// section 2.3), such as `unsupported_response_type`.
+    #[error("{description}")]
+    AuthorizationRequest {
+        /// The error code.
+        code: &'static str,
+        /// Safe to show.
+        description: String,
+    },
     /// The DPoP proof is missing where required, or fails a check (RFC 9449 section 5).
     #[error("{0}")]
     InvalidDpopProof(String),
@@ -105,6 +114,7 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::MfaRequired(_) => "mfa_required",
+            OAuthError::AuthorizationRequest { code, .. } => code,
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
             OAuthError::InsufficientScope(_) => "insufficient_scope",

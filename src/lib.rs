@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod net;
 pub mod openid;
+pub mod par;
 pub mod resources;
 pub mod routes;
 pub mod signin;

@@ -225,6 +225,57 @@ async fn run_client(command: ClientCommand, store: &Store, audit: &AuditLog) -> 
     Ok(())
 }
 
+async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
+    let client_id = ClientId::parse(&set.client_id)?;
+    let client = store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("client {client_id} does not exist"))?;
+    let kind = ClientKind {
+        grants: &client.grants,
+        public: client.is_public(),
+    };
+    let changes = BrowserChanges::parse(
+        BrowserInput {
+            require_pushed_authorization_requests: set.require_par,
+            introspection_signed_response_alg: set.introspection_alg.as_deref(),
+            dpop_bound_access_tokens: set.require_dpop,
+            ..BrowserInput::default()
+        },
+        kind,
+    )
+    .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
+    let sets_resources = !set.resources.is_empty() || set.no_resources;
+    if changes == BrowserChanges::default() && !sets_resources {
+        anyhow::bail!(
+            "nothing to change: give --require-dpop, --require-par, --introspection-alg, \
+             --resource or --no-resources"
+        );
+    }
+    if changes != BrowserChanges::default() {
+        store
+            .update_client_browser(
+                &client_id,
+                &client.registration,
+                &changes,
+                &Authority::Operator,
+            )
+            .await?;
+        let detail = Some(changes.describe());
+        record(audit, "client.updated", client_id.as_str(), detail).await;
+    }
+    if sets_resources {
+        let resources = ResourceUri::parse_list(&set.resources)?;
+        store
+            .set_client_resources(&client_id, &resources, &Authority::Operator)
+            .await?;
+        let detail = format!("resources={}", resource_names(&resources));
+        record(audit, "client.updated", client_id.as_str(), Some(detail)).await;
+    }
+    log::info!("client {client_id} updated");
+    Ok(())
+}
+
 async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
     let client_id = ClientId::parse(&add.client_id)?;
     let grants = add
@@ -250,6 +301,8 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             backchannel_logout_uri: add.backchannel_logout_uri.as_deref(),
             backchannel_logout_session_required: Some(add.backchannel_logout_session_required),
             id_token_signed_response_alg: add.id_token_alg.as_deref(),
+            require_pushed_authorization_requests: Some(add.require_par),
+            introspection_signed_response_alg: add.introspection_alg.as_deref(),
             dpop_bound_access_tokens: Some(add.require_dpop),
         },
         kind,
@@ -279,50 +332,6 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
     Ok(())
 }
 
-async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::Result<()> {
-    let client_id = ClientId::parse(&set.client_id)?;
-    let client = store
-        .find_client(&client_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("client {client_id} does not exist"))?;
-    if set.require_dpop.is_none() && set.resources.is_empty() && !set.no_resources {
-        anyhow::bail!(
-            "nothing to change: name --require-dpop BOOL, --resource URI or --no-resources"
-        );
-    }
-    if let Some(require_dpop) = set.require_dpop {
-        let changes = BrowserChanges {
-            dpop_bound_access_tokens: Some(require_dpop),
-            ..BrowserChanges::default()
-        };
-        store
-            .update_client_browser(
-                &client_id,
-                &client.registration,
-                &changes,
-                &Authority::Operator,
-            )
-            .await?;
-        record(
-            audit,
-            "client.updated",
-            client_id.as_str(),
-            Some(changes.describe()),
-        )
-        .await;
-    }
-    if !set.resources.is_empty() || set.no_resources {
-        let resources = ResourceUri::parse_list(&set.resources)?;
-        store
-            .set_client_resources(&client_id, &resources, &Authority::Operator)
-            .await?;
-        let detail = format!("resources={}", resource_names(&resources));
-        record(audit, "client.updated", client_id.as_str(), Some(detail)).await;
-    }
-    log::info!("client {client_id} updated");
-    Ok(())
-}
-
 /// The admin API's field names in a message, as the flags that set them.
 fn cli_flags(message: &str) -> String {
     message
@@ -336,6 +345,8 @@ fn cli_flags(message: &str) -> String {
         )
         .replace("backchannel_logout_uri", "--backchannel-logout-uri")
         .replace("id_token_signed_response_alg", "--id-token-alg")
+        .replace("require_pushed_authorization_requests", "--require-par")
+        .replace("introspection_signed_response_alg", "--introspection-alg")
         .replace("dpop_bound_access_tokens", "--require-dpop")
 }
 
@@ -380,8 +391,8 @@ fn resource_names(resources: &[ResourceUri]) -> String {
 }
 
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
-/// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm, resources
-/// (lists comma-separated; scopes space-separated as on the wire).
+/// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm, introspection
+/// response algorithm, resources (lists comma-separated; scopes space-separated as on the wire).
 fn print_client(client: &Client) {
     let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
     let browser = &client.browser;
@@ -393,6 +404,7 @@ fn print_client(client: &Client) {
             "backchannel-logout-session-required",
             browser.backchannel_logout_session_required,
         ),
+        ("require-par", browser.require_pushed_authorization_requests),
         ("require-dpop", browser.dpop_bound_access_tokens),
     ]
     .into_iter()
@@ -404,7 +416,7 @@ fn print_client(client: &Client) {
         .map(|u| u.as_str())
         .collect();
     println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         client.client_id,
         if client.is_public() {
             "public"
@@ -423,6 +435,7 @@ fn print_client(client: &Client) {
             .as_ref()
             .map_or("", |uri| uri.as_str()),
         browser.id_token_signed_response_alg.as_str(),
+        browser.introspection_signed_response_alg.stored(),
         resource_names(&client.resources),
     );
 }

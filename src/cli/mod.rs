@@ -138,8 +138,8 @@ pub enum ClientCommand {
     Add(Box<AddClient>),
     /// List clients.
     List,
-    /// Change a client's DPoP requirement or its resources; what no flag names stays as it is
-    /// (the other settings change through the admin API).
+    /// Change settings of a registered client: the flags given; the others stay (and change
+    /// through the admin API).
     Set(SetClient),
 }
 
@@ -148,8 +148,17 @@ pub enum ClientCommand {
 pub struct SetClient {
     /// client_id.
     pub client_id: String,
-    /// Require (true) or stop requiring (false) a DPoP proof with every token request.
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    /// Accept this client's authorization requests only through /par; `--require-par false`
+    /// accepts plain ones again.
+    #[arg(long = "require-par", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_par: Option<bool>,
+    /// Sign its JWT introspection responses with ALG: RS256, ES256 or EdDSA; "" for the
+    /// default (the access tokens' algorithm).
+    #[arg(long = "introspection-alg", value_name = "ALG")]
+    pub introspection_alg: Option<String>,
+    /// Require (true, or the flag alone) or stop requiring (false) a DPoP proof with every token
+    /// request.
+    #[arg(long = "require-dpop", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub require_dpop: Option<bool>,
     /// Replace the resources (RFC 8707) the client may ask tokens for with these (repeatable).
     #[arg(long = "resource", value_name = "URI", conflicts_with = "no_resources")]
@@ -226,6 +235,13 @@ pub struct AddClient {
     /// Sign this client's id_tokens with ALG: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     pub id_token_alg: Option<String>,
+    /// Accept this client's authorization requests only through /par (RFC 9126).
+    #[arg(long = "require-par")]
+    pub require_par: bool,
+    /// Sign this client's JWT introspection responses with ALG: RS256, ES256 or EdDSA (default:
+    /// the access tokens' algorithm).
+    #[arg(long = "introspection-alg", value_name = "ALG")]
+    pub introspection_alg: Option<String>,
     /// A resource (RFC 8707) the client may ask tokens for (repeatable).
     #[arg(long = "resource", value_name = "URI")]
     pub resources: Vec<String>,

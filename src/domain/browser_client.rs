@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{BackchannelLogoutUri, GrantType, IdTokenAlg, ParseError, RedirectUri, parse_origin};
+use super::{
+    BackchannelLogoutUri, GrantType, IdTokenAlg, IntrospectionAlg, ParseError, RedirectUri,
+    parse_origin,
+};
 
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 32;
@@ -43,6 +46,10 @@ pub struct BrowserInput<'a> {
     pub backchannel_logout_session_required: Option<bool>,
     /// JWS algorithm of its id_tokens; empty means the default (RS256).
     pub id_token_signed_response_alg: Option<&'a str>,
+    /// Whether `/authorize` takes its requests only through `/par` (RFC 9126 section 5).
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// JWS algorithm of its JWT introspection responses; empty means the server's default.
+    pub introspection_signed_response_alg: Option<&'a str>,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: Option<bool>,
 }
@@ -68,6 +75,10 @@ pub struct BrowserChanges {
     pub backchannel_logout_session_required: Option<bool>,
     /// JWS algorithm of its id_tokens.
     pub id_token_signed_response_alg: Option<IdTokenAlg>,
+    /// Requests only through `/par`.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// JWS algorithm of its JWT introspection responses.
+    pub introspection_signed_response_alg: Option<IntrospectionAlg>,
     /// Every token request must carry a DPoP proof.
     pub dpop_bound_access_tokens: Option<bool>,
 }
@@ -147,6 +158,21 @@ impl BrowserChanges {
                 "post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required and id_token_signed_response_alg",
             );
         }
+        if input.require_pushed_authorization_requests == Some(true) && !has_code_grant {
+            return needs_grant("require_pushed_authorization_requests");
+        }
+        let introspection_signed_response_alg = input
+            .introspection_signed_response_alg
+            .map(IntrospectionAlg::parse)
+            .transpose()?;
+        // Only a client with a secret may introspect (RFC 7662 section 2.1).
+        if introspection_signed_response_alg.is_some_and(|alg| alg != IntrospectionAlg::default())
+            && kind.public
+        {
+            return Err(ParseError::new(
+                "introspection_signed_response_alg is only for confidential clients: public clients cannot introspect",
+            ));
+        }
         Ok(Self {
             client_name,
             redirect_uris,
@@ -157,6 +183,8 @@ impl BrowserChanges {
             backchannel_logout_uri,
             backchannel_logout_session_required: input.backchannel_logout_session_required,
             id_token_signed_response_alg,
+            require_pushed_authorization_requests: input.require_pushed_authorization_requests,
+            introspection_signed_response_alg,
             dpop_bound_access_tokens: input.dpop_bound_access_tokens,
         })
     }
@@ -184,6 +212,14 @@ impl BrowserChanges {
             (
                 "id_token_signed_response_alg",
                 self.id_token_signed_response_alg.is_some(),
+            ),
+            (
+                "require_pushed_authorization_requests",
+                self.require_pushed_authorization_requests.is_some(),
+            ),
+            (
+                "introspection_signed_response_alg",
+                self.introspection_signed_response_alg.is_some(),
             ),
             (
                 "dpop_bound_access_tokens",

@@ -6,17 +6,21 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, unix_now};
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
-use crate::credentials::{ClientCredentials, authenticate_client};
+use crate::credentials::{ClientCredentials, PresentedClient, authenticate_client};
+use crate::domain::ClientId;
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
 use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
-use crate::tokens::{Audience, Confirmation, TokenService};
+use crate::tokens::{
+    Audience, Confirmation, INTROSPECTION_JWT_MEDIA_TYPE, TokenService, accepts_introspection_jwt,
+    sign_introspection_response,
+};
 
 /// The scope a client needs to call introspection.
 pub const INTROSPECT_SCOPE: &str = "introspect";
@@ -148,7 +152,10 @@ struct IntrospectionRequestForm {
     tag = "oauth",
     request_body(content = IntrospectionRequestForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "RFC 7662 section 2.2; only `active` when inactive", body = IntrospectionResponse),
+        (status = 200, description = "RFC 7662 section 2.2; only `active` when inactive. With `Accept: application/token-introspection+jwt`, the same answer in the `token_introspection` claim of a JWT signed by authd (RFC 9701)", content(
+            (IntrospectionResponse = "application/json"),
+            (String = "application/token-introspection+jwt")
+        )),
         (status = 400, body = crate::routes::admin::wire::ErrorResponse),
         (status = 401, description = "no or wrong client credentials", body = crate::routes::admin::wire::ErrorResponse),
         (status = 403, description = "the client lacks the introspect scope", body = crate::routes::admin::wire::ErrorResponse)
@@ -205,7 +212,44 @@ async fn introspect_token(
         Some(live) => IntrospectionResponse::from_live(live, &tokens),
         None => IntrospectionResponse::default(),
     };
+    let wants_jwt = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(accepts_introspection_jwt);
+    if wants_jwt
+        && let Some(signed) = signed_answer(&client, &body, &store, &cache, &tokens).await?
+    {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type(INTROSPECTION_JWT_MEDIA_TYPE)
+            .body(signed));
+    }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+/// RFC 9701 section 5: the answer signed for the calling client, with the algorithm it
+/// registered; `None` when authd has no published key (HS256 mode).
+async fn signed_answer(
+    client: &PresentedClient,
+    body: &IntrospectionResponse,
+    store: &Store,
+    cache: &CredentialCache,
+    tokens: &TokenService,
+) -> Result<Option<String>, OAuthError> {
+    let registered = match ClientId::parse(&client.client_id) {
+        Ok(id) => cache.client(store, &id).await?,
+        Err(_) => None,
+    };
+    let algorithm =
+        registered.and_then(|c| c.browser.introspection_signed_response_alg.algorithm());
+    Ok(sign_introspection_response(
+        tokens,
+        &client.client_id,
+        algorithm,
+        body,
+        unix_now(),
+    )?)
 }

@@ -10,6 +10,7 @@ mod me;
 mod metrics;
 pub mod openapi;
 mod openid;
+mod par;
 mod revoke;
 mod token;
 pub mod web;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     health::configure(cfg);
     token::configure(cfg);
     introspect::configure(cfg);
+    par::configure(cfg);
     revoke::configure(cfg);
     well_known::configure(cfg);
     openid::configure(cfg);

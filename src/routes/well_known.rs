@@ -34,6 +34,9 @@ async fn show_jwks(tokens: web::Data<TokenService>, settings: web::Data<Settings
 async fn show_metadata(
     tokens: web::Data<TokenService>,
     store: web::Data<Store>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, OAuthError> {
-    Ok(metadata_response(metadata_document(&tokens, &store).await?))
+    Ok(metadata_response(
+        metadata_document(&tokens, &store, &settings).await?,
+    ))
 }

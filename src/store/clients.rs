@@ -11,8 +11,8 @@ use super::{
     with_pool,
 };
 use crate::domain::{
-    Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg, RedirectUri,
-    ScopeSet,
+    Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg,
+    IntrospectionAlg, RedirectUri, ScopeSet,
 };
 
 #[derive(FromRow)]
@@ -33,6 +33,8 @@ struct ClientRow {
     backchannel_logout_session_required: bool,
     id_token_signed_response_alg: String,
     resources: String,
+    require_pushed_authorization_requests: bool,
+    introspection_signed_response_alg: String,
     dpop_bound_access_tokens: bool,
 }
 
@@ -84,6 +86,11 @@ impl TryFrom<ClientRow> for Client {
                 backchannel_logout_session_required: row.backchannel_logout_session_required,
                 id_token_signed_response_alg: IdTokenAlg::parse(&row.id_token_signed_response_alg)
                     .map_err(corrupt)?,
+                require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+                introspection_signed_response_alg: IntrospectionAlg::parse(
+                    &row.introspection_signed_response_alg,
+                )
+                .map_err(corrupt)?,
                 dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             },
         })
@@ -93,7 +100,8 @@ impl TryFrom<ClientRow> for Client {
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, created_at, \
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
-     id_token_signed_response_alg, dpop_bound_access_tokens, resources";
+     id_token_signed_response_alg, require_pushed_authorization_requests, \
+     introspection_signed_response_alg, dpop_bound_access_tokens, resources";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -119,6 +127,12 @@ impl From<BrowserChanges> for BrowserSettings {
                 .backchannel_logout_session_required
                 .unwrap_or_default(),
             id_token_signed_response_alg: changes.id_token_signed_response_alg.unwrap_or_default(),
+            require_pushed_authorization_requests: changes
+                .require_pushed_authorization_requests
+                .unwrap_or_default(),
+            introspection_signed_response_alg: changes
+                .introspection_signed_response_alg
+                .unwrap_or_default(),
             dpop_bound_access_tokens: changes.dpop_bound_access_tokens.unwrap_or_default(),
         }
     }
@@ -139,8 +153,10 @@ impl Store {
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,
                     pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
                     backchannel_logout_session_required, id_token_signed_response_alg,
+                    require_pushed_authorization_requests, introspection_signed_response_alg,
                     dpop_bound_access_tokens)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17, $18)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -157,6 +173,8 @@ impl Store {
             .bind(new.browser.backchannel_logout_uri.as_ref().map(BackchannelLogoutUri::as_str))
             .bind(new.browser.backchannel_logout_session_required)
             .bind(new.browser.id_token_signed_response_alg.stored())
+            .bind(new.browser.require_pushed_authorization_requests)
+            .bind(new.browser.introspection_signed_response_alg.stored())
             .bind(new.browser.dpop_bound_access_tokens)
             .execute(pool)
             .await
@@ -206,7 +224,11 @@ impl Store {
                 backchannel_logout_session_required =
                     coalesce($11, backchannel_logout_session_required),
                 id_token_signed_response_alg = coalesce($12, id_token_signed_response_alg),
-                dpop_bound_access_tokens = coalesce($13, dpop_bound_access_tokens)
+                require_pushed_authorization_requests =
+                    coalesce($13, require_pushed_authorization_requests),
+                introspection_signed_response_alg =
+                    coalesce($14, introspection_signed_response_alg),
+                dpop_bound_access_tokens = coalesce($15, dpop_bound_access_tokens)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -231,6 +253,12 @@ impl Store {
                 )
                 .bind(changes.backchannel_logout_session_required)
                 .bind(changes.id_token_signed_response_alg.map(IdTokenAlg::stored))
+                .bind(changes.require_pushed_authorization_requests)
+                .bind(
+                    changes
+                        .introspection_signed_response_alg
+                        .map(IntrospectionAlg::stored),
+                )
                 .bind(changes.dpop_bound_access_tokens)
                 .fetch_optional(&mut *tx)
                 .await?;

@@ -21,6 +21,7 @@ mod login_failures;
 mod logout;
 mod mfa_admin;
 mod passkeys;
+mod pushed_requests;
 mod records;
 mod recovery_codes;
 mod refresh_retry;

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use crate::credentials::{PasswordHash, PasswordScheme};
 use crate::domain::{
-    BackchannelLogoutUri, ClientId, GrantType, IdTokenAlg, RedirectUri, ResourceUri, RoleName,
-    ScopeSet, Username,
+    BackchannelLogoutUri, ClientId, GrantType, IdTokenAlg, IntrospectionAlg, RedirectUri,
+    ResourceUri, RoleName, ScopeSet, Username,
 };
 
 /// A user as the rest of authd sees it (never with the password hash).
@@ -113,6 +113,10 @@ pub struct BrowserSettings {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of its id_tokens and logout tokens.
     pub id_token_signed_response_alg: IdTokenAlg,
+    /// `/authorize` takes its requests only through `/par` (RFC 9126 section 5).
+    pub require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses (RFC 9701 section 6).
+    pub introspection_signed_response_alg: IntrospectionAlg,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2 client metadata
     /// `dpop_bound_access_tokens`); kept with the browser settings, which PATCH changes.
     pub dpop_bound_access_tokens: bool,

@@ -1,6 +1,7 @@
 //! Access tokens (signed JWTs, RFC 9068), opaque refresh tokens, and the keys that sign them.
 
 mod claims;
+mod introspection_jwt;
 mod key_encryption;
 mod key_material;
 mod keyring;
@@ -9,6 +10,9 @@ mod refresh_retry;
 mod service;
 
 pub use claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
+pub use introspection_jwt::{
+    INTROSPECTION_JWT_MEDIA_TYPE, accepts_introspection_jwt, sign_introspection_response,
+};
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};

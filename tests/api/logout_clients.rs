@@ -229,6 +229,9 @@ async fn the_cli_registers_and_lists_logout_settings(backend: Backend) {
             "https://rp.example.com/bye,com.example.rp:/bye",
             "http://127.0.0.1:7000/bc",
             "EdDSA",
+            // The introspection response algorithm (issue 14): the server's default.
+            "",
+            // The resources (issue 14): none.
             "",
         ]
     );

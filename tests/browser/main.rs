@@ -15,6 +15,7 @@ mod callback;
 mod logout;
 mod mod_auth_openidc;
 mod passkeys;
+mod pushed_requests;
 mod second_factors;
 mod sign_in;
 mod site;

@@ -122,6 +122,7 @@ mod tests {
             acr: None,
             amr: Vec::new(),
             auth_time: None,
+            dpop_jkt: None,
         }))
     }
 

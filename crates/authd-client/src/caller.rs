@@ -24,6 +24,9 @@ pub struct Caller {
     pub amr: Vec<String>,
     /// `auth_time`: when the user signed in, Unix seconds; `None` on client tokens.
     pub auth_time: Option<i64>,
+    /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to (RFC 9449); the
+    /// request carried a valid proof signed by that key. `None` for bearer tokens.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Caller {
@@ -68,6 +71,7 @@ mod tests {
             acr: None,
             amr: Vec::new(),
             auth_time: None,
+            dpop_jkt: None,
         };
         assert_eq!(caller.scopes, ["items:read", "items:write"]);
         assert!(caller.has_scope("items:read"));
@@ -89,6 +93,7 @@ mod tests {
             acr: None,
             amr: Vec::new(),
             auth_time: None,
+            dpop_jkt: None,
         };
         assert!(
             !caller.authenticated_within(u64::MAX, 1_000),

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::caller::Caller;
 use crate::config::{Config, ConfigError, Mode};
-use crate::error::AuthError;
+use crate::dpop::DpopVerifier;
+use crate::error::{AuthError, Scheme};
 use crate::introspect::Introspector;
 use crate::jwks::JwksVerifier;
 
@@ -17,6 +18,7 @@ struct Inner {
     config: Config,
     realm: Arc<str>,
     checker: Checker,
+    dpop: DpopVerifier,
 }
 
 /// Decides whether bearer tokens are live; cheap to clone. Register it once with
@@ -43,6 +45,7 @@ impl AuthdClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 realm: Arc::from(config.realm.as_str()),
+                dpop: DpopVerifier::new(&config),
                 config,
                 checker,
             }),
@@ -59,6 +62,26 @@ impl AuthdClient {
         match &self.inner.checker {
             Checker::Introspect(introspector) => introspector.check(token).await,
             Checker::Local(verifier) => verifier.check(token).await,
+        }
+    }
+
+    /// Checks that `caller`'s token came the way its binding demands (RFC 9449 section 7.1): a
+    /// DPoP-bound token with the `DPoP` scheme and a valid proof for `req`, an unbound one as a
+    /// bearer token.
+    pub(crate) fn check_binding(
+        &self,
+        req: &actix_web::HttpRequest,
+        scheme: Scheme,
+        token: &str,
+        caller: &Caller,
+    ) -> Result<(), AuthError> {
+        match (&caller.dpop_jkt, scheme) {
+            (None, Scheme::Bearer) => Ok(()),
+            (None, Scheme::Dpop) => Err(AuthError::InvalidToken(
+                "not bound to a key; present it as a bearer token",
+            )),
+            (Some(_), Scheme::Bearer) => Err(AuthError::DpopRequired),
+            (Some(jkt), Scheme::Dpop) => self.inner.dpop.verify(req, token, jkt),
         }
     }
 

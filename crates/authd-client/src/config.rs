@@ -62,6 +62,10 @@ pub struct Config {
     pub(crate) jwks_max_age: Duration,
     pub(crate) max_token_lifetime: Duration,
     pub(crate) http_timeout: Duration,
+    pub(crate) public_url: Option<String>,
+    pub(crate) dpop_max_age: Duration,
+    pub(crate) dpop_leeway_secs: u64,
+    pub(crate) dpop_replay_capacity: usize,
 }
 
 impl Config {
@@ -81,6 +85,10 @@ impl Config {
             jwks_max_age: Duration::from_secs(300),
             max_token_lifetime: Duration::from_secs(86_400),
             http_timeout: Duration::from_secs(5),
+            public_url: None,
+            dpop_max_age: Duration::from_secs(60),
+            dpop_leeway_secs: 5,
+            dpop_replay_capacity: 100_000,
         }
     }
 
@@ -105,7 +113,9 @@ impl Config {
         self
     }
 
-    /// The `aud` tokens must carry (default: the issuer, which is authd's default audience).
+    /// The `aud` tokens must carry, or one of them when `aud` is an array (default: the issuer,
+    /// which is authd's default audience). With RFC 8707 resource indicators this is the
+    /// service's resource URI, e.g. `https://items.example.com`.
     pub fn audience(mut self, audience: &str) -> Self {
         self.audience = Some(audience.to_owned());
         self
@@ -163,6 +173,37 @@ impl Config {
         self
     }
 
+    /// This service's URL as its callers see it, e.g. `https://items.example.com` (a path
+    /// prefix is allowed when a proxy strips it). DPoP proofs must name it plus the request
+    /// path in `htu` (RFC 9449 section 4.3). Without it, DPoP-bound tokens are refused: the
+    /// `Host` header is the caller's to choose, so it cannot tell which service a proof was for.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
+    }
+
+    /// How old a DPoP proof's `iat` may be (default 60 s).
+    pub fn dpop_max_age(mut self, max_age: Duration) -> Self {
+        self.dpop_max_age = max_age;
+        self
+    }
+
+    /// Clock skew allowed on a DPoP proof's `iat`, either way (default 5 s).
+    pub fn dpop_leeway_secs(mut self, seconds: u64) -> Self {
+        self.dpop_leeway_secs = seconds;
+        self
+    }
+
+    /// Most DPoP proof `jti`s remembered at once for replay detection (default 100 000, about
+    /// 50 bytes each). Each is kept for `dpop_max_age` plus twice the leeway, so this also caps
+    /// the sustained DPoP rate (about 1 400 requests/s with the defaults); when the record is
+    /// full of unexpired ones, further DPoP requests get 503 until some expire, since forgetting
+    /// one early would let its proof be replayed.
+    pub fn dpop_replay_capacity(mut self, entries: usize) -> Self {
+        self.dpop_replay_capacity = entries;
+        self
+    }
+
     /// The mode.
     pub fn mode(&self) -> Mode {
         self.mode
@@ -198,7 +239,26 @@ impl Config {
         if self.realm.is_empty() || self.realm.chars().any(|c| !is_challenge_char(c)) {
             return Err(ConfigError(format!("invalid realm {:?}", self.realm)));
         }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url)
+                .map_err(|_| ConfigError(format!("public URL {url:?} is not a URL")))?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.query().is_some()
+                || parsed.fragment().is_some()
+            {
+                return Err(ConfigError(format!(
+                    "public URL {url:?} must be http(s) without query or fragment"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The public URL, parsed (`None` when unset or invalid; `validate` refuses the latter).
+    pub(crate) fn parsed_public_url(&self) -> Option<url::Url> {
+        self.public_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok())
     }
 }
 
@@ -225,6 +285,8 @@ impl fmt::Debug for Config {
             .field("cache_capacity", &self.cache_capacity)
             .field("leeway_secs", &self.leeway_secs)
             .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("public_url", &self.public_url)
+            .field("dpop_max_age", &self.dpop_max_age)
             .finish_non_exhaustive()
     }
 }
@@ -258,6 +320,33 @@ mod tests {
         assert!(config.validate().is_ok());
         assert!(config.realm("a\"b").validate().is_err());
         assert!(Config::local("authd:8080").validate().is_err());
+    }
+
+    #[test]
+    fn the_public_url_must_be_a_plain_http_url() {
+        let config = Config::local("http://authd");
+        assert!(
+            config
+                .clone()
+                .public_url("https://items.example.com")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            config
+                .clone()
+                .public_url("https://x.example/svc/")
+                .validate()
+                .is_ok()
+        );
+        for bad in [
+            "items.example.com",
+            "ftp://x",
+            "https://x/?a=1",
+            "https://x/#f",
+        ] {
+            assert!(config.clone().public_url(bad).validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

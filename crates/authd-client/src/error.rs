@@ -10,12 +10,19 @@ use crate::config::is_challenge_char;
 /// Why a token was not accepted for a route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// No `Authorization: Bearer` credentials at all.
+    /// No `Authorization: Bearer` (or `DPoP`) credentials at all.
     #[error("a bearer token is required")]
     MissingToken,
     /// Malformed, badly signed, expired, revoked, or not an access token from our issuer.
     #[error("the access token is {0}")]
     InvalidToken(&'static str),
+    /// A DPoP-bound token came as a bearer token (RFC 9449 section 7.1): it needs the `DPoP`
+    /// scheme and a proof.
+    #[error("the access token is bound to a key; present it with the DPoP scheme and a proof")]
+    DpopRequired,
+    /// The `DPoP` proof is missing, malformed, for another request, stale or replayed.
+    #[error("{0}")]
+    InvalidDpopProof(&'static str),
     /// The token lacks a scope the route needs.
     #[error("the access token lacks the scope {0}")]
     InsufficientScope(String),
@@ -58,6 +65,15 @@ impl std::fmt::Display for StepUp {
     }
 }
 
+/// The authentication scheme of a request's credentials, and of the challenge answering it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// RFC 6750.
+    Bearer,
+    /// RFC 9449.
+    Dpop,
+}
+
 /// An [`AuthError`] with the realm to name in the challenge; the error type of the extractors.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{error}")]
@@ -65,18 +81,40 @@ pub struct Rejection {
     /// What went wrong.
     pub error: AuthError,
     pub(crate) realm: Arc<str>,
+    /// The scheme the request used; the challenge answers in it.
+    pub(crate) scheme: Scheme,
 }
 
 impl Rejection {
     pub(crate) fn new(error: AuthError, realm: Arc<str>) -> Self {
-        Self { error, realm }
+        Self {
+            error,
+            realm,
+            scheme: Scheme::Bearer,
+        }
+    }
+
+    /// The same rejection, answering a request made with `scheme`.
+    pub(crate) fn answering(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The scheme of the challenge: `DPoP` for DPoP requests and for bound tokens sent as
+    /// bearer tokens (RFC 9449 section 7.1), `Bearer` otherwise.
+    fn challenge_scheme(&self) -> Scheme {
+        match self.error {
+            AuthError::DpopRequired | AuthError::InvalidDpopProof(_) => Scheme::Dpop,
+            _ => self.scheme,
+        }
     }
 
     /// The RFC 6750 section 3.1 error code, if the challenge carries one.
     pub fn code(&self) -> &'static str {
         match self.error {
             AuthError::MissingToken => "invalid_request",
-            AuthError::InvalidToken(_) => "invalid_token",
+            AuthError::InvalidToken(_) | AuthError::DpopRequired => "invalid_token",
+            AuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             AuthError::InsufficientScope(_) | AuthError::MissingRole(_) => "insufficient_scope",
             AuthError::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             AuthError::Unavailable => "temporarily_unavailable",
@@ -87,24 +125,25 @@ impl Rejection {
     /// The `WWW-Authenticate` value, for 401 and 403 answers.
     pub fn challenge(&self) -> Option<String> {
         let description = self.error.to_string();
+        let scheme = self.challenge_scheme();
+        let challenge = |error, description, scope| {
+            scheme_challenge(scheme, &self.realm, error, description, scope)
+        };
         match &self.error {
             // RFC 6750 section 3.1: without any credentials, the challenge names no error.
-            AuthError::MissingToken => Some(challenge(&self.realm, None, None, None)),
-            AuthError::InvalidToken(_) => Some(challenge(
-                &self.realm,
-                Some("invalid_token"),
-                Some(&description),
-                None,
-            )),
+            AuthError::MissingToken => Some(challenge(None, None, None)),
+            AuthError::InvalidToken(_)
+            | AuthError::DpopRequired
+            | AuthError::InvalidDpopProof(_) => {
+                Some(challenge(Some(self.code()), Some(&description), None))
+            }
             AuthError::InsufficientScope(scope) => Some(challenge(
-                &self.realm,
                 Some("insufficient_scope"),
                 Some(&description),
                 Some(scope),
             )),
             // A role is not a scope, so no `scope` attribute; the error code still fits.
             AuthError::MissingRole(_) => Some(challenge(
-                &self.realm,
                 Some("insufficient_scope"),
                 Some(&description),
                 None,
@@ -112,7 +151,6 @@ impl Rejection {
             // RFC 9470 section 3: the route's demands, as acr_values and max_age.
             AuthError::InsufficientUserAuthentication(step_up) => {
                 let mut value = challenge(
-                    &self.realm,
                     Some("insufficient_user_authentication"),
                     Some(&description),
                     None,
@@ -138,7 +176,23 @@ pub fn challenge(
     description: Option<&str>,
     scope: Option<&str>,
 ) -> String {
-    let mut value = format!("Bearer realm=\"{}\"", sanitize(realm));
+    scheme_challenge(Scheme::Bearer, realm, error, description, scope)
+}
+
+/// Formats a challenge in `scheme`; a `DPoP` one ends with the accepted proof algorithms
+/// (RFC 9449 section 7.1).
+fn scheme_challenge(
+    scheme: Scheme,
+    realm: &str,
+    error: Option<&str>,
+    description: Option<&str>,
+    scope: Option<&str>,
+) -> String {
+    let name = match scheme {
+        Scheme::Bearer => "Bearer",
+        Scheme::Dpop => "DPoP",
+    };
+    let mut value = format!("{name} realm=\"{}\"", sanitize(realm));
     if let Some(error) = error {
         value.push_str(&format!(", error=\"{}\"", sanitize(error)));
     }
@@ -150,6 +204,9 @@ pub fn challenge(
     }
     if let Some(scope) = scope {
         value.push_str(&format!(", scope=\"{}\"", sanitize(scope)));
+    }
+    if scheme == Scheme::Dpop {
+        value.push_str(&format!(", algs=\"{}\"", crate::dpop::ALGORITHMS));
     }
     value
 }
@@ -163,6 +220,8 @@ impl ResponseError for Rejection {
         match self.error {
             AuthError::MissingToken
             | AuthError::InvalidToken(_)
+            | AuthError::DpopRequired
+            | AuthError::InvalidDpopProof(_)
             | AuthError::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope(_) | AuthError::MissingRole(_) => StatusCode::FORBIDDEN,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -175,6 +234,11 @@ impl ResponseError for Rejection {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(challenge) = self.challenge() {
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        // RFC 9449 section 7.1: without credentials, offer both schemes.
+        if self.error == AuthError::MissingToken {
+            let dpop = scheme_challenge(Scheme::Dpop, &self.realm, None, None, None);
+            response.append_header((header::WWW_AUTHENTICATE, dpop));
         }
         if self.error == AuthError::Unavailable {
             response.insert_header((header::RETRY_AFTER, "5"));
@@ -257,6 +321,53 @@ mod tests {
             both.challenge()
                 .unwrap()
                 .ends_with(r#"acr_values="urn:authd:acr:mfa", max_age=0"#)
+        );
+    }
+
+    #[test]
+    fn dpop_errors_get_a_dpop_challenge_naming_the_algorithms() {
+        let proof = rejection(AuthError::InvalidDpopProof(
+            "the DPoP proof was already used",
+        ));
+        assert_eq!(proof.status_code(), 401);
+        assert_eq!(proof.code(), "invalid_dpop_proof");
+        assert_eq!(
+            proof.challenge().unwrap(),
+            r#"DPoP realm="items", error="invalid_dpop_proof", error_description="the DPoP proof was already used", algs="ES256 EdDSA RS256""#
+        );
+        let as_bearer = rejection(AuthError::DpopRequired);
+        assert_eq!(as_bearer.code(), "invalid_token");
+        assert!(
+            as_bearer
+                .challenge()
+                .unwrap()
+                .starts_with(r#"DPoP realm="items", error="invalid_token""#)
+        );
+        let scope =
+            rejection(AuthError::InsufficientScope("items:write".into())).answering(Scheme::Dpop);
+        assert!(scope.challenge().unwrap().starts_with("DPoP "));
+        assert!(
+            scope
+                .challenge()
+                .unwrap()
+                .contains(r#"scope="items:write""#)
+        );
+    }
+
+    #[test]
+    fn a_missing_token_offers_both_schemes() {
+        let response = rejection(AuthError::MissingToken).error_response();
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            challenges,
+            [
+                r#"Bearer realm="items""#,
+                r#"DPoP realm="items", algs="ES256 EdDSA RS256""#
+            ]
         );
     }
 

@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::caller::Caller;
 use crate::client::AuthdClient;
-use crate::error::{AuthError, Rejection, StepUp};
+use crate::error::{AuthError, Rejection, Scheme, StepUp};
 use crate::introspect::unix_now_ms;
 
 /// What a route needs beyond a valid token; declare one with [`scope!`](crate::scope),
@@ -198,18 +198,22 @@ fn authenticate(req: &HttpRequest) -> Extraction<Arc<Caller>> {
             Err(Rejection::new(AuthError::Misconfigured, Arc::from("authd")))
         });
     };
-    let token = bearer_token(req);
+    let credentials = credentials(req);
+    let req = req.clone();
     Box::pin(async move {
-        let token = token.map_err(|error| Rejection::new(error, client.realm()))?;
+        let (scheme, token) = credentials.map_err(|error| Rejection::new(error, client.realm()))?;
+        let reject = |error| Rejection::new(error, client.realm()).answering(scheme);
+        let caller = client.authenticate(&token).await.map_err(reject)?;
         client
-            .authenticate(&token)
-            .await
-            .map_err(|error| Rejection::new(error, client.realm()))
+            .check_binding(&req, scheme, &token, &caller)
+            .map_err(reject)?;
+        Ok(caller)
     })
 }
 
-/// The token of an `Authorization: Bearer` header (RFC 6750 section 2.1).
-fn bearer_token(req: &HttpRequest) -> Result<String, AuthError> {
+/// The scheme and token of an `Authorization: Bearer` (RFC 6750 section 2.1) or
+/// `Authorization: DPoP` (RFC 9449 section 7.1) header; schemes are case-insensitive.
+fn credentials(req: &HttpRequest) -> Result<(Scheme, String), AuthError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -220,20 +224,18 @@ fn bearer_token(req: &HttpRequest) -> Result<String, AuthError> {
     let value = value
         .to_str()
         .map_err(|_| AuthError::InvalidToken("malformed"))?;
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(if value.eq_ignore_ascii_case("bearer") {
-            AuthError::InvalidToken("malformed")
-        } else {
-            AuthError::MissingToken
-        });
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Other schemes (Basic, …) carry no bearer credentials at all.
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        // Other schemes (Basic, …) carry no access token at all.
         return Err(AuthError::MissingToken);
-    }
+    };
     let token = token.trim_matches(' ');
     if is_token68(token) {
-        Ok(token.to_owned())
+        Ok((scheme, token.to_owned()))
     } else {
         Err(AuthError::InvalidToken("malformed"))
     }
@@ -254,12 +256,16 @@ mod tests {
 
     use super::*;
 
-    fn token_of(value: Option<&str>) -> Result<String, AuthError> {
+    fn credentials_of(value: Option<&str>) -> Result<(Scheme, String), AuthError> {
         let mut request = TestRequest::default();
         if let Some(value) = value {
             request = request.insert_header((header::AUTHORIZATION, value));
         }
-        bearer_token(&request.to_http_request())
+        credentials(&request.to_http_request())
+    }
+
+    fn token_of(value: Option<&str>) -> Result<String, AuthError> {
+        credentials_of(value).map(|(_, token)| token)
     }
 
     crate::step_up!(Mfa, acr = [crate::ACR_MFA]);
@@ -282,6 +288,7 @@ mod tests {
             acr: acr.map(str::to_owned),
             amr: Vec::new(),
             auth_time,
+            dpop_jkt: None,
         }
     }
 
@@ -323,6 +330,25 @@ mod tests {
             "abc.def-_~+/="
         );
         assert_eq!(token_of(Some("bearer  abc")).unwrap(), "abc");
+    }
+
+    #[test]
+    fn a_dpop_header_yields_its_token_and_scheme_in_any_case() {
+        for value in ["DPoP abc.def", "dpop abc.def", "DPOP  abc.def"] {
+            assert_eq!(
+                credentials_of(Some(value)).unwrap(),
+                (Scheme::Dpop, "abc.def".to_owned()),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            credentials_of(Some("Bearer abc")).unwrap().0,
+            Scheme::Bearer
+        );
+        assert_eq!(
+            credentials_of(Some("DPoP")),
+            Err(AuthError::InvalidToken("malformed"))
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::cache::{IntrospectionCache, token_key};
 use crate::caller::Caller;
 use crate::config::Config;
+use crate::dpop::Confirmation;
 use crate::error::AuthError;
 
 /// The RFC 7662 section 2.2 fields authd sends.
@@ -42,6 +43,8 @@ struct IntrospectionResponse {
     amr: Option<Vec<String>>,
     #[serde(default)]
     auth_time: Option<i64>,
+    #[serde(default)]
+    cnf: Option<Confirmation>,
 }
 
 /// RFC 7662 allows `aud` as one string or an array.
@@ -151,7 +154,21 @@ impl Introspector {
         if body
             .token_type
             .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop"))
+        {
+            return None;
+        }
+        // A binding we cannot check (no jkt, say mTLS) must not pass as a bearer token; nor
+        // may a DPoP token whose key authd did not name.
+        let dpop_jkt = match body.cnf {
+            Some(Confirmation { jkt: None }) => return None,
+            cnf => cnf.and_then(|cnf| cnf.jkt),
+        };
+        if dpop_jkt.is_none()
+            && body
+                .token_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
         {
             return None;
         }
@@ -179,6 +196,7 @@ impl Introspector {
             acr: body.acr,
             amr: body.amr.unwrap_or_default(),
             auth_time: body.auth_time,
+            dpop_jkt,
         })
     }
 }
@@ -229,6 +247,27 @@ mod tests {
         assert_eq!(caller.acr.as_deref(), Some("urn:authd:acr:mfa"));
         assert_eq!(caller.amr, ["pwd", "otp", "mfa"]);
         assert_eq!(caller.auth_time, Some(1_800_000_000));
+    }
+
+    #[test]
+    fn a_dpop_answer_carries_its_key_thumbprint() {
+        let caller = introspector()
+            .accept(active(
+                serde_json::json!({"token_type": "DPoP", "cnf": {"jkt": "abc"}}),
+            ))
+            .unwrap();
+        assert_eq!(caller.dpop_jkt.as_deref(), Some("abc"));
+        for unverifiable in [
+            serde_json::json!({"token_type": "DPoP"}),
+            serde_json::json!({"cnf": {"x5t#S256": "abc"}}),
+        ] {
+            assert!(
+                introspector()
+                    .accept(active(unverifiable.clone()))
+                    .is_none(),
+                "{unverifiable}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::caller::Caller;
 use crate::config::Config;
+use crate::dpop::Confirmation;
 use crate::error::AuthError;
 
 /// Longest token we try to parse (authd's own limit).
@@ -36,6 +37,8 @@ struct AccessClaims {
     amr: Option<Vec<String>>,
     #[serde(default)]
     auth_time: Option<i64>,
+    #[serde(default)]
+    cnf: Option<Confirmation>,
 }
 
 /// One published key, with the algorithm it is pinned to.
@@ -121,6 +124,13 @@ impl JwksVerifier {
         if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
             return Err(AuthError::InvalidToken("lifetime too long"));
         }
+        // A `cnf` we cannot check (say, an mTLS binding) must not pass as a bearer token.
+        let dpop_jkt = match claims.cnf {
+            Some(Confirmation { jkt: None }) => {
+                return Err(AuthError::InvalidToken("bound by an unsupported method"));
+            }
+            cnf => cnf.and_then(|cnf| cnf.jkt),
+        };
         Ok(Arc::new(Caller {
             subject: claims.sub,
             client_id: claims.client_id,
@@ -132,6 +142,7 @@ impl JwksVerifier {
             acr: claims.acr,
             amr: claims.amr.unwrap_or_default(),
             auth_time: claims.auth_time,
+            dpop_jkt,
         }))
     }
 

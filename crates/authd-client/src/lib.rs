@@ -1,6 +1,8 @@
 //! Guards actix-web routes with authd access tokens: configure once, then one extractor per handler.
 //! Requirements name scopes ([`scope!`]), roles ([`role!`]) or, for RFC 9470 step-up, the
 //! strength and age of the user's sign-in ([`step_up!`]: `acr = [ACR_MFA]`, `max_age = 300`).
+//! DPoP-bound tokens (RFC 9449) pass only with a valid proof of possession, checked against
+//! [`Config::public_url`]; bearer tokens work as before. See the [`dpop`] module.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, get, web};
@@ -29,6 +31,7 @@ pub mod cache;
 pub mod caller;
 pub mod client;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod introspect;
@@ -37,7 +40,7 @@ pub mod jwks;
 pub use caller::Caller;
 pub use client::AuthdClient;
 pub use config::{Config, ConfigError, Mode};
-pub use error::{AuthError, Rejection, StepUp};
+pub use error::{AuthError, Rejection, Scheme, StepUp};
 pub use extract::{Require, Requirement};
 
 /// authd's `acr` for a sign-in with a password alone.

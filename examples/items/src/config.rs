@@ -18,6 +18,9 @@ pub struct Settings {
     client_secret: Option<SecretString>,
     issuer: Option<String>,
     audience: Option<String>,
+    /// `ITEMS_PUBLIC_URL`: items' URL as callers see it, which DPoP proofs must name (RFC 9449);
+    /// unset, DPoP-bound tokens are refused.
+    pub public_url: Option<String>,
     cache: Duration,
 }
 
@@ -72,6 +75,7 @@ impl Settings {
             client_secret: client_secret.map(SecretString::from),
             issuer: get("ITEMS_ISSUER"),
             audience: get("ITEMS_AUDIENCE"),
+            public_url: get("ITEMS_PUBLIC_URL"),
             cache,
         })
     }
@@ -89,6 +93,9 @@ impl Settings {
         }
         if let Some(audience) = &self.audience {
             config = config.audience(audience);
+        }
+        if let Some(public_url) = &self.public_url {
+            config = config.public_url(public_url);
         }
         config.realm("items").cache_ttl(self.cache)
     }
@@ -135,6 +142,22 @@ mod tests {
         assert_eq!(config.expected_audience(), "http://localhost:8080");
         assert_eq!(settings.cache, Duration::from_millis(1500));
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_public_url_reaches_the_client_config_and_is_checked() {
+        let good = settings(&[
+            ("ITEMS_AUTH_MODE", "local"),
+            ("ITEMS_PUBLIC_URL", "https://items.example.com"),
+        ])
+        .unwrap();
+        let shown = format!("{:?}", good.client_config());
+        assert!(shown.contains("https://items.example.com"), "{shown}");
+        let bad = settings(&[
+            ("ITEMS_AUTH_MODE", "local"),
+            ("ITEMS_PUBLIC_URL", "items:8081"),
+        ]);
+        assert!(authd_client::AuthdClient::new(bad.unwrap().client_config()).is_err());
     }
 
     #[test]

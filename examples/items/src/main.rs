@@ -21,6 +21,10 @@ async fn main() -> std::io::Result<()> {
         settings.mode.as_str(),
         settings.authd_url
     );
+    match &settings.public_url {
+        Some(url) => log::info!("DPoP-bound tokens accepted with proofs for {url}"),
+        None => log::info!("DPoP-bound tokens refused: ITEMS_PUBLIC_URL is not set"),
+    }
     let client = web::Data::new(client);
     let store = web::Data::new(routes::ItemStore::default());
     HttpServer::new(move || {

@@ -25,6 +25,9 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 const ISSUER: &str = "http://authd.e2e.test";
 /// Key-encryption key for authd's signing keys (required on PostgreSQL); a test-only value.
 const TEST_ENCRYPTION_KEY: &str = "ZTJlLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=";
+/// items' URL as its callers see it (`ITEMS_PUBLIC_URL`): DPoP proofs name it, not the loopback
+/// address items listens on.
+const ITEMS_PUBLIC_URL: &str = "http://items.e2e.test";
 /// Access token lifetime in these tests: short, so local mode's "valid until exp" is observable.
 const ACCESS_TTL_SECS: u64 = 5;
 
@@ -323,6 +326,7 @@ impl World {
             .env("ITEMS_AUTH_MODE", mode)
             .env("ITEMS_ISSUER", ISSUER)
             .env("ITEMS_CACHE_SECS", "1")
+            .env("ITEMS_PUBLIC_URL", ITEMS_PUBLIC_URL)
             .env_remove("ITEMS_CLIENT_SECRET");
         let items = Process::start("items", items);
         World {
@@ -799,6 +803,133 @@ async fn local_mode_demands_mfa_to_delete(backend: Backend) {
     deleting_an_item_needs_a_multi_factor_sign_in(backend, "local").await;
 }
 
+/// A client's DPoP key (RFC 9449), signing with RustCrypto's P-256 rather than anything authd or
+/// authd-client verify with.
+struct DpopKey {
+    signing: p256::ecdsa::SigningKey,
+    jwk: Value,
+}
+
+impl DpopKey {
+    fn generate() -> DpopKey {
+        let mut seed = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut seed).unwrap();
+        let signing = p256::ecdsa::SigningKey::from_slice(&seed).unwrap();
+        let point = signing.verifying_key().to_sec1_point(false);
+        let (x, y) = point.as_bytes()[1..].split_at(32);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)
+        });
+        DpopKey { signing, jwk }
+    }
+
+    /// A fresh proof for `method url`, with `ath` when a token goes with it.
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        use p256::ecdsa::signature::Signer;
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).unwrap();
+        let mut claims = serde_json::json!({
+            "jti": URL_SAFE_NO_PAD.encode(jti), "htm": method, "htu": url, "iat": unix_now()
+        });
+        if let Some(token) = token {
+            claims["ath"] = URL_SAFE_NO_PAD
+                .encode(digest(&SHA256, token.as_bytes()))
+                .into();
+        }
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: p256::ecdsa::Signature = self.signing.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+}
+
+impl World {
+    /// The password grant with a DPoP proof: a token bound to `key`.
+    async fn dpop_token(&self, key: &DpopKey, username: &str, password: &str) -> String {
+        // authd checks htu against its issuer's origin plus the path.
+        let proof = key.proof("POST", &format!("{ISSUER}/token"), None);
+        let response = self
+            .http
+            .post(self.authd.url("/token"))
+            .header("DPoP", proof)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "DPoP password grant for {username}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET items/items` with `Authorization: SCHEME TOKEN` and the given DPoP headers.
+    async fn items_with(&self, scheme: &str, token: &str, proofs: &[&str]) -> Reply {
+        let mut request = self
+            .http
+            .get(self.items.url("/items"))
+            .header("Authorization", format!("{scheme} {token}"));
+        for proof in proofs {
+            request = request.header("DPoP", *proof);
+        }
+        Reply::from(request.send().await.expect("items answers")).await
+    }
+}
+
+async fn a_dpop_bound_token_needs_a_fresh_proof(backend: Backend, mode: &str) {
+    // Arrange
+    let world = World::start(backend, mode).await;
+    let key = DpopKey::generate();
+    let token = world.dpop_token(&key, "demo", "demo-password-1").await;
+    let items_url = format!("{ITEMS_PUBLIC_URL}/items");
+    let proof = key.proof("GET", &items_url, Some(&token));
+
+    // Act
+    let with_proof = world.items_with("DPoP", &token, &[&proof]).await;
+    let replayed = world.items_with("DPoP", &token, &[&proof]).await;
+    let without_proof = world.items_with("DPoP", &token, &[]).await;
+    let as_bearer = world.items_with("Bearer", &token, &[]).await;
+    let other_key = DpopKey::generate().proof("GET", &items_url, Some(&token));
+    let by_other_key = world.items_with("DPoP", &token, &[&other_key]).await;
+    let fresh = key.proof("GET", &items_url, Some(&token));
+    let again = world.items_with("dpop", &token, &[&fresh]).await;
+
+    // Assert
+    assert_eq!(with_proof.status, 200, "body {}", with_proof.body);
+    assert!(with_proof.body.is_array());
+    for refused in [&replayed, &without_proof, &by_other_key] {
+        refused.assert_refused(401, "invalid_dpop_proof");
+        assert!(
+            refused.challenge.starts_with("DPoP "),
+            "{}",
+            refused.challenge
+        );
+    }
+    as_bearer.assert_refused(401, "invalid_token");
+    assert!(
+        as_bearer.challenge.starts_with("DPoP "),
+        "{}",
+        as_bearer.challenge
+    );
+    assert_eq!(again.status, 200, "body {}", again.body);
+}
+
+async fn introspect_mode_accepts_dpop_bound_tokens_with_a_proof(backend: Backend) {
+    a_dpop_bound_token_needs_a_fresh_proof(backend, "introspect").await;
+}
+
+async fn local_mode_accepts_dpop_bound_tokens_with_a_proof(backend: Backend) {
+    a_dpop_bound_token_needs_a_fresh_proof(backend, "local").await;
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -827,4 +958,6 @@ on_both_backends!(
     local_mode_accepts_a_revoked_token_until_its_exp,
     introspect_mode_demands_mfa_to_delete,
     local_mode_demands_mfa_to_delete,
+    introspect_mode_accepts_dpop_bound_tokens_with_a_proof,
+    local_mode_accepts_dpop_bound_tokens_with_a_proof,
 );

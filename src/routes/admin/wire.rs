@@ -347,6 +347,11 @@ pub struct ClientResponse {
     pub id_token_signed_response_alg: String,
     /// The resources (RFC 8707) it may ask tokens for.
     pub resources: Vec<String>,
+    /// Whether `/authorize` takes this client's requests only through `/par` (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses (RFC 9701); null for the server's
+    /// default (the access tokens' algorithm).
+    pub introspection_signed_response_alg: Option<String>,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
     /// RFC 3339.
@@ -377,6 +382,11 @@ impl From<Client> for ClientResponse {
                 .map(|uri| uri.as_str().to_owned()),
             backchannel_logout_session_required: browser.backchannel_logout_session_required,
             id_token_signed_response_alg: browser.id_token_signed_response_alg.as_str().to_owned(),
+            require_pushed_authorization_requests: browser.require_pushed_authorization_requests,
+            introspection_signed_response_alg: browser
+                .introspection_signed_response_alg
+                .as_str()
+                .map(str::to_owned),
             dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
             client_id: client.client_id,
             grants: client
@@ -454,6 +464,12 @@ pub struct CreateClientRequest {
     /// Resources (RFC 8707) it may ask tokens for.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Requests only through `/par`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RS256, ES256 or EdDSA; absent or empty for the server's default.
+    #[serde(default)]
+    pub introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
@@ -493,6 +509,13 @@ pub struct PatchClientRequest {
     /// The complete new list of resources (RFC 8707) it may ask tokens for.
     #[schema(schema_with = resource_list)]
     pub resources: Option<Vec<String>>,
+    /// Whether `/authorize` takes this client's requests only through `/par` (authorization_code
+    /// clients only).
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; empty means the
+    /// server's default (confidential clients only).
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    pub introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: Option<bool>,
 }
@@ -567,6 +590,14 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(schema_with = resource_list)]
     resources: Vec<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
+    /// JWS algorithm of its JWT introspection responses: RS256, ES256 or EdDSA; absent or empty
+    /// for the server's default.
+    #[serde(default)]
+    #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
+    introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     #[serde(default)]
     dpop_bound_access_tokens: bool,
@@ -629,6 +660,9 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(schema_with = resource_list)]
     resources: Vec<String>,
+    /// Requests only through `/par` (authorization_code clients only).
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     #[serde(default)]
     dpop_bound_access_tokens: bool,

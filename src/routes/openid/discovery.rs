@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, get, web};
 use serde_json::{Value, json};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::config::Settings;
 use crate::domain::{ADMIN_SCOPES, GrantType};
 use crate::error::OAuthError;
 use crate::mfa::{ACR_MFA, ACR_PWD};
@@ -28,8 +29,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 async fn show_openid_configuration(
     tokens: web::Data<TokenService>,
     store: web::Data<Store>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, OAuthError> {
-    Ok(metadata_response(metadata_document(&tokens, &store).await?))
+    Ok(metadata_response(
+        metadata_document(&tokens, &store, &settings).await?,
+    ))
 }
 
 /// Metadata documents may be cached briefly: they change with roles and keys only.
@@ -40,7 +44,11 @@ pub fn metadata_response(document: Value) -> HttpResponse {
 }
 
 /// The server's metadata: RFC 8414 section 2 and OpenID Connect Discovery section 3 in one.
-pub async fn metadata_document(tokens: &TokenService, store: &Store) -> Result<Value, OAuthError> {
+pub async fn metadata_document(
+    tokens: &TokenService,
+    store: &Store,
+    settings: &Settings,
+) -> Result<Value, OAuthError> {
     let issuer = tokens.issuer().trim_end_matches('/');
     let mut scopes: BTreeSet<String> = ADMIN_SCOPES.iter().map(|s| (*s).to_owned()).collect();
     scopes.insert(INTROSPECT_SCOPE.to_owned());
@@ -61,6 +69,7 @@ pub async fn metadata_document(tokens: &TokenService, store: &Store) -> Result<V
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/introspect"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/par"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
@@ -82,14 +91,18 @@ pub async fn metadata_document(tokens: &TokenService, store: &Store) -> Result<V
         // Issue 13: a password alone, or a second factor (or a passkey); see mfa::strength.
         "acr_values_supported": [ACR_PWD, ACR_MFA],
         "claims_parameter_supported": false,
-        // Request objects are refused; request_uri's default (true) would promise them.
+        // Request objects are refused; request_uri's default (true) would promise them. The
+        // request_uri values /par issues are accepted regardless (RFC 9126 section 4).
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        "require_pushed_authorization_requests": settings.oauth.require_pushed_authorization_requests,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // RFC 9701 section 7: empty (HS256 mode) means introspection answers JSON only.
+        "introspection_signing_alg_values_supported": id_token_algorithms,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
     }))
 }

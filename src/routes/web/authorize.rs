@@ -5,11 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{WebState, is_form, pages};
-use crate::openid::{OPENID, verify_id_token_hint};
+use crate::openid::check_openid_request;
+use crate::par;
 use crate::routes::FormBody;
 use crate::signin::authorization_request::{AuthorizationRequest, check_request, client_id_of};
 use crate::signin::redirect::ErrorCode;
 use crate::signin::{RawParameters, RequestError};
+use crate::store::StoreError;
 
 /// Mounts `/authorize`.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -50,23 +52,33 @@ async fn authorize(request: &HttpRequest, state: &WebState, encoded: &str) -> Ht
         Ok(params) => params,
         Err(message) => return state.error_page(StatusCode::BAD_REQUEST, &message),
     };
-    let checked = match client_id_of(&params) {
-        Ok(client_id) => match state.cache.client(&state.store, &client_id).await {
-            Ok(client) => check_request(&params, client.as_ref()),
-            Err(error) => return state.unavailable(error),
-        },
-        Err(error) => Err(error),
+    // RFC 9126 section 4: a pushed request replaces every parameter but client_id. Any other
+    // request_uri (a request object by reference) is refused by check_request.
+    let pushed = params
+        .get("request_uri")
+        .is_some_and(|uri| uri.starts_with(par::REQUEST_URI_PREFIX));
+    let checked = if pushed {
+        par::redeem(
+            &params,
+            &state.store,
+            &state.cache,
+            &state.keys,
+            state.now(),
+        )
+        .await
+    } else {
+        check_plain_request(state, &params).await
     };
-    let checked = checked.and_then(|authorization| openid_checks(state, &params, authorization));
     let authorization = match checked {
-        Ok(authorization) => authorization,
-        Err(RequestError::Page(message)) => {
+        Ok(Ok(authorization)) => authorization,
+        Ok(Err(RequestError::Page(message))) => {
             return state.error_page(StatusCode::BAD_REQUEST, &message);
         }
-        Err(RequestError::Redirect(target, code, description)) => {
+        Ok(Err(RequestError::Redirect(target, code, description))) => {
             let location = target.error(code, &description, state.tokens.issuer());
             return pages::see_other(&location, &[]);
         }
+        Err(error) => return state.unavailable(error),
     };
     let session = match state.session(request).await {
         Ok(session) => session,
@@ -78,38 +90,27 @@ async fn authorize(request: &HttpRequest, state: &WebState, encoded: &str) -> Ht
     }
 }
 
-/// What OpenID Connect adds to a checked request: an id_token_hint must be one of ours, and
-/// `openid` needs a key a relying party can verify.
-fn openid_checks(
+/// A request with its parameters in the query or form.
+async fn check_plain_request(
     state: &WebState,
     params: &RawParameters,
-    mut authorization: AuthorizationRequest,
-) -> Result<AuthorizationRequest, RequestError> {
-    let refuse = |code, description: &str| {
-        RequestError::Redirect(
-            authorization.deliver_to.clone(),
-            code,
-            description.to_owned(),
-        )
+) -> Result<Result<AuthorizationRequest, RequestError>, StoreError> {
+    let client = match client_id_of(params) {
+        Ok(client_id) => state.cache.client(&state.store, &client_id).await?,
+        Err(error) => return Ok(Err(error)),
     };
-    let asks_openid = authorization
-        .scope
+    let checked = check_request(params, client.as_ref())
+        .and_then(|authorization| check_openid_request(&state.tokens, params, authorization));
+    // RFC 9126 section 5: refused once the redirect URI is checked, so the client hears of it.
+    let required = client
         .as_ref()
-        .is_some_and(|scope| scope.contains(OPENID));
-    if asks_openid && state.tokens.keys().offered_algorithms().is_empty() {
-        return Err(refuse(
-            ErrorCode::InvalidScope,
-            "openid is not available: this server signs with HS256 only",
-        ));
-    }
-    if let Some(hint) = params.get("id_token_hint") {
-        let Some(hinted) = verify_id_token_hint(&state.tokens, hint) else {
-            return Err(refuse(
-                ErrorCode::InvalidRequest,
-                "id_token_hint is not an id_token from this issuer",
-            ));
-        };
-        authorization.hinted_subject = Some(hinted.sub);
-    }
-    Ok(authorization)
+        .is_some_and(|client| par::is_required(client, &state.settings.oauth));
+    Ok(checked.and_then(|authorization| match required {
+        true => Err(RequestError::Redirect(
+            authorization.deliver_to,
+            ErrorCode::InvalidRequest,
+            "this client must push its authorization requests to /par".to_owned(),
+        )),
+        false => Ok(authorization),
+    }))
 }
