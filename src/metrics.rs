@@ -149,6 +149,9 @@ impl Metrics {
         total.audit_events += swept.audit_events;
         total.sessions += swept.sessions;
         total.authorization_codes += swept.authorization_codes;
+        total.webauthn_challenges += swept.webauthn_challenges;
+        total.pushed_requests += swept.pushed_requests;
+        total.dpop_proofs += swept.dpop_proofs;
     }
 
     fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -244,6 +247,12 @@ impl Metrics {
                 ("{table=\"audit_events\"}", swept.audit_events),
                 ("{table=\"sessions\"}", swept.sessions),
                 ("{table=\"authorization_codes\"}", swept.authorization_codes),
+                (
+                    "{table=\"webauthn_challenges_used\"}",
+                    swept.webauthn_challenges,
+                ),
+                ("{table=\"pushed_requests_used\"}", swept.pushed_requests),
+                ("{table=\"dpop_proofs\"}", swept.dpop_proofs),
             ],
         );
         let (size, idle) = store.pool_usage();

@@ -38,7 +38,7 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// The methods JavaScript may use on `path`, or `None` when `path` takes no CORS requests.
 fn cors_methods(path: &str) -> Option<&'static str> {
     match path {
-        "/token" | "/revoke" => Some("POST"),
+        "/token" | "/revoke" | "/par" => Some("POST"),
         "/userinfo" => Some("GET, POST"),
         _ if path.starts_with("/.well-known/") => Some("GET"),
         _ => None,
@@ -285,6 +285,7 @@ mod tests {
     fn only_the_browser_facing_endpoints_take_cors_requests() {
         assert_eq!(cors_methods("/token"), Some("POST"));
         assert_eq!(cors_methods("/revoke"), Some("POST"));
+        assert_eq!(cors_methods("/par"), Some("POST"));
         assert_eq!(cors_methods("/userinfo"), Some("GET, POST"));
         assert_eq!(cors_methods("/.well-known/jwks.json"), Some("GET"));
         assert_eq!(

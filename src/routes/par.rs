@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, authenticate_client};
 use crate::domain::ClientId;
+use crate::dpop::{Dpop, VerifiedProof, replay_expiry};
 use crate::error::OAuthError;
 use crate::par::{PUSHED_REQUEST_TTL_SECS, PushedRequest, check_push};
 use crate::routes::{FormBody, OAuthForm};
@@ -73,6 +74,7 @@ async fn push_authorization_request(
     cache: web::Data<CredentialCache>,
     clock: web::Data<Clock>,
     page_keys: web::Data<PageKeys>,
+    dpop: web::Data<Dpop>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
@@ -98,7 +100,10 @@ async fn push_authorization_request(
     let encoded = std::str::from_utf8(&body)
         .map_err(|_| OAuthError::invalid_request("the body must be UTF-8"))?;
     let params = RawParameters::parse(encoded).map_err(OAuthError::InvalidRequest)?;
-    let checked = check_push(&params, &client, &tokens)?;
+    let mut checked = check_push(&params, &client, &tokens)?;
+    if let Some(proof) = dpop.check_token_request(&request, crate::clock::unix_now())? {
+        checked.dpop_jkt = Some(bind_to_proof(checked.dpop_jkt.take(), &proof, &store).await?);
+    }
     let request_uri = PushedRequest::new(checked, clock.now())
         .request_uri(&page_keys)
         .ok_or_else(|| OAuthError::invalid_request("the authorization request is too large"))?;
@@ -108,4 +113,28 @@ async fn push_authorization_request(
             request_uri,
             expires_in: PUSHED_REQUEST_TTL_SECS,
         }))
+}
+
+/// RFC 9449 section 10.1: a proof sent with the push binds the code to its key, as `dpop_jkt`
+/// does; both at once must name the same key. The proof is spent like one sent to `/token`.
+async fn bind_to_proof(
+    dpop_jkt: Option<String>,
+    proof: &VerifiedProof,
+    store: &Store,
+) -> Result<String, OAuthError> {
+    if dpop_jkt.is_some_and(|jkt| jkt != proof.jkt) {
+        return Err(OAuthError::InvalidDpopProof(
+            "dpop_jkt does not name the key of the DPoP proof".into(),
+        ));
+    }
+    let now = crate::clock::unix_now();
+    if !store
+        .record_dpop_proof(&proof.replay_key, replay_expiry(proof), now)
+        .await?
+    {
+        return Err(OAuthError::InvalidDpopProof(
+            "the DPoP proof was used before".into(),
+        ));
+    }
+    Ok(proof.jkt.clone())
 }

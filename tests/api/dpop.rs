@@ -841,6 +841,112 @@ async fn section_10_a_code_sent_with_dpop_jkt_needs_that_key(backend: Backend) {
     );
 }
 
+async fn section_10_1_a_proof_sent_with_a_pushed_request_binds_its_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    let client = add_web_client(
+        &app,
+        ClientSpec::third_party("gallery", &["openid", "items:read"]),
+    )
+    .await;
+    let key = ClientKey::es256();
+    let other = ClientKey::eddsa();
+    let pkce = Pkce::new();
+    let par_url = app.url("/par");
+    let push = |proof: &str, dpop_jkt: Option<&str>| {
+        let mut form = vec![
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid items:read"),
+            ("state", "s-1"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(jkt) = dpop_jkt {
+            form.push(("dpop_jkt", jkt));
+        }
+        app.http
+            .post(&par_url)
+            .basic_auth(&client.id, client.secret.as_deref())
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+    };
+
+    // Both mechanisms at once must name the same key.
+    let mismatch = push(
+        &key.proof("POST", &par_url, None),
+        Some(&other.thumbprint()),
+    )
+    .await
+    .unwrap();
+    assert_oauth_error(mismatch, 400, "invalid_dpop_proof").await;
+    // A proof for another endpoint is refused, and a proof is spent by its push.
+    let for_token = push(&key.proof("POST", &app.url("/token"), None), None)
+        .await
+        .unwrap();
+    assert_oauth_error(for_token, 400, "invalid_dpop_proof").await;
+    let proof = key.proof("POST", &par_url, None);
+    let pushed = push(&proof, Some(&key.thumbprint())).await.unwrap();
+    assert_eq!(pushed.status(), 201);
+    let replayed = push(&proof, None).await.unwrap();
+    assert_oauth_error(replayed, 400, "invalid_dpop_proof").await;
+    let pushed: Value = push(&key.proof("POST", &par_url, None), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let request_uri = pushed["request_uri"].as_str().unwrap();
+
+    let browser = Browser::new();
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/authorize"),
+        &[
+            ("client_id", client.id.as_str()),
+            ("request_uri", request_uri),
+        ],
+    )
+    .unwrap();
+    let first = browser.get(url.as_str()).await;
+    let answer = crate::par::finish_sign_in(&app, &browser, first, password).await;
+    let code = crate::signin_support::param(&answer, "code").expect("a code");
+    let token_url = app.url("/token");
+    let exchange = |proof: Option<String>| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        let request = app
+            .http
+            .post(&token_url)
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&form);
+        match proof {
+            Some(proof) => request.header("DPoP", proof),
+            None => request,
+        }
+        .send()
+    };
+    let without = exchange(None).await.unwrap();
+    assert_oauth_error(without, 400, "invalid_dpop_proof").await;
+    let with_other = exchange(Some(other.proof("POST", &token_url, None)))
+        .await
+        .unwrap();
+    assert_oauth_error(with_other, 400, "invalid_grant").await;
+    let response = exchange(Some(key.proof("POST", &token_url, None)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(
+        payload(tokens["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.thumbprint()
+    );
+}
+
 async fn a_client_that_requires_dpop_gets_no_bearer_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
@@ -992,6 +1098,7 @@ backend_tests!(
     a_retry_of_a_bound_refresh_needs_a_proof_from_its_key,
     a_confidential_clients_refresh_token_is_not_bound,
     section_10_a_code_sent_with_dpop_jkt_needs_that_key,
+    section_10_1_a_proof_sent_with_a_pushed_request_binds_its_code,
     a_client_that_requires_dpop_gets_no_bearer_token,
     section_8_server_nonces_are_required_when_configured,
     discovery_names_the_proof_algorithms_and_the_janitor_forgets_old_proofs,

@@ -79,6 +79,32 @@ async fn expired_rows_are_deleted_so_tables_stop_growing(backend: Backend) {
             "{table} keeps growing: {early} rows at round {rounds_early}, {late} at round {rounds_late}"
         );
     }
+
+    // What it deleted shows in /metrics, by table, including the single-use markers.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let swept_families = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("authd_janitor_deleted_total{table=\"refresh_families\"} ")
+        })
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(swept_families.is_some_and(|n| n > 0), "{metrics}");
+    for table in [
+        "webauthn_challenges_used",
+        "pushed_requests_used",
+        "dpop_proofs",
+    ] {
+        let label = format!("authd_janitor_deleted_total{{table=\"{table}\"}} ");
+        assert!(metrics.contains(&label), "{table} missing from {metrics}");
+    }
 }
 
 backend_tests!(expired_rows_are_deleted_so_tables_stop_growing);

@@ -86,7 +86,7 @@ async fn authorize_with(
 }
 
 /// Follows the sign-in from `response` (login as alice, consent) to the client's redirect.
-async fn finish_sign_in(
+pub async fn finish_sign_in(
     app: &TestApp,
     browser: &Browser,
     mut response: reqwest::Response,
