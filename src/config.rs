@@ -198,6 +198,9 @@ pub struct TokenSettings {
     pub access_ttl_secs: u64,
     /// Refresh token lifetime in seconds.
     pub refresh_ttl_secs: u64,
+    /// Seconds after a rotation during which the token just exchanged may be presented again by
+    /// the same client and gets the same successor (a lost response); 0 turns retries off.
+    pub refresh_retry_secs: u64,
     /// ID token lifetime in seconds (OpenID Connect): relying parties check it once, at sign-in.
     pub id_token_ttl_secs: u64,
     /// Clock skew tolerated when checking `exp` and `nbf`.
@@ -220,6 +223,7 @@ impl Default for TokenSettings {
             audience: None,
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_retry_secs: 10,
             id_token_ttl_secs: 300,
             leeway_secs: 0,
             max_lifetime_secs: 86_400,

@@ -42,6 +42,10 @@ pub enum OAuthError {
     /// Scope outside what may be granted.
     #[error("{0}")]
     InvalidScope(String),
+    /// A `resource` the client may not ask for, or that the grant does not cover (RFC 8707
+    /// section 2).
+    #[error("{0}")]
+    InvalidTarget(String),
     /// The user has a second factor and the password grant carried no `otp` (an RFC 6749
     /// section 8.5 extension error).
     #[error("{0}")]
@@ -108,6 +112,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::MfaRequired(_) => "mfa_required",
             OAuthError::AuthorizationRequest { code, .. } => code,
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",

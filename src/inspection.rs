@@ -13,7 +13,7 @@ use crate::domain::ClientId;
 use crate::signin::sessions::family_session_is_live;
 use crate::store::{RefreshFamily, Store, StoreError, User, sid_revocation};
 pub use crate::tokens::looks_like_jwt;
-use crate::tokens::{AccessClaims, TokenService, family_secret_of};
+use crate::tokens::{AccessClaims, Audience, TokenService, family_secret_of};
 
 /// A token that is currently honoured.
 #[derive(Debug)]
@@ -104,6 +104,9 @@ pub async fn check_access_token(
     {
         return Ok(None);
     }
+    if !audience_is_known(&claims.aud, &claims.client_id, store, tokens, cache).await? {
+        return Ok(None);
+    }
     if claims.is_user_token() {
         let Some(user) = cache.user(store, &claims.sub).await? else {
             return Ok(None);
@@ -167,6 +170,35 @@ async fn registration_is_current(
             .await?
             .is_some_and(|client| client.registration == registration),
         Err(_) => false,
+    })
+}
+
+/// A token's `aud` must be authd's default audience, or resources (RFC 8707) its client may
+/// still ask for: an audience authd never grants that client is not one of its tokens.
+async fn audience_is_known(
+    audience: &Audience,
+    client_id: &str,
+    store: &Store,
+    tokens: &TokenService,
+    cache: &CredentialCache,
+) -> Result<bool, StoreError> {
+    let default = tokens.audience();
+    if *audience == Audience::One(default.to_owned()) {
+        return Ok(true);
+    }
+    let client = match ClientId::parse(client_id) {
+        Ok(id) if client_id != tokens.builtin_client_id() => cache.client(store, &id).await?,
+        _ => None,
+    };
+    let allowed = |aud: &String| {
+        aud == default
+            || client
+                .as_ref()
+                .is_some_and(|client| client.resources.iter().any(|uri| uri.as_str() == aud))
+    };
+    Ok(match audience {
+        Audience::One(one) => allowed(one),
+        Audience::Many(many) => !many.is_empty() && many.iter().all(allowed),
     })
 }
 

@@ -19,6 +19,7 @@ pub mod mfa;
 pub mod net;
 pub mod openid;
 pub mod par;
+pub mod resources;
 pub mod routes;
 pub mod signin;
 pub mod startup;

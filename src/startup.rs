@@ -124,6 +124,7 @@ impl Application {
         let tokens = web::Data::new(tokens);
         let hasher = web::Data::new(hasher);
         let origins = web::Data::new(AllowedOrigins::new(store.clone()));
+        let resources = web::Data::new(crate::resources::ResourceRegistry::new(store.clone()));
         let form_limit = settings.server.max_form_bytes;
         let workers = settings.server.workers;
         let grace = settings.server.shutdown_grace_secs;
@@ -182,6 +183,7 @@ impl Application {
                 .app_data(cache.clone())
                 .app_data(lockout.clone())
                 .app_data(origins.clone())
+                .app_data(resources.clone())
                 .app_data(device_cookies.clone())
                 .app_data(openapi.clone())
                 .app_data(clock.clone())

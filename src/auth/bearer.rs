@@ -102,7 +102,10 @@ async fn authenticate(request: HttpRequest) -> Result<Caller, ApiError> {
         .app_data::<web::Data<Dpop>>()
         .ok_or_else(|| anyhow::anyhow!("DPoP is not configured"))?;
     let (claims, user) = match check_access_token(&token, store, tokens, cache).await? {
-        Some(LiveToken::Access { claims, user }) => (claims, user),
+        // A token asked for another API (RFC 8707) is not for authd's own.
+        Some(LiveToken::Access { claims, user }) if claims.aud.contains(tokens.audience()) => {
+            (claims, user)
+        }
         _ if scheme == Scheme::Dpop => {
             return Err(invalid_token(
                 "the access token is invalid, expired or revoked",

@@ -8,8 +8,8 @@ use jsonwebtoken::Algorithm;
 use super::import::read_import_file;
 use super::stdin_password::read_password;
 use super::{
-    AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, RoleCommand,
-    SetClient, UserCommand,
+    AddClient, AddUser, Cli, ClientCommand, Command, KeysCommand, MfaCommand, ResourceCommand,
+    RoleCommand, SetClient, UserCommand,
 };
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::{rfc3339, unix_now};
@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::credentials::{PasswordHasher, generate_secret, hash_secret};
 use crate::domain::{
     Authority, BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, NewPassword,
-    RoleName, ScopeSet, Username,
+    ResourceUri, RoleName, ScopeSet, Username,
 };
 use crate::startup::Application;
 use crate::store::{Client, NewClient, NewUser, Store};
@@ -57,6 +57,7 @@ async fn run_command(
         Command::Role(command) => run_role(command, &store, audit).await?,
         Command::User(command) => run_user(command, &store, &settings, audit).await?,
         Command::Client(command) => run_client(command, &store, audit).await?,
+        Command::Resource(command) => run_resource(command, &store, audit).await?,
         Command::Keys(command) => run_keys(command, store, &settings, audit).await?,
     }
     Ok(())
@@ -244,21 +245,33 @@ async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::
         kind,
     )
     .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
-    if changes == BrowserChanges::default() {
+    let sets_resources = !set.resources.is_empty() || set.no_resources;
+    if changes == BrowserChanges::default() && !sets_resources {
         anyhow::bail!(
-            "nothing to change: give --require-dpop, --require-par or --introspection-alg"
+            "nothing to change: give --require-dpop, --require-par, --introspection-alg, \
+             --resource or --no-resources"
         );
     }
-    store
-        .update_client_browser(
-            &client_id,
-            &client.registration,
-            &changes,
-            &Authority::Operator,
-        )
-        .await?;
-    let detail = Some(changes.describe());
-    record(audit, "client.updated", client_id.as_str(), detail).await;
+    if changes != BrowserChanges::default() {
+        store
+            .update_client_browser(
+                &client_id,
+                &client.registration,
+                &changes,
+                &Authority::Operator,
+            )
+            .await?;
+        let detail = Some(changes.describe());
+        record(audit, "client.updated", client_id.as_str(), detail).await;
+    }
+    if sets_resources {
+        let resources = ResourceUri::parse_list(&set.resources)?;
+        store
+            .set_client_resources(&client_id, &resources, &Authority::Operator)
+            .await?;
+        let detail = format!("resources={}", resource_names(&resources));
+        record(audit, "client.updated", client_id.as_str(), Some(detail)).await;
+    }
     log::info!("client {client_id} updated");
     Ok(())
 }
@@ -295,6 +308,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
         kind,
     )
     .map_err(|e| anyhow::anyhow!(cli_flags(&e.0)))?;
+    let resources = ResourceUri::parse_list(&add.resources)?;
     let secret = (!add.public).then(generate_secret);
     let new = NewClient {
         client_id,
@@ -304,6 +318,11 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
         browser: browser.into(),
     };
     store.create_client(&new, unix_now()).await?;
+    if !resources.is_empty() {
+        store
+            .set_client_resources(&new.client_id, &resources, &Authority::Operator)
+            .await?;
+    }
     record(audit, "client.created", new.client_id.as_str(), None).await;
     // The secret is shown once, alone on stdout, so scripts can capture it.
     if let Some(secret) = secret {
@@ -331,9 +350,49 @@ fn cli_flags(message: &str) -> String {
         .replace("dpop_bound_access_tokens", "--require-dpop")
 }
 
+async fn run_resource(
+    command: ResourceCommand,
+    store: &Store,
+    audit: &AuditLog,
+) -> anyhow::Result<()> {
+    match command {
+        ResourceCommand::Add { uri, scopes } => {
+            let uri = ResourceUri::parse(&uri)?;
+            let scopes = ScopeSet::from_tokens(&scopes)?;
+            store.put_resource(&uri, &scopes, unix_now()).await?;
+            let detail = format!("scopes={scopes}");
+            record(audit, "resource.set", uri.as_str(), Some(detail)).await;
+            println!("resource {uri}: {scopes}");
+        }
+        ResourceCommand::List => {
+            for resource in store.list_resources().await? {
+                println!("{}\t{}", resource.uri, resource.scopes);
+            }
+        }
+        ResourceCommand::Remove { uri } => {
+            let uri = ResourceUri::parse(&uri)?;
+            if !store.delete_resource(&uri).await? {
+                anyhow::bail!("resource {uri} does not exist");
+            }
+            record(audit, "resource.deleted", uri.as_str(), None).await;
+            println!("resource {uri} removed");
+        }
+    }
+    Ok(())
+}
+
+/// Resources comma-separated, as `client list` shows them.
+fn resource_names(resources: &[ResourceUri]) -> String {
+    resources
+        .iter()
+        .map(ResourceUri::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One tab-separated line: client_id, kind, grants, scopes, name, redirect URIs, allowed origins,
 /// flags, post-logout redirect URIs, back-channel logout URI, id_token algorithm, introspection
-/// response algorithm (lists comma-separated; scopes space-separated as on the wire).
+/// response algorithm, resources (lists comma-separated; scopes space-separated as on the wire).
 fn print_client(client: &Client) {
     let grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
     let browser = &client.browser;
@@ -357,7 +416,7 @@ fn print_client(client: &Client) {
         .map(|u| u.as_str())
         .collect();
     println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         client.client_id,
         if client.is_public() {
             "public"
@@ -377,6 +436,7 @@ fn print_client(client: &Client) {
             .map_or("", |uri| uri.as_str()),
         browser.id_token_signed_response_alg.as_str(),
         browser.introspection_signed_response_alg.stored(),
+        resource_names(&client.resources),
     );
 }
 

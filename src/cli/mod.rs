@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, and the `role`, `user`, `client` and `keys` tools.
+//! The command line: `serve`, `migrate`, and the `role`, `user`, `client`, `resource` and
+//! `keys` tools.
 
 mod commands;
 mod import;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage resources (RFC 8707): the APIs tokens can be asked for, and the scopes each claims.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -156,6 +160,33 @@ pub struct SetClient {
     /// request.
     #[arg(long = "require-dpop", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub require_dpop: Option<bool>,
+    /// Replace the resources (RFC 8707) the client may ask tokens for with these (repeatable).
+    #[arg(long = "resource", value_name = "URI", conflicts_with = "no_resources")]
+    pub resources: Vec<String>,
+    /// Allow the client no resources at all.
+    #[arg(long)]
+    pub no_resources: bool,
+}
+
+/// `authd resource …`
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register a resource, or replace the scopes it claims: tokens for it carry only these,
+    /// tokens without a resource never.
+    Add {
+        /// The resource indicator: an absolute URI without a fragment.
+        uri: String,
+        /// A scope it claims (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List resources and the scopes they claim.
+    List,
+    /// Remove a resource.
+    Remove {
+        /// The resource indicator.
+        uri: String,
+    },
 }
 
 /// Arguments of `authd client add`.
@@ -211,6 +242,9 @@ pub struct AddClient {
     /// the access tokens' algorithm).
     #[arg(long = "introspection-alg", value_name = "ALG")]
     pub introspection_alg: Option<String>,
+    /// A resource (RFC 8707) the client may ask tokens for (repeatable).
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
     /// Every token request must carry a DPoP proof (RFC 9449), so the client never gets a
     /// bearer token.
     #[arg(long)]

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::secret::secret_hash_matches;
 use crate::config::OAuthSettings;
 use crate::credential_cache::CredentialCache;
-use crate::domain::{ClientId, GrantType, ScopeSet};
+use crate::domain::{ClientId, GrantType, ResourceUri, ScopeSet};
 use crate::store::{Store, StoreError};
 
 /// Client credentials as presented, before they are checked.
@@ -47,6 +47,8 @@ pub struct PresentedClient {
     pub anonymous: bool,
     /// The registration it authenticated as (empty for the built-in client).
     pub registration: String,
+    /// The resources (RFC 8707) it may ask tokens for (none for the built-in client).
+    pub resources: Vec<ResourceUri>,
     /// It must send a DPoP proof with every token request (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
 }
@@ -170,6 +172,7 @@ pub async fn authenticate_client(
         anonymous: false,
         dpop_bound_access_tokens: client.browser.dpop_bound_access_tokens,
         registration: client.registration,
+        resources: client.resources,
     })
 }
 
@@ -181,6 +184,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
         scopes: None,
         anonymous,
         registration: String::new(),
+        resources: Vec::new(),
         dpop_bound_access_tokens: false,
     }
 }

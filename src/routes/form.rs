@@ -66,10 +66,15 @@ impl Future for FormBodyFuture {
     }
 }
 
-/// Parameters of an `application/x-www-form-urlencoded` request, each present at most once.
+/// Parameters that may be sent more than once: `resource` (RFC 8707 section 2).
+const REPEATABLE: &[&str] = &["resource"];
+
+/// Parameters of an `application/x-www-form-urlencoded` request, each present at most once
+/// except the `REPEATABLE` ones.
 #[derive(Debug)]
 pub struct OAuthForm {
     params: HashMap<String, String>,
+    repeated: HashMap<String, Vec<String>>,
 }
 
 impl OAuthForm {
@@ -94,9 +99,14 @@ impl OAuthForm {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| OAuthError::invalid_request("malformed form body"))?;
         let mut params = HashMap::with_capacity(pairs.len());
+        let mut repeated: HashMap<String, Vec<String>> = HashMap::new();
         for (name, value) in pairs {
             // Section 3.1: a parameter without a value is treated as omitted.
             if value.is_empty() {
+                continue;
+            }
+            if REPEATABLE.contains(&name.as_str()) {
+                repeated.entry(name).or_default().push(value);
                 continue;
             }
             if params.insert(name.clone(), value).is_some() {
@@ -106,7 +116,12 @@ impl OAuthForm {
                 )));
             }
         }
-        Ok(Self { params })
+        Ok(Self { params, repeated })
+    }
+
+    /// Every value of a `REPEATABLE` parameter, in the order sent.
+    pub fn get_all(&self, name: &str) -> &[String] {
+        self.repeated.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// A parameter, if present.
@@ -145,6 +160,14 @@ mod tests {
     fn repeated_parameters_are_refused() {
         let error = OAuthForm::from_body(b"scope=a&scope=b").unwrap_err();
         assert!(matches!(error, OAuthError::InvalidRequest(_)));
+    }
+
+    #[test]
+    fn resource_may_be_repeated() {
+        let form =
+            OAuthForm::from_body(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap();
+        assert_eq!(form.get_all("resource"), ["https://a", "https://b"]);
+        assert!(form.get_all("scope").is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
 use crate::tokens::{
-    Confirmation, INTROSPECTION_JWT_MEDIA_TYPE, TokenService, accepts_introspection_jwt,
+    Audience, Confirmation, INTROSPECTION_JWT_MEDIA_TYPE, TokenService, accepts_introspection_jwt,
     sign_introspection_response,
 };
 
@@ -51,8 +51,9 @@ struct IntrospectionResponse {
     nbf: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<String>,
+    /// As the token carries it: a string, or an array for several resources (RFC 8707).
     #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<String>,
+    aud: Option<Audience>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

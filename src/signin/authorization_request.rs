@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::redirect::{ClientRedirect, ErrorCode};
-use crate::domain::{ClientId, GrantType, ScopeSet, match_redirect_uri};
+use crate::domain::{ClientId, GrantType, ResourceUri, ScopeSet, match_redirect_uri};
 use crate::mfa::AcrRequest;
 use crate::store::Client;
 
@@ -19,6 +19,8 @@ use crate::store::Client;
 const MAX_STATE_BYTES: usize = 1024;
 const MAX_NONCE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_BYTES: usize = 256;
+/// Most bytes of `resource` values one request may carry: they travel in the cookie and the code.
+const MAX_RESOURCES_BYTES: usize = 1024;
 
 /// What `prompt` asked for (OpenID Connect Core 3.1.2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,9 @@ pub struct AuthorizationRequest {
     /// How strong a sign-in `acr_values` asks for.
     #[serde(default)]
     pub acr: AcrRequest,
+    /// The resources (RFC 8707) asked for, each one of the client's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// The DPoP key thumbprint the code is bound to (RFC 9449 section 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
@@ -74,8 +79,9 @@ pub enum RequestError {
     Redirect(ClientRedirect, ErrorCode, String),
 }
 
-/// Parameters as sent, each at most once (RFC 6749 section 3.1).
-pub struct RawParameters(HashMap<String, String>);
+/// Parameters as sent, each at most once (RFC 6749 section 3.1) except `resource` (RFC 8707
+/// section 2).
+pub struct RawParameters(HashMap<String, String>, Vec<String>);
 
 impl RawParameters {
     /// Parses `application/x-www-form-urlencoded` (a query string or a form body).
@@ -83,12 +89,24 @@ impl RawParameters {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
             .map_err(|_| "The request's parameters are malformed.".to_owned())?;
         let mut map = HashMap::with_capacity(pairs.len());
+        let mut resources = Vec::new();
         for (name, value) in pairs {
+            if name == "resource" {
+                if !value.is_empty() {
+                    resources.push(value);
+                }
+                continue;
+            }
             if map.insert(name.clone(), value).is_some() {
                 return Err(format!("The parameter {name} is repeated."));
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, resources))
+    }
+
+    /// Every `resource` sent.
+    pub fn resources(&self) -> &[String] {
+        &self.1
     }
 
     /// A parameter; an empty value counts as absent (RFC 6749 section 3.1).
@@ -238,6 +256,29 @@ pub fn check_request(
             );
         }
     };
+    // RFC 8707 section 2: only resources registered for the client.
+    let resources = match ResourceUri::parse_list(params.resources()) {
+        Ok(resources)
+            if resources
+                .iter()
+                .map(|uri| uri.as_str().len())
+                .sum::<usize>()
+                > MAX_RESOURCES_BYTES =>
+        {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "the resources are too long together",
+            );
+        }
+        Ok(resources) if resources.iter().all(|uri| client.resources.contains(uri)) => resources,
+        Ok(_) => {
+            return fail(
+                ErrorCode::InvalidTarget,
+                "a resource is not allowed for this client",
+            );
+        }
+        Err(error) => return fail(ErrorCode::InvalidTarget, &error.to_string()),
+    };
     let login_hint = params.get("login_hint").map(str::to_owned);
     if login_hint
         .as_ref()
@@ -271,6 +312,10 @@ pub fn check_request(
         nonce,
         hinted_subject: None,
         acr: AcrRequest::parse(params.get("acr_values").unwrap_or_default()),
+        resources: resources
+            .iter()
+            .map(|uri| uri.as_str().to_owned())
+            .collect(),
         dpop_jkt,
     })
 }

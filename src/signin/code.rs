@@ -10,8 +10,9 @@ use crate::store::AuthorizationCode;
 /// Binds sealed codes to their use: a login transaction cookie is not a code.
 const PURPOSE: &str = "authorization code v1";
 
-/// Longest code opened (ours are a few hundred characters).
-pub const MAX_CODE_BYTES: usize = 2048;
+/// Longest code opened (ours are a few hundred characters; with resources asked for, up to
+/// about 2 KiB more).
+pub const MAX_CODE_BYTES: usize = 4096;
 
 /// The code to hand out for `content`; `None` if it could not be sealed.
 pub fn seal_code(keys: &PageKeys, content: &AuthorizationCode) -> Option<String> {
@@ -59,6 +60,7 @@ mod tests {
             tell_on_logout: true,
             needs_consent: true,
             random: "r".repeat(43),
+            resources: "https://api.example".into(),
             dpop_jkt: None,
         }
     }
@@ -75,6 +77,17 @@ mod tests {
         assert!(opened.tell_on_logout);
         // Two codes for the same grant differ (random nonces): each is redeemed on its own.
         assert_ne!(seal_code(&keys, &content()).unwrap(), code);
+    }
+
+    #[test]
+    fn a_code_with_the_most_resources_a_request_may_name_still_opens() {
+        let keys = keys();
+        let mut long = content();
+        long.resources = format!("https://{}", "r".repeat(1016));
+        long.nonce = Some("n".repeat(512));
+        let code = seal_code(&keys, &long).unwrap();
+        assert!(code.len() <= MAX_CODE_BYTES, "{} characters", code.len());
+        assert_eq!(open_code(&keys, &code).unwrap().resources, long.resources);
     }
 
     #[test]

@@ -335,6 +335,7 @@ impl FlowContext<'_> {
             tell_on_logout: client.browser.backchannel_logout_uri.is_some(),
             needs_consent: !client.browser.skip_consent,
             random: generate_secret(),
+            resources: request.resources.join(" "),
             dpop_jkt: request.dpop_jkt.clone(),
         };
         // The code carries all of this, sealed: issuing it writes nothing.

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// Scope outside what the client may ask for.
     InvalidScope,
+    /// A `resource` the client may not ask for, or a malformed one (RFC 8707 section 2).
+    InvalidTarget,
     /// The person (or authd on their behalf) refused.
     AccessDenied,
     /// `prompt=none`, and nobody is signed in.
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",

@@ -79,6 +79,11 @@ pub struct AuthorizationCode {
     #[sqlx(skip)]
     #[serde(rename = "x", default)]
     pub random: String,
+    /// The resources (RFC 8707) asked for at /authorize, space-delimited: the redemption may ask
+    /// for these (or some of them), and its refresh family keeps them.
+    #[sqlx(skip)]
+    #[serde(rename = "o", default, skip_serializing_if = "String::is_empty")]
+    pub resources: String,
     /// `dpop_jkt` sent to /authorize: only a proof from that key redeems it (RFC 9449
     /// section 10).
     #[sqlx(skip)]
@@ -182,9 +187,9 @@ pub(super) const RECORD_SESSION_CLIENT: &str = r"insert into session_clients (se
 pub(super) const START_FAMILY: &str = r"insert into refresh_families
     (id, family_hash, current_hash, generation, client_id, client_registration, user_id,
      user_generation, scope, issued_at, expires_at, origin, session_handle, offline, auth_time,
-     amr, dpop_jkt)
+     amr, resources, dpop_jkt)
     select $2, $3, $4, 0, client_id, client_registration, user_id, user_generation, scope,
-           $5, $6, $7, session_handle, $8, auth_time, amr, $9
+           $5, $6, $7, session_handle, $8, auth_time, amr, $9, $10
     from authorization_codes where code_hash = $1";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, client_registration, redirect_uri, \
@@ -243,6 +248,7 @@ macro_rules! run_code_write {
                                 .bind(family.expires_at)
                                 .bind(CONSENTED_ORIGIN)
                                 .bind(claim.is_offline())
+                                .bind(&code.resources)
                                 .bind(&family.dpop_jkt)
                                 .execute($ex)
                                 .await?;

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sqlx::FromRow;
 
 use super::delegation::guard_client_change;
+use super::resources::parse_resources;
 use super::{
     BeginWrite, BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique,
     with_pool,
@@ -31,6 +32,7 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
     id_token_signed_response_alg: String,
+    resources: String,
     require_pushed_authorization_requests: bool,
     introspection_signed_response_alg: String,
     dpop_bound_access_tokens: bool,
@@ -42,6 +44,7 @@ impl TryFrom<ClientRow> for Client {
     fn try_from(row: ClientRow) -> Result<Self, Self::Error> {
         let corrupt = |e| StoreError::Other(anyhow::anyhow!("stored client is invalid: {e}"));
         Ok(Client {
+            resources: parse_resources(&row.resources)?,
             grants: row
                 .grant_types
                 .split_whitespace()
@@ -98,7 +101,7 @@ const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, creat
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
      id_token_signed_response_alg, require_pushed_authorization_requests, \
-     introspection_signed_response_alg, dpop_bound_access_tokens";
+     introspection_signed_response_alg, dpop_bound_access_tokens, resources";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {

@@ -105,6 +105,7 @@ pub async fn claim_codes(pool: &PgPool, claims: &[&CodeClaim]) -> Result<Vec<boo
                     .bind(family.expires_at)
                     .bind(CONSENTED_ORIGIN)
                     .bind(claim.is_offline())
+                    .bind(&code.resources)
                     .bind(&family.dpop_jkt)
                     .execute(&mut *tx)
                     .await?;

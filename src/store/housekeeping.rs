@@ -21,6 +21,8 @@ pub struct Swept {
     pub authorization_codes: u64,
     /// Answered WebAuthn challenges past their ceremony's expiry (no replay can pass then).
     pub webauthn_challenges: u64,
+    /// Sealed refresh successors past their retry window (cleared, not deleted).
+    pub refresh_retries: u64,
     /// Used markers of pushed authorization requests whose request_uri has expired.
     pub pushed_requests: u64,
     /// DPoP proofs seen at /token, past their window (no replay can pass then).
@@ -108,6 +110,7 @@ impl Store {
                 now,
             )
             .await?,
+            refresh_retries: self.clear_refresh_retries(now).await?,
             // An expired request_uri is refused anyway: its marker has nothing left to stop.
             pushed_requests: run(
                 r"delete from pushed_requests_used where expires_at < $1",

@@ -24,6 +24,8 @@ mod passkeys;
 mod pushed_requests;
 mod records;
 mod recovery_codes;
+mod refresh_retry;
+mod resources;
 mod roles;
 mod second_factors;
 mod sessions;
@@ -56,6 +58,8 @@ pub use records::{
     BrowserSettings, Client, NewClient, NewUser, RefreshFamily, RefreshRotation, Role,
     RotateOutcome, StoredKey, User, UserLogin,
 };
+pub use refresh_retry::RefreshRetry;
+pub use resources::RegisteredResource;
 pub use second_factors::{PasswordGrantFactors, SecondFactors};
 pub use sessions::{NewSession, Session};
 pub use totp::{TotpCredential, TotpEnrolment};

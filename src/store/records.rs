@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use crate::credentials::{PasswordHash, PasswordScheme};
 use crate::domain::{
-    BackchannelLogoutUri, ClientId, GrantType, IdTokenAlg, IntrospectionAlg, RedirectUri, RoleName,
-    ScopeSet, Username,
+    BackchannelLogoutUri, ClientId, GrantType, IdTokenAlg, IntrospectionAlg, RedirectUri,
+    ResourceUri, RoleName, ScopeSet, Username,
 };
 
 /// A user as the rest of authd sees it (never with the password hash).
@@ -88,6 +88,8 @@ pub struct Client {
     pub registration: String,
     /// Browser-facing settings (empty for service clients).
     pub browser: BrowserSettings,
+    /// The resources (RFC 8707) it may ask tokens for.
+    pub resources: Vec<ResourceUri>,
 }
 
 /// What a client needs for the authorization code flow.
@@ -208,6 +210,9 @@ pub struct RefreshFamily {
     pub auth_time: Option<i64>,
     /// How, space-delimited RFC 8176 values.
     pub amr: Option<String>,
+    /// The resources (RFC 8707) it was granted for, space-delimited; its refreshes may ask for
+    /// these and nothing else. Empty: tokens for `tokens.audience`.
+    pub resources: String,
     /// The DPoP key (thumbprint) a public client's family is bound to (RFC 9449 section 5).
     pub dpop_jkt: Option<String>,
 }
@@ -229,6 +234,9 @@ pub struct RefreshRotation<'a> {
     pub now: i64,
     /// Unix time the successor expires.
     pub expires_at: i64,
+    /// The successor sealed for a retry (`tokens::seal_successor`), and until when (the flows'
+    /// clock) a retry may have it; `None` when retries are off.
+    pub retry: Option<(String, i64)>,
 }
 
 /// Result of exchanging a refresh token.

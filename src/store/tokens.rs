@@ -5,7 +5,7 @@ use sqlx::FromRow;
 use super::{RefreshFamily, RefreshRotation, RotateOutcome, Store, StoreError, with_pool};
 
 #[derive(FromRow)]
-struct FamilyRow {
+pub(super) struct FamilyRow {
     id: String,
     generation: i64,
     current_hash: String,
@@ -20,6 +20,7 @@ struct FamilyRow {
     offline: bool,
     auth_time: Option<i64>,
     amr: Option<String>,
+    resources: String,
     dpop_jkt: Option<String>,
 }
 
@@ -40,14 +41,15 @@ impl From<FamilyRow> for RefreshFamily {
             offline: row.offline,
             auth_time: row.auth_time,
             amr: row.amr,
+            resources: row.resources,
             dpop_jkt: row.dpop_jkt,
         }
     }
 }
 
-const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
+pub(super) const FAMILY_COLUMNS: &str = "id, generation, current_hash, client_id, client_registration, \
                               user_id, user_generation, scope, issued_at, expires_at, \
-                              session_handle, offline, auth_time, amr, dpop_jkt";
+                              session_handle, offline, auth_time, amr, resources, dpop_jkt";
 
 impl Store {
     /// Stores the first token of a new family (with the sign-in it came from); `family_hash`
@@ -62,8 +64,8 @@ impl Store {
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
                      user_id, user_generation, scope, issued_at, expires_at, auth_time, amr,
-                     dpop_jkt)
-                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     resources, dpop_jkt)
+                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&family.id)
             .bind(family_hash)
@@ -78,6 +80,7 @@ impl Store {
             .bind(family.expires_at)
             .bind(family.auth_time)
             .bind(&family.amr)
+            .bind(&family.resources)
             .bind(&family.dpop_jkt)
             .execute(pool)
             .await
@@ -136,6 +139,7 @@ impl Store {
                 r"update refresh_families
                   set legacy_hash = case when family_hash is null then current_hash
                                          else legacy_hash end,
+                      previous_hash = current_hash, successor_sealed = $8, retry_until = $9,
                       current_hash = $4, family_hash = $5, generation = generation + 1,
                       issued_at = $6, expires_at = $7
                   where id = $1 and generation = $2 and current_hash = $3 and expires_at > $6
@@ -150,6 +154,8 @@ impl Store {
             .bind(rotation.family_hash)
             .bind(rotation.now)
             .bind(rotation.expires_at)
+            .bind(rotation.retry.as_ref().map(|(sealed, _)| sealed.as_str()))
+            .bind(rotation.retry.as_ref().map(|(_, until)| *until))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

@@ -12,8 +12,8 @@ pub struct AccessClaims {
     pub iss: String,
     /// User id, or the client_id for client_credentials tokens.
     pub sub: String,
-    /// Audience: one string.
-    pub aud: String,
+    /// Audience: `tokens.audience`, or the resources asked for (RFC 8707).
+    pub aud: Audience,
     /// Expiry, Unix seconds.
     pub exp: i64,
     /// Issued at, Unix seconds.
@@ -67,6 +67,38 @@ pub struct Confirmation {
     pub jkt: String,
 }
 
+/// The `aud` of a token: a string for one audience, an array for several (RFC 7519 section
+/// 4.1.3 allows both; readers that expect a string keep working for one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// The audience for `uris`: a string for one, an array for several.
+    pub fn of<S: AsRef<str>>(uris: &[S]) -> Option<Self> {
+        match uris {
+            [] => None,
+            [one] => Some(Self::One(one.as_ref().to_owned())),
+            many => Some(Self::Many(
+                many.iter().map(|uri| uri.as_ref().to_owned()).collect(),
+            )),
+        }
+    }
+
+    /// Whether `audience` is among them.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
 /// How and when the user behind a token authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authentication<'a> {
@@ -80,5 +112,25 @@ impl AccessClaims {
     /// Whether the token was issued to a user (rather than to a client for itself).
     pub fn is_user_token(&self) -> bool {
         self.username.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_audience_is_a_string_and_several_an_array() {
+        let one = Audience::of(&["https://a"]).unwrap();
+        assert_eq!(serde_json::to_string(&one).unwrap(), r#""https://a""#);
+        let two = Audience::of(&["https://a", "https://b"]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&two).unwrap(),
+            r#"["https://a","https://b"]"#
+        );
+        assert!(two.contains("https://b") && !two.contains("https://c"));
+        assert_eq!(Audience::of::<&str>(&[]), None);
+        let parsed: Audience = serde_json::from_str(r#"["x"]"#).unwrap();
+        assert!(parsed.contains("x"));
     }
 }

@@ -6,9 +6,10 @@ mod key_encryption;
 mod key_material;
 mod keyring;
 mod refresh;
+mod refresh_retry;
 mod service;
 
-pub use claims::{AccessClaims, Authentication, Confirmation, TOKEN_TYPE_HEADER};
+pub use claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 pub use introspection_jwt::{
     INTROSPECTION_JWT_MEDIA_TYPE, accepts_introspection_jwt, sign_introspection_response,
 };
@@ -19,6 +20,7 @@ pub use refresh::{
     MAX_REFRESH_TOKEN_BYTES, MintedRefreshToken, family_secret_of, mint as mint_refresh_token,
     mint_new_family,
 };
+pub use refresh_retry::{open_successor, seal_successor};
 pub use service::{
-    IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
+    Grant, IssuedAccessToken, TokenError, TokenService, TokenSubject, VerifiedToken, looks_like_jwt,
 };

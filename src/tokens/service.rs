@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Header, Validation};
 
-use super::claims::{AccessClaims, Authentication, Confirmation, TOKEN_TYPE_HEADER};
+use super::claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
 use super::keyring::KeyManager;
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
@@ -73,6 +73,21 @@ pub enum TokenSubject<'a> {
     Client,
 }
 
+/// What a token is issued for: the client, the scope and the audience.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    /// The client it is issued to.
+    pub client_id: &'a str,
+    /// That client's registration.
+    pub client_registration: &'a str,
+    /// Granted scopes.
+    pub scope: &'a ScopeSet,
+    /// `aud`.
+    pub audience: Audience,
+    /// The DPoP key (thumbprint) it is bound to (RFC 9449 section 6.1), if any.
+    pub jkt: Option<&'a str>,
+}
+
 /// Signs access tokens with the active key and verifies them with any published key.
 pub struct TokenService {
     keys: Arc<KeyManager>,
@@ -114,6 +129,12 @@ impl TokenService {
     /// The built-in public client, which lives in configuration rather than the database.
     pub fn builtin_client_id(&self) -> &str {
         &self.builtin_client_id
+    }
+
+    /// The `aud` of tokens asked for no resource (`tokens.audience`): authd's own APIs accept
+    /// only tokens that carry it.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// The `iss` of tokens and metadata.
@@ -184,7 +205,32 @@ impl TokenService {
         jti: Option<String>,
         jkt: Option<&str>,
     ) -> anyhow::Result<IssuedAccessToken> {
+        let grant = Grant {
+            client_id,
+            client_registration,
+            scope,
+            audience: Audience::One(self.audience.clone()),
+            jkt,
+        };
         let jti = jti.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        self.issue_for(subject, grant, now, jti)
+    }
+
+    /// Signs a token for `subject` as `grant` says (its audience and DPoP binding included).
+    pub fn issue_for(
+        &self,
+        subject: TokenSubject<'_>,
+        grant: Grant<'_>,
+        now: i64,
+        jti: String,
+    ) -> anyhow::Result<IssuedAccessToken> {
+        let Grant {
+            client_id,
+            client_registration,
+            scope,
+            audience,
+            jkt,
+        } = grant;
         let key = self
             .keys
             .signing_key()
@@ -210,7 +256,7 @@ impl TokenService {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub,
-            aud: self.audience.clone(),
+            aud: audience,
             exp: self.expiry_at(now),
             iat: now,
             // An instance or resource server whose clock lags ours still accepts the token.
@@ -286,7 +332,9 @@ impl TokenService {
         // `nbf` and `iat` are checked below, with the clock skew between instances allowed.
         validation.validate_nbf = false;
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        // Tokens for resources (RFC 8707) verify here too, for introspection; authd's own APIs
+        // check for `tokens.audience` (`auth::bearer`).
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         let claims = match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
             Ok(data) => data.claims,

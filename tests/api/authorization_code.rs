@@ -1169,6 +1169,7 @@ async fn a_failing_write_in_a_batch_does_not_undo_the_others(backend: Backend) {
                 tell_on_logout: false,
                 needs_consent: false,
                 random: String::new(),
+                resources: String::new(),
                 dpop_jkt: None,
             },
             now,

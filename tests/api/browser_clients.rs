@@ -188,10 +188,12 @@ async fn the_cli_registers_a_browser_client_and_lists_its_settings(backend: Back
             "RS256",
             // The introspection response algorithm (issue 14): the server's default.
             "",
+            // The resources (issue 14): none.
+            "",
         ]
     );
     let rp = listed.lines().find(|l| l.starts_with("rp\t")).unwrap();
-    assert!(rp.ends_with("\tpkce-optional\t\t\tRS256\t"), "{rp}");
+    assert!(rp.ends_with("\tpkce-optional\t\t\tRS256\t\t"), "{rp}");
     assert!(!listed.contains(&secret), "secrets are never listed");
 }
 

@@ -666,6 +666,42 @@ async fn a_public_clients_refresh_token_needs_a_proof_from_its_key(backend: Back
     assert_oauth_error(without, 400, "invalid_dpop_proof").await;
 }
 
+async fn a_retry_of_a_bound_refresh_needs_a_proof_from_its_key(backend: Backend) {
+    // Refresh retries (refresh_retry.rs): the same successor, only for the family's key.
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    let key = ClientKey::es256();
+    let tokens = bound_tokens(&app, password, &key).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let url = app.url("/token");
+    let first = token_request(&app, &form, &[&key.proof("POST", &url, None)]).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+
+    let retried = token_request(&app, &form, &[&key.proof("POST", &url, None)]).await;
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["refresh_token"], first["refresh_token"]);
+    assert_eq!(
+        payload(retried["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.thumbprint()
+    );
+
+    // Another key presenting the exchanged token is not the family's client: reuse.
+    let other = ClientKey::eddsa().proof("POST", &url, None);
+    assert_oauth_error(
+        token_request(&app, &form, &[&other]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let successor = first["refresh_token"].as_str().unwrap();
+    assert_eq!(app.introspect(successor).await["active"], false);
+}
+
 async fn a_confidential_clients_refresh_token_is_not_bound(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let password = app.seed_alice().await;
@@ -1059,6 +1095,7 @@ backend_tests!(
     section_7_1_protected_resources_check_bound_tokens,
     admin_routes_take_dpop_bound_tokens,
     a_public_clients_refresh_token_needs_a_proof_from_its_key,
+    a_retry_of_a_bound_refresh_needs_a_proof_from_its_key,
     a_confidential_clients_refresh_token_is_not_bound,
     section_10_a_code_sent_with_dpop_jkt_needs_that_key,
     section_10_1_a_proof_sent_with_a_pushed_request_binds_its_code,

@@ -52,6 +52,22 @@ async fn the_oauth2_crate_gets_refreshes_and_is_refused_tokens(backend: Backend)
         refreshed.refresh_token().unwrap().secret(),
         token.refresh_token().unwrap().secret()
     );
+    // Presenting the exchanged token again at once is a retry: the same successor
+    // (refresh_retry.rs); once the successor is used, it is reuse.
+    let retried = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .request_async(&http)
+        .await
+        .expect("a retry through the oauth2 crate");
+    assert_eq!(
+        retried.refresh_token().unwrap().secret(),
+        refreshed.refresh_token().unwrap().secret()
+    );
+    client
+        .exchange_refresh_token(refreshed.refresh_token().unwrap())
+        .request_async(&http)
+        .await
+        .expect("refreshing with the successor");
     let replay = client
         .exchange_refresh_token(&RefreshToken::new(
             token.refresh_token().unwrap().secret().clone(),

@@ -231,6 +231,8 @@ async fn the_cli_registers_and_lists_logout_settings(backend: Backend) {
             "EdDSA",
             // The introspection response algorithm (issue 14): the server's default.
             "",
+            // The resources (issue 14): none.
+            "",
         ]
     );
 }

@@ -15,7 +15,9 @@ use crate::auth::Authorized;
 use crate::clock::unix_now;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{generate_secret, hash_secret};
-use crate::domain::{BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, ScopeSet};
+use crate::domain::{
+    BrowserChanges, BrowserInput, ClientId, ClientKind, GrantType, ResourceUri, ScopeSet,
+};
 use crate::error::ApiError;
 use crate::net::AllowedOrigins;
 use crate::store::{NewClient, Store};
@@ -114,6 +116,7 @@ async fn create_client(
         kind,
     )?;
     let scopes = ScopeSet::from_tokens(&body.scopes)?;
+    let resources = ResourceUri::parse_list(&body.resources)?;
     let granted = store
         .authorize_grant(&caller.caller.authority(), &[], &scopes)
         .await;
@@ -133,7 +136,14 @@ async fn create_client(
         scopes,
         browser: browser.into(),
     };
-    let client = store.create_client(&new, unix_now()).await?;
+    let mut client = store.create_client(&new, unix_now()).await?;
+    if !resources.is_empty() {
+        let client_id = &new.client_id;
+        store
+            .set_client_resources(client_id, &resources, &caller.caller.authority())
+            .await?;
+        client.resources = resources;
+    }
     origins.forget();
     recorder
         .record(&caller.caller, "client.created", &client.client_id, None)
@@ -150,8 +160,9 @@ async fn create_client(
         }))
 }
 
-/// Changes a client's browser settings: display name, redirect URIs, allowed origins and the
-/// consent and PKCE flags. Grants, scopes and the secret cannot be changed here.
+/// Changes a client's browser settings (display name, redirect URIs, allowed origins, the
+/// consent and PKCE flags) and its resources. Grants, scopes and the secret cannot be changed
+/// here.
 #[utoipa::path(
     tag = "admin",
     params(("client_id" = String, Path, pattern = r"^[A-Za-z0-9._~:-]{1,128}$", description = "client_id")),
@@ -211,7 +222,7 @@ async fn patch_client(
             &caller.caller.authority(),
         )
         .await;
-    let client = recorder
+    let mut client = recorder
         .unless_refused(
             &caller.caller,
             "client.updated",
@@ -219,6 +230,15 @@ async fn patch_client(
             updated,
         )
         .await?;
+    let mut changed = changes.describe();
+    if let Some(resources) = &body.resources {
+        let resources = ResourceUri::parse_list(resources)?;
+        store
+            .set_client_resources(&client_id, &resources, &caller.caller.authority())
+            .await?;
+        client.resources = resources;
+        changed = format!("{changed} resources").trim_start().to_owned();
+    }
     cache.forget_client(client_id.as_str());
     if changes.allowed_origins.is_some() {
         origins.forget();
@@ -228,7 +248,7 @@ async fn patch_client(
             &caller.caller,
             "client.updated",
             client_id.as_str(),
-            Some(changes.describe()),
+            Some(changed),
         )
         .await;
     Ok(HttpResponse::Ok().json(ClientResponse::from(client)))

@@ -1,8 +1,9 @@
-//! The admin API under `/admin`: users (and their browser sessions, consents and passkeys), roles and
-//! clients, each route guarded by one scope.
+//! The admin API under `/admin`: users (and their browser sessions, consents and passkeys), roles,
+//! clients and resources, each route guarded by one scope.
 
 mod audit;
 mod clients;
+mod resources;
 mod roles;
 mod user_mfa;
 mod user_passkeys;
@@ -131,5 +132,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     user_mfa::configure(cfg);
     roles::configure(cfg);
     clients::configure(cfg);
+    resources::configure(cfg);
     audit::configure(cfg);
 }

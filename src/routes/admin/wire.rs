@@ -7,7 +7,9 @@ use utoipa::openapi::{Array, Object};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::rfc3339;
-use crate::domain::{GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS};
+use crate::domain::{
+    GrantType, MAX_ALLOWED_ORIGINS, MAX_REDIRECT_URI_BYTES, MAX_REDIRECT_URIS, MAX_RESOURCES,
+};
 use crate::error::ApiError;
 use crate::store::{Client, Consent, PageRequest, Role, SecondFactors, Session, User};
 
@@ -343,6 +345,8 @@ pub struct ClientResponse {
     pub backchannel_logout_session_required: bool,
     /// JWS algorithm of the client's id_tokens: RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
+    /// The resources (RFC 8707) it may ask tokens for.
+    pub resources: Vec<String>,
     /// Whether `/authorize` takes this client's requests only through `/par` (RFC 9126).
     pub require_pushed_authorization_requests: bool,
     /// JWS algorithm of its JWT introspection responses (RFC 9701); null for the server's
@@ -394,6 +398,11 @@ impl From<Client> for ClientResponse {
                 .scopes
                 .iter()
                 .map(|s| s.as_str().to_owned())
+                .collect(),
+            resources: client
+                .resources
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
                 .collect(),
             created_at: rfc3339(client.created_at),
         }
@@ -452,6 +461,9 @@ pub struct CreateClientRequest {
     /// RS256 (default), ES256 or EdDSA.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for.
+    #[serde(default)]
+    pub resources: Vec<String>,
     /// Requests only through `/par`.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
@@ -494,6 +506,9 @@ pub struct PatchClientRequest {
     /// RS256, ES256 or EdDSA; empty means the default (RS256).
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     pub id_token_signed_response_alg: Option<String>,
+    /// The complete new list of resources (RFC 8707) it may ask tokens for.
+    #[schema(schema_with = resource_list)]
+    pub resources: Option<Vec<String>>,
     /// Whether `/authorize` takes this client's requests only through `/par` (authorization_code
     /// clients only).
     pub require_pushed_authorization_requests: Option<bool>,
@@ -571,6 +586,10 @@ pub struct ConfidentialClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for: absolute URIs without a fragment.
+    #[serde(default)]
+    #[schema(schema_with = resource_list)]
+    resources: Vec<String>,
     /// Requests only through `/par` (authorization_code clients only).
     #[serde(default)]
     require_pushed_authorization_requests: bool,
@@ -637,6 +656,10 @@ pub struct PublicClientRequest {
     #[serde(default)]
     #[schema(pattern = r"^(|RS256|ES256|EdDSA)$")]
     id_token_signed_response_alg: Option<String>,
+    /// Resources (RFC 8707) it may ask tokens for: absolute URIs without a fragment.
+    #[serde(default)]
+    #[schema(schema_with = resource_list)]
+    resources: Vec<String>,
     /// Requests only through `/par` (authorization_code clients only).
     #[serde(default)]
     require_pushed_authorization_requests: bool,
@@ -704,6 +727,19 @@ fn redirect_uri_list() -> Array {
                 .max_length(Some(MAX_REDIRECT_URI_BYTES)),
         )
         .max_items(Some(MAX_REDIRECT_URIS))
+        .build()
+}
+
+/// Resource indicators (RFC 8707): absolute URIs without a fragment.
+pub(super) fn resource_list() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("uri".into())))
+                .max_length(Some(MAX_REDIRECT_URI_BYTES)),
+        )
+        .max_items(Some(MAX_RESOURCES))
         .build()
 }
 

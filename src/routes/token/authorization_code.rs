@@ -12,17 +12,18 @@ use super::dpop_binding::{
     access_token_binding, refresh_family_binding, require_bound_key, spend_proof,
 };
 use super::id_token::id_token_for;
-use super::response::{TokenResponse, client_gets_refresh_tokens, record_issuance};
+use super::response::{TokenResponse, access_grant, client_gets_refresh_tokens, record_issuance};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::ScopeSet;
+use crate::domain::{ResourceUri, ScopeSet};
 use crate::error::OAuthError;
 use crate::openid::SignIn;
+use crate::resources::requested_target;
 use crate::routes::OAuthForm;
 use crate::signin::authorization_request::verifier_matches;
 use crate::signin::code::open_code;
 use crate::store::{AuthorizationCode, CodeClaim, NewCodeFamily};
-use crate::tokens::{Authentication, TokenSubject, mint_new_family};
+use crate::tokens::{Authentication, Grant, TokenSubject, mint_new_family};
 
 fn invalid(description: &str) -> OAuthError {
     OAuthError::InvalidGrant(description.to_owned())
@@ -47,6 +48,10 @@ pub async fn grant(
     }
     // RFC 9449 section 10: a code sent with dpop_jkt is redeemed with a proof from that key.
     require_bound_key(ctx, code.dpop_jkt.as_deref(), "code")?;
+    // RFC 8707 section 2.2: the resources asked for at /authorize, or some of them.
+    let granted = ResourceUri::parse_list(&code.resources.split_whitespace().collect::<Vec<_>>())
+        .map_err(|e| anyhow::anyhow!("sealed code resources: {e}"))?;
+    let target = requested_target(form.get_all("resource"), &granted)?.unwrap_or(granted);
     spend_proof(ctx).await?;
     let issued_at = unix_now();
     let access_jti = uuid::Uuid::new_v4().to_string();
@@ -92,15 +97,17 @@ pub async fn grant(
             auth_time: code.auth_time,
         }),
     };
-    let issued = ctx.tokens.issue_bound(
-        subject,
-        &client.client_id,
-        &client.registration,
-        &scope,
-        issued_at,
-        Some(access_jti),
-        access_token_binding(ctx),
-    )?;
+    let access = access_grant(ctx, &scope, &target).await?;
+    let grant = Grant {
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        scope: &access.scope,
+        audience: access.audience,
+        jkt: access_token_binding(ctx),
+    };
+    let issued = ctx
+        .tokens
+        .issue_for(subject, grant, issued_at, access_jti)?;
     let sign_in = SignIn {
         user: &user,
         scope: &scope,
@@ -110,11 +117,18 @@ pub async fn grant(
         nonce: code.nonce.as_deref(),
     };
     let id_token = id_token_for(ctx, client, &sign_in, &issued.token, issued_at).await?;
-    record_issuance(ctx, "authorization_code", &user.username, client, &scope).await;
+    record_issuance(
+        ctx,
+        "authorization_code",
+        &user.username,
+        client,
+        &access.scope,
+    )
+    .await;
     Ok(TokenResponse::new(
         issued.token,
         ctx.tokens.access_ttl(),
-        &scope,
+        &access.scope,
         minted.map(|minted| minted.token),
     )
     .with_id_token(id_token))

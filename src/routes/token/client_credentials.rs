@@ -2,12 +2,13 @@
 
 use super::GrantContext;
 use super::dpop_binding::{access_token_binding, spend_proof};
-use super::response::{TokenResponse, record_issuance, resolve_scope};
+use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
 use crate::error::OAuthError;
+use crate::resources::requested_target;
 use crate::routes::OAuthForm;
-use crate::tokens::TokenSubject;
+use crate::tokens::{Grant, TokenSubject};
 
 /// Issues a token to a confidential client for itself; no refresh token (section 4.4.3).
 pub async fn grant(
@@ -21,17 +22,22 @@ pub async fn grant(
         ));
     }
     let allowed = client.scopes.clone().unwrap_or_default();
-    let scope = resolve_scope(form.get("scope"), &allowed)?;
+    let requested = resolve_scope(form.get("scope"), &allowed)?;
+    let target = requested_target(form.get_all("resource"), &client.resources)?;
+    let access = access_grant(ctx, &requested, target.as_deref().unwrap_or_default()).await?;
     spend_proof(ctx).await?;
-    let issued = ctx.tokens.issue_bound(
-        TokenSubject::Client,
-        &client.client_id,
-        &client.registration,
-        &scope,
-        unix_now(),
-        None,
-        access_token_binding(ctx),
-    )?;
+    let grant = Grant {
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        scope: &access.scope,
+        audience: access.audience,
+        jkt: access_token_binding(ctx),
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    let issued = ctx
+        .tokens
+        .issue_for(TokenSubject::Client, grant, unix_now(), jti)?;
+    let scope = access.scope;
     record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,

@@ -29,6 +29,7 @@ use crate::dpop::{Dpop, VerifiedProof};
 use crate::error::OAuthError;
 use crate::mfa::totp::TotpSealer;
 use crate::net::liveness::still_waiting;
+use crate::resources::ResourceRegistry;
 use crate::routes::client_ip::client_ip;
 use crate::routes::{FormBody, OAuthForm};
 use crate::signin::PageKeys;
@@ -79,6 +80,8 @@ pub struct GrantContext<'a> {
     pub page_keys: &'a PageKeys,
     /// Opens stored TOTP secrets.
     pub totp_sealer: &'a TotpSealer,
+    /// Registered resources and the scopes they claim (RFC 8707).
+    pub resources: &'a ResourceRegistry,
     /// The request's DPoP proof, verified (RFC 9449 section 5).
     pub dpop: Option<&'a VerifiedProof>,
 }
@@ -156,6 +159,10 @@ struct ClientFormFields {
     /// Client authentication in the body (or use HTTP Basic, not both).
     #[schema(nullable = false)]
     client_secret: Option<String>,
+    /// RFC 8707: the API the access token is for (repeat it for several); it becomes the
+    /// token's `aud`. It must be one of the client's resources (on refresh: of the grant's).
+    #[schema(nullable = false, format = "uri")]
+    resource: Option<String>,
     // RFC 6749 section 3.2: unrecognized parameters are ignored.
     #[serde(flatten)]
     other: HashMap<String, String>,
@@ -209,6 +216,7 @@ async fn issue_token(
     code_writer: web::Data<CodeWriter>,
     page_keys: web::Data<PageKeys>,
     totp_sealer: web::Data<TotpSealer>,
+    resources: web::Data<ResourceRegistry>,
     dpop: web::Data<Dpop>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
@@ -266,6 +274,7 @@ async fn issue_token(
         code_writer: &code_writer,
         page_keys: &page_keys,
         totp_sealer: &totp_sealer,
+        resources: &resources,
         dpop: proof.as_ref(),
     };
     let response = match grant {

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use super::GrantContext;
 use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{
-    TokenResponse, allowed_user_scope, client_gets_refresh_tokens, record_issuance, resolve_scope,
-    start_refresh_family, user_access_token,
+    TokenResponse, access_grant, allowed_user_scope, client_gets_refresh_tokens, record_issuance,
+    resolve_scope, start_refresh_family, user_access_token,
 };
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
@@ -15,6 +15,7 @@ use crate::domain::{MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
 use crate::mfa::OneTimeCodeCheck;
 use crate::mfa::strength::{AMR_PASSWORD, AMR_PASSWORD_OTP};
+use crate::resources::requested_target;
 use crate::routes::OAuthForm;
 use crate::signin::PasswordCheck;
 use crate::store::User;
@@ -59,22 +60,28 @@ pub async fn grant(
     };
     let allowed = allowed_user_scope(ctx.store.scopes_of_user(&user.id).await?, client);
     let scope = resolve_scope(form.get("scope"), &allowed)?;
+    let target = requested_target(form.get_all("resource"), &client.resources)?;
+    let target = target.as_deref().unwrap_or_default();
+    // The refresh family keeps the whole grant; each access token carries its audience's part.
+    let access = access_grant(ctx, &scope, target).await?;
     spend_proof(ctx).await?;
     let access_token = user_access_token(
         ctx.tokens,
         &user,
         client,
-        &scope,
+        &access,
         None,
         Some(authentication),
         now,
         access_token_binding(ctx),
     )?;
     let refresh_token = if client_gets_refresh_tokens(client) {
-        Some(start_refresh_family(ctx, client, &user, &scope, authentication, now).await?)
+        let grant = (&scope, target);
+        Some(start_refresh_family(ctx, client, &user, grant, authentication, now).await?)
     } else {
         None
     };
+    let scope = access.scope;
     record_issuance(ctx, "password", &user.username, client, &scope).await;
     let response = TokenResponse::new(access_token, ctx.tokens.access_ttl(), &scope, refresh_token);
     Ok(response.with_cookie(signed_in.device_cookie))

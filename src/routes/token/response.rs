@@ -7,12 +7,13 @@ use serde::Serialize;
 use super::GrantContext;
 use crate::audit::AuditEvent;
 use crate::credentials::PresentedClient;
-use crate::domain::{GrantType, ScopeSet};
+use crate::domain::{GrantType, ResourceUri, ScopeSet};
 use crate::error::OAuthError;
 use crate::metrics::METRICS;
 use crate::openid::grantable_to_user;
+use crate::resources::AccessGrant;
 use crate::store::{RefreshFamily, User};
-use crate::tokens::{Authentication, TokenService, TokenSubject, mint_new_family};
+use crate::tokens::{Authentication, Grant, TokenService, TokenSubject, mint_new_family};
 
 /// The JSON body of a successful token response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -109,13 +110,23 @@ pub fn allowed_user_scope(role_scopes: ScopeSet, client: &PresentedClient) -> Sc
     }
 }
 
-/// Starts a refresh-token family for `user` through `client`, remembering how they signed in:
-/// stores it, returns its first token.
+/// What an access token for `target` (no resources: `tokens.audience`) carries of `scope`.
+pub async fn access_grant(
+    ctx: &GrantContext<'_>,
+    scope: &ScopeSet,
+    target: &[ResourceUri],
+) -> Result<AccessGrant, OAuthError> {
+    let resources = ctx.resources.current().await?;
+    Ok(resources.grant(scope, target, ctx.tokens.audience()))
+}
+
+/// Starts a refresh-token family for `user` through `client` with `scope` for `resources`,
+/// remembering how they signed in: stores it, returns its first token.
 pub async fn start_refresh_family(
     ctx: &GrantContext<'_>,
     client: &PresentedClient,
     user: &User,
-    scope: &ScopeSet,
+    (scope, resources): (&ScopeSet, &[ResourceUri]),
     authentication: Authentication<'_>,
     now: i64,
 ) -> Result<String, OAuthError> {
@@ -135,6 +146,7 @@ pub async fn start_refresh_family(
         offline: false,
         auth_time: Some(authentication.auth_time),
         amr: Some(authentication.amr.to_owned()),
+        resources: joined(resources),
         dpop_jkt: super::dpop_binding::refresh_family_binding(ctx, client),
     };
     ctx.store
@@ -143,14 +155,23 @@ pub async fn start_refresh_family(
     Ok(minted.token)
 }
 
-/// Signs an access token for `user`, who signed in as `authentication` says, ending with
-/// `session` when it names one, bound to the DPoP key `jkt` when one is given.
+/// Space-delimited, as refresh families store them.
+pub fn joined(resources: &[ResourceUri]) -> String {
+    resources
+        .iter()
+        .map(ResourceUri::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Signs an access token for `user` as `grant` says, who signed in as `authentication` says,
+/// ending with `session` when it names one, bound to the DPoP key `jkt` when one is given.
 #[allow(clippy::too_many_arguments)] // the token's parts, each of its own kind
 pub fn user_access_token(
     tokens: &TokenService,
     user: &User,
     client: &PresentedClient,
-    scope: &ScopeSet,
+    grant: &AccessGrant,
     session: Option<&str>,
     authentication: Option<Authentication<'_>>,
     now: i64,
@@ -164,17 +185,15 @@ pub fn user_access_token(
         session,
         authentication,
     };
-    Ok(tokens
-        .issue_bound(
-            subject,
-            &client.client_id,
-            &client.registration,
-            scope,
-            now,
-            None,
-            jkt,
-        )?
-        .token)
+    let grant = Grant {
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        scope: &grant.scope,
+        audience: grant.audience.clone(),
+        jkt,
+    };
+    let jti = uuid::Uuid::new_v4().to_string();
+    Ok(tokens.issue_for(subject, grant, now, jti)?.token)
 }
 
 /// Records an issued token in the audit trail (queued; written in batches).

@@ -1,0 +1,139 @@
+//! The registered resources and the scopes each claims, as every token issuance reads them: from
+//! memory, re-read from the database once it is a second old.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::target::AccessGrant;
+use crate::domain::{ResourceUri, ScopeSet};
+use crate::store::{RegisteredResource, Store, StoreError};
+use crate::tokens::Audience;
+
+/// How long a read of the registry is used before it is read again; changes made on another
+/// instance apply within it.
+const FRESHNESS: Duration = Duration::from_secs(1);
+
+/// The registry as read at one moment.
+#[derive(Debug, Default)]
+pub struct Resources {
+    registered: Vec<RegisteredResource>,
+    claimed: ScopeSet,
+}
+
+impl Resources {
+    /// Indexes `registered`.
+    pub fn new(registered: Vec<RegisteredResource>) -> Self {
+        let claimed = registered
+            .iter()
+            .fold(ScopeSet::default(), |all, resource| {
+                all.union(&resource.scopes)
+            });
+        Self {
+            registered,
+            claimed,
+        }
+    }
+
+    /// What a token for `target` carries of `scope`, and its audience. For resources: the scopes
+    /// they claim, so a token for one API never holds another's. For none (`target` empty):
+    /// `default_audience`, and the scopes no resource claims, so a token that every API would
+    /// accept holds no API's own scopes.
+    pub fn grant(
+        &self,
+        scope: &ScopeSet,
+        target: &[ResourceUri],
+        default_audience: &str,
+    ) -> AccessGrant {
+        let Some(audience) = Audience::of(target) else {
+            return AccessGrant {
+                scope: scope.difference(&self.claimed),
+                audience: Audience::One(default_audience.to_owned()),
+            };
+        };
+        let claimed = self
+            .registered
+            .iter()
+            .filter(|resource| target.contains(&resource.uri))
+            .fold(ScopeSet::default(), |all, resource| {
+                all.union(&resource.scopes)
+            });
+        AccessGrant {
+            scope: scope.intersection(&claimed),
+            audience,
+        }
+    }
+}
+
+/// Reads and caches the registry.
+#[derive(Debug)]
+pub struct ResourceRegistry {
+    store: Store,
+    cached: Mutex<Option<(Instant, Arc<Resources>)>>,
+}
+
+impl ResourceRegistry {
+    /// A registry read from `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The registry, at most `FRESHNESS` old.
+    pub async fn current(&self) -> Result<Arc<Resources>, StoreError> {
+        if let Some((read_at, resources)) = &*self.cached.lock().expect("registry lock poisoned")
+            && read_at.elapsed() < FRESHNESS
+        {
+            return Ok(resources.clone());
+        }
+        let read_at = Instant::now();
+        let resources = Arc::new(Resources::new(self.store.list_resources().await?));
+        *self.cached.lock().expect("registry lock poisoned") = Some((read_at, resources.clone()));
+        Ok(resources)
+    }
+
+    /// Drops the cached read (after a change on this instance).
+    pub fn forget(&self) {
+        *self.cached.lock().expect("registry lock poisoned") = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(uri: &str, scopes: &str) -> RegisteredResource {
+        RegisteredResource {
+            uri: ResourceUri::parse(uri).unwrap(),
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn tokens_carry_only_their_audiences_scopes() {
+        let resources = Resources::new(vec![
+            resource("https://items", "items:read items:write"),
+            resource("https://billing", "billing:read"),
+        ]);
+        let asked = ScopeSet::parse("openid items:read billing:read").unwrap();
+        let items = [ResourceUri::parse("https://items").unwrap()];
+
+        let for_items = resources.grant(&asked, &items, "https://authd");
+        assert_eq!(for_items.scope.to_string(), "items:read");
+        assert_eq!(for_items.audience, Audience::One("https://items".into()));
+
+        let for_none = resources.grant(&asked, &[], "https://authd");
+        assert_eq!(for_none.scope.to_string(), "openid");
+        assert_eq!(for_none.audience, Audience::One("https://authd".into()));
+
+        let both = [
+            items[0].clone(),
+            ResourceUri::parse("https://billing").unwrap(),
+        ];
+        let for_both = resources.grant(&asked, &both, "https://authd");
+        assert_eq!(for_both.scope.to_string(), "billing:read items:read");
+        assert!(matches!(for_both.audience, Audience::Many(ref many) if many.len() == 2));
+    }
+}
