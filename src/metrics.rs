@@ -152,6 +152,7 @@ impl Metrics {
         total.webauthn_challenges += swept.webauthn_challenges;
         total.pushed_requests += swept.pushed_requests;
         total.dpop_proofs += swept.dpop_proofs;
+        total.refresh_retries += swept.refresh_retries;
     }
 
     fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
@@ -235,7 +236,7 @@ impl Metrics {
         counter(
             &mut out,
             "authd_janitor_deleted_total",
-            "Rows the janitor deleted, by table.",
+            "Rows the janitor deleted, by table (refresh_retries: sealed retry successors it cleared).",
             &[
                 ("{table=\"refresh_families\"}", swept.refresh_families),
                 (
@@ -253,6 +254,7 @@ impl Metrics {
                 ),
                 ("{table=\"pushed_requests_used\"}", swept.pushed_requests),
                 ("{table=\"dpop_proofs\"}", swept.dpop_proofs),
+                ("{table=\"refresh_retries\"}", swept.refresh_retries),
             ],
         );
         let (size, idle) = store.pool_usage();
