@@ -423,7 +423,7 @@ impl Default for DpopSettings {
             iat_leeway_secs: 5,
             require_nonce: false,
             nonce_rotation_secs: 300,
-            resource_replay_entries: 100_000,
+            resource_replay_entries: 1_000_000,
         }
     }
 }

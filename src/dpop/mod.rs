@@ -79,7 +79,15 @@ impl Dpop {
             leeway: i64::try_from(settings.iat_leeway_secs).unwrap_or(0),
             require_nonce: settings.require_nonce,
             nonces: NonceKeys::derive(secret, settings.nonce_rotation_secs)?,
-            replay: ResourceReplay::new(settings.resource_replay_entries),
+            // The longest an accepted proof stays acceptable: its age, a future iat, and
+            // another instance's clock.
+            replay: ResourceReplay::new(
+                settings.resource_replay_entries,
+                i64::try_from(settings.proof_max_age_secs)
+                    .unwrap_or(3600)
+                    .saturating_add(i64::try_from(settings.iat_leeway_secs).unwrap_or(0))
+                    .saturating_add(MAX_CLOCK_SKEW_SECS),
+            ),
         })
     }
 
@@ -122,7 +130,7 @@ impl Dpop {
         now: i64,
     ) -> Result<(), DpopError> {
         self.replay
-            .record(&proof.replay_key, replay_expiry(proof), now)
+            .record(&proof.replay_key, now)
             .map_err(|refusal| {
                 DpopError::InvalidProof(match refusal {
                     ReplayRefusal::Replayed => "the DPoP proof was used before",
