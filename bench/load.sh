@@ -476,10 +476,10 @@ run_backend() {
   reused=$(awk '/^DPoP proofs reused:/ { print $NF }' "$OUT/wrk-$BACKEND-me-dpop.txt")
   [[ ${reused:-0} == 0 ]] || log "[$BACKEND] $reused DPoP proofs were reused (raise DPOP_PROOFS)"
   pct=$(ratio_pct "$RPS" "$me_bearer_rps")
-  ok=0
-  ge "$pct" 50 && ok=1
+  # Issue 14 sets no ratio: a proof costs one signature verification (bearer /me verifies none:
+  # its token's verification is cached), and every fresh proof must be accepted (no errors).
   row "  └ GET /me, DPoP-bound, fresh $DPOP_ALG proof per request (issue 14)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
-    "$pct% of bearer /me" "≥ 50%" "$(verdict "$ok" "$peak")"
+    "$pct% of bearer /me" "reported, no refusals" "$(verdict 1 "$peak")"
   rm -f "$OUT/dpop-pairs-$BACKEND.txt"
 
   reset_peak
