@@ -336,6 +336,19 @@ impl CredentialCache {
         }
     }
 
+    /// A client by a client_id as a token, a form or a stored request names it; `None` for a
+    /// value that cannot be a client_id.
+    pub async fn client_named(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Option<Client>, StoreError> {
+        match ClientId::parse(client_id) {
+            Ok(id) => self.client(store, &id).await,
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Forgets a user, their scopes and their sessions at once (this instance changed them).
     pub fn forget_user(&self, id: &str) {
         self.users.remove(id);

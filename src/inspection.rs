@@ -9,7 +9,6 @@ use crate::clock::unix_now;
 use crate::config::SessionSettings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::hash_secret;
-use crate::domain::ClientId;
 use crate::signin::sessions::family_session_is_live;
 use crate::store::{RefreshFamily, Store, StoreError, User, sid_revocation};
 pub use crate::tokens::looks_like_jwt;
@@ -164,13 +163,10 @@ async fn registration_is_current(
     if client_id == tokens.builtin_client_id() {
         return Ok(true);
     }
-    Ok(match ClientId::parse(client_id) {
-        Ok(id) => cache
-            .client(store, &id)
-            .await?
-            .is_some_and(|client| client.registration == registration),
-        Err(_) => false,
-    })
+    Ok(cache
+        .client_named(store, client_id)
+        .await?
+        .is_some_and(|client| client.registration == registration))
 }
 
 /// A token's `aud` must be authd's default audience, or resources (RFC 8707) its client may
@@ -183,12 +179,13 @@ async fn audience_is_known(
     cache: &CredentialCache,
 ) -> Result<bool, StoreError> {
     let default = tokens.audience();
-    if *audience == Audience::One(default.to_owned()) {
+    if matches!(audience, Audience::One(one) if one == default) {
         return Ok(true);
     }
-    let client = match ClientId::parse(client_id) {
-        Ok(id) if client_id != tokens.builtin_client_id() => cache.client(store, &id).await?,
-        _ => None,
+    let client = if client_id == tokens.builtin_client_id() {
+        None
+    } else {
+        cache.client_named(store, client_id).await?
     };
     let allowed = |aud: &String| {
         aud == default

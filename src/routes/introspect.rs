@@ -10,7 +10,6 @@ use crate::clock::{Clock, unix_now};
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, PresentedClient, authenticate_client};
-use crate::domain::ClientId;
 use crate::error::OAuthError;
 use crate::inspection::{LiveToken, inspect_token};
 use crate::metrics::METRICS;
@@ -239,10 +238,7 @@ async fn signed_answer(
     cache: &CredentialCache,
     tokens: &TokenService,
 ) -> Result<Option<String>, OAuthError> {
-    let registered = match ClientId::parse(&client.client_id) {
-        Ok(id) => cache.client(store, &id).await?,
-        Err(_) => None,
-    };
+    let registered = cache.client_named(store, &client.client_id).await?;
     let algorithm =
         registered.and_then(|c| c.browser.introspection_signed_response_alg.algorithm());
     Ok(sign_introspection_response(

@@ -10,10 +10,10 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
 use crate::credentials::{ClientCredentials, authenticate_client};
-use crate::domain::ClientId;
-use crate::dpop::{Dpop, VerifiedProof, replay_expiry};
+use crate::dpop::{Dpop, VerifiedProof};
 use crate::error::OAuthError;
 use crate::par::{PUSHED_REQUEST_TTL_SECS, PushedRequest, check_push};
+use crate::routes::token::dpop_binding::spend;
 use crate::routes::{FormBody, OAuthForm};
 use crate::signin::{PageKeys, RawParameters};
 use crate::store::Store;
@@ -86,10 +86,7 @@ async fn push_authorization_request(
         });
     }
     let presented = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
-    let client = match ClientId::parse(&presented.client_id) {
-        Ok(id) => cache.client(&store, &id).await?,
-        Err(_) => None,
-    };
+    let client = cache.client_named(&store, &presented.client_id).await?;
     // The built-in public client has no registration, and so no redirect URI.
     let Some(client) = client.filter(|c| c.registration == presented.registration) else {
         return Err(OAuthError::UnauthorizedClient(format!(
@@ -127,14 +124,6 @@ async fn bind_to_proof(
             "dpop_jkt does not name the key of the DPoP proof".into(),
         ));
     }
-    let now = crate::clock::unix_now();
-    if !store
-        .record_dpop_proof(&proof.replay_key, replay_expiry(proof), now)
-        .await?
-    {
-        return Err(OAuthError::InvalidDpopProof(
-            "the DPoP proof was used before".into(),
-        ));
-    }
+    spend(store, proof).await?;
     Ok(proof.jkt.clone())
 }

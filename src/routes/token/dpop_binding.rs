@@ -4,19 +4,25 @@
 
 use super::GrantContext;
 use crate::credentials::PresentedClient;
-use crate::dpop::replay_expiry;
+use crate::dpop::{VerifiedProof, replay_expiry};
 use crate::error::OAuthError;
+use crate::store::Store;
 
 /// Records the request's proof as used, across instances (section 11.1): called by each grant
 /// after its credentials checked out and before it changes anything, so that only proofs of
 /// otherwise successful requests reach the table.
 pub async fn spend_proof(ctx: &GrantContext<'_>) -> Result<(), OAuthError> {
-    let Some(proof) = ctx.dpop else {
-        return Ok(());
-    };
+    match ctx.dpop {
+        Some(proof) => spend(ctx.store, proof).await,
+        None => Ok(()),
+    }
+}
+
+/// Records `proof` as used, across instances; `invalid_dpop_proof` if it was used before (at
+/// `/token` or `/par`).
+pub async fn spend(store: &Store, proof: &VerifiedProof) -> Result<(), OAuthError> {
     let now = crate::clock::unix_now();
-    if !ctx
-        .store
+    if !store
         .record_dpop_proof(&proof.replay_key, replay_expiry(proof), now)
         .await?
     {

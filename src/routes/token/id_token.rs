@@ -5,7 +5,6 @@ use jsonwebtoken::Algorithm;
 
 use super::GrantContext;
 use crate::credentials::PresentedClient;
-use crate::domain::ClientId;
 use crate::error::OAuthError;
 use crate::openid::{IdTokenSigner, OPENID, SignIn};
 
@@ -22,14 +21,11 @@ pub async fn id_token_for(
     }
     // The client's registered algorithm; RS256 for a client the cache no longer knows (the
     // grant authenticated it a moment ago).
-    let algorithm = match ClientId::parse(&client.client_id) {
-        Ok(id) => ctx
-            .cache
-            .client(ctx.store, &id)
-            .await?
-            .map_or(Algorithm::RS256, |client| client.id_token_signing_alg()),
-        Err(_) => Algorithm::RS256,
-    };
+    let algorithm = ctx
+        .cache
+        .client_named(ctx.store, &client.client_id)
+        .await?
+        .map_or(Algorithm::RS256, |client| client.id_token_signing_alg());
     let signer = IdTokenSigner::new(ctx.tokens, ctx.settings.tokens.id_token_ttl_secs);
     let signed = signer.sign(sign_in, &client.client_id, algorithm, access_token, now)?;
     Ok(Some(signed))

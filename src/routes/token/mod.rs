@@ -2,7 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
-mod dpop_binding;
+pub(crate) mod dpop_binding;
 mod id_token;
 mod password;
 mod refresh_token;

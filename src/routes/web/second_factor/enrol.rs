@@ -59,10 +59,12 @@ async fn show_enrol(request: HttpRequest, state: WebState) -> HttpResponse {
     };
     let mut client_name = None;
     if let Some(request) = transaction.request() {
-        let client = match crate::domain::ClientId::parse(&request.client_id) {
-            Ok(id) => state.cache.client(&state.store, &id).await.ok().flatten(),
-            Err(_) => None,
-        };
+        let client = state
+            .cache
+            .client_named(&state.store, &request.client_id)
+            .await
+            .ok()
+            .flatten();
         client_name =
             Some(client.map_or_else(|| request.client_id.clone(), |client| display_name(&client)));
     }
