@@ -629,15 +629,14 @@ async fn rfc8628_3_3_of_a_concurrent_approval_and_denial_exactly_one_wins(backen
         .unwrap();
     let (csrf, code) = (csrf_of(&html), hidden_user_code(&html));
 
+    let url = app.url("/device/decision");
     let answers = join_all(["allow", "deny", "allow", "deny"].map(|decision| {
-        browser.post(
-            &app.url("/device/decision"),
-            &[
-                ("csrf", csrf.as_str()),
-                ("user_code", code.as_str()),
-                ("decision", decision),
-            ],
-        )
+        let request = browser.http.post(&url).form(&[
+            ("csrf", csrf.as_str()),
+            ("user_code", code.as_str()),
+            ("decision", decision),
+        ]);
+        async move { request.send().await.unwrap() }
     }))
     .await;
     let mut outcomes = Vec::new();
@@ -820,7 +819,6 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
     };
     let polling = client
         .exchange_device_access_token(&details)
-        .unwrap()
         .request_async(
             &http,
             move |wait: std::time::Duration| {
