@@ -154,7 +154,7 @@ async fn rfc8628_3_a_device_is_signed_in_through_login_code_entry_and_approval(b
     let first = browser.get(complete).await;
     assert_eq!(first.status(), 303);
     assert_eq!(location(&first), "/login");
-    let signed_in = browser.sign_in(&app, "alice", &password).await;
+    let signed_in = browser.sign_in(&app, "alice", password).await;
     assert_eq!(signed_in.status(), 303);
     let back = location(&signed_in);
     let page = browser.get(&app.url(&back)).await;
@@ -817,19 +817,17 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
         let done = decide(&app, &browser, &user_code.to_lowercase(), "allow").await;
         assert_eq!(done.status(), 200);
     };
-    let polling = client
-        .exchange_device_access_token(&details)
-        .request_async(
-            &http,
-            move |wait: std::time::Duration| {
-                let clock = clock.clone();
-                async move {
-                    clock.advance(wait.as_secs() as i64);
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            None,
-        );
+    let polling = client.exchange_device_access_token(&details).request_async(
+        &http,
+        move |wait: std::time::Duration| {
+            let clock = clock.clone();
+            async move {
+                clock.advance(wait.as_secs() as i64);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        },
+        None,
+    );
     let (token, ()) = tokio::join!(polling, approval);
 
     let token = token.expect("the oauth2 crate's device flow");
