@@ -40,7 +40,7 @@ backend_tests!(
 );
 
 /// Registers the public device client `tv` (device code and refresh grants).
-async fn add_tv(app: &TestApp) {
+pub(crate) async fn add_tv(app: &TestApp) {
     app.add_client(
         TV,
         &[GrantType::DeviceCode, GrantType::RefreshToken],
@@ -394,7 +394,8 @@ async fn rfc8628_3_5_an_expired_code_answers_expired_token_and_is_refused_on_the
     assert!(page.contains("expired"), "{page}");
 }
 
-async fn approved(app: &TestApp, password: &str, scope: &str) -> Value {
+/// A device authorization of `tv` for `scope`, approved by alice: its body.
+pub(crate) async fn approved(app: &TestApp, password: &str, scope: &str) -> Value {
     let started = start(app, scope).await;
     let browser = signed_in_browser(app, password).await;
     let done = decide(app, &browser, &typed(&started), "allow").await;
