@@ -398,6 +398,19 @@ mod tests {
     }
 
     #[test]
+    fn other_guess_counters_are_named_per_purpose_and_address_bucket() {
+        assert_eq!(
+            address_counter("device-ip", Some("2001:db8:1:2::7")),
+            "device-ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_counter("device-ip", Some("192.0.2.1")),
+            "device-ip:192.0.2.1"
+        );
+        assert_eq!(address_counter("device-ip", None), "device-ip:?");
+    }
+
+    #[test]
     fn usernames_are_counted_case_insensitively() {
         let (upper, lower) = (
             LoginKeys::new("Alice", Some("192.0.2.1")),
