@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
 /// A private key ready to sign with its one algorithm.
+#[allow(clippy::large_enum_variant)] // a handful per process, each behind an Arc<SigningKey>
 pub enum PreparedSigner {
     /// EdDSA (Ed25519).
     Ed25519(Ed25519KeyPair),
