@@ -309,6 +309,10 @@ run_backend() {
   export AUTHD_SECURITY__IP_LOCKOUT_THRESHOLD=1000000000
   # wrk sends every login from one address; the per-address hashing share would refuse most.
   export AUTHD_PASSWORDS__MAX_HASHES_PER_ADDRESS=1000000
+  # The device rows (issue 15) create more live codes than the per-client cap allows, and poll
+  # each one at most about once a second.
+  export AUTHD_OAUTH__DEVICE_CODES_PER_CLIENT=1000000000
+  export AUTHD_OAUTH__DEVICE_CODE_INTERVAL_SECS=1
   AUTHD_KEYS__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
   export AUTHD_KEYS__ENCRYPTION_KEY
   case $BACKEND in
@@ -340,6 +344,9 @@ run_backend() {
   # Authorization code only: the round trip measured is authorize-with-session plus the exchange.
   SSO_SECRET=$("$AUTHD" client add "$SSO_CLIENT" --grant authorization_code --name "Bench web app" \
     --redirect-uri "$SSO_REDIRECT_URI" --skip-consent --scope items:read --scope openid --scope profile 2>>"$OUT/authd-$BACKEND.log")
+  DEVICE_CLIENT=bench-tv
+  "$AUTHD" client add "$DEVICE_CLIENT" --grant device_code --public --scope items:read \
+    >/dev/null 2>>"$OUT/authd-$BACKEND.log"
   local basic sso_basic
   basic="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
   sso_basic="Basic $(printf '%s:%s' "$SSO_CLIENT" "$SSO_SECRET" | base64 -w0)"
@@ -551,6 +558,46 @@ run_backend() {
   ge "$pct" 30 && ok=1
   row "GET /login (sign-in under way)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
     "$pct% of /healthz" "≥ 30%" "$(verdict "$ok" "$peak")"
+
+  # Device authorization (issue 15): each request stores one row (one INSERT that also counts the
+  # client's live codes). Target: 500 starts/s. A start is a person about to type a code, so
+  # 500/s (1.8 million device sign-ins an hour on one instance) is far above any real rate; it
+  # also bounds how fast a stranger can fill a public client's cap (10,000 by default).
+  reset_peak
+  rm -f "$OUT/device-codes-$BACKEND".[0-9]*
+  WRK_BODY="client_id=$DEVICE_CLIENT&scope=items:read" WRK_SAVE="$OUT/device-codes-$BACKEND" \
+    WRK_SAVE_FIELD=device_code run_wrk device-authorization "$AUTHD_URL/device_authorization" "$WRK_DIR/post.lua"
+  peak=$(peak_mib)
+  ok=0
+  ge "$RPS" 500 && ok=1
+  row "POST /device_authorization (issue 15)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$RPS starts/s" "≥ 500/s" "$(verdict "$ok" "$peak")"
+  cat "$OUT/device-codes-$BACKEND".[0-9]* >"$OUT/device-codes-$BACKEND.txt"
+  rm -f "$OUT/device-codes-$BACKEND".[0-9]*
+  [[ -s "$OUT/device-codes-$BACKEND.txt" ]] || die "/device_authorization saved no device codes"
+
+  # Polling the codes just issued, nobody approving them: each poll is one conditional UPDATE
+  # (authorization_pending), or two when it comes sooner than the code's 1 s interval
+  # (slow_down). Both are expected answers; anything else is an error. Target: 1000 polls/s, which
+  # at the default 5 s interval serves 5,000 devices waiting at once on one instance.
+  local device_file="$OUT/wrk-$BACKEND-device-polls.txt" polled_pending polled_slow polled_other
+  local socket_errors
+  reset_peak
+  WRK_CODES="$OUT/device-codes-$BACKEND.txt" WRK_CLIENT="$DEVICE_CLIENT" WRK_THREADS="$THREADS" \
+    run_wrk device-polls "$AUTHD_URL/token" "$WRK_DIR/device_poll.lua"
+  peak=$(peak_mib)
+  polled_pending=$(awk '/^Device polls pending:/ { print $NF }' "$device_file")
+  polled_slow=$(awk '/^Device polls slow_down:/ { print $NF }' "$device_file")
+  polled_other=$(awk '/^Device polls other:/ { print $NF }' "$device_file")
+  [[ -n $polled_pending ]] || die "the device poll script printed no counts"
+  # wrk counts every 400 as non-2xx; here only answers other than the two expected ones are.
+  socket_errors=$(awk '/Socket errors:/ { gsub(",", ""); print $NF }' "$device_file")
+  ERRORS=$((${socket_errors:-0} + polled_other))
+  pct=$(ratio_pct "$polled_pending" "$((polled_pending + polled_slow))")
+  ok=0
+  ge "$RPS" 1000 && ok=1
+  row "  └ POST /token device_code polls, nobody approving" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$RPS polls/s, $pct% authorization_pending" "≥ 1000/s" "$(verdict "$ok" "$peak")"
 
   # Password grant, saturated, with a low-rate introspection probe running beside it.
   reset_peak

@@ -310,6 +310,16 @@ pub struct OAuthSettings {
     pub code_ttl_secs: u64,
     /// Accept authorization requests of every client only through `/par` (RFC 9126 section 5).
     pub require_pushed_authorization_requests: bool,
+    /// Seconds a device code and its user code live (RFC 8628 section 3.2 `expires_in`).
+    pub device_code_ttl_secs: u64,
+    /// Seconds a device client must wait between polls at first (section 3.2 `interval`).
+    pub device_code_interval_secs: u64,
+    /// Unexpired device codes one client may hold at once: what a stranger calling
+    /// `/device_authorization` for a public client can make the table hold.
+    pub device_codes_per_client: u64,
+    /// Wrong user codes one address may enter per `security.lockout_window_secs` before it is
+    /// locked out for a while (section 5.1).
+    pub device_user_code_attempts: u32,
 }
 
 impl Default for OAuthSettings {
@@ -319,6 +329,10 @@ impl Default for OAuthSettings {
             default_client_id: "public".to_owned(),
             code_ttl_secs: 60,
             require_pushed_authorization_requests: false,
+            device_code_ttl_secs: 600,
+            device_code_interval_secs: 5,
+            device_codes_per_client: 10_000,
+            device_user_code_attempts: 10,
         }
     }
 }
@@ -623,6 +637,20 @@ impl Settings {
         {
             return Err(ConfigError(
                 "oauth.code_ttl_secs and sessions.* must be positive".into(),
+            ));
+        }
+        if self.oauth.device_code_ttl_secs == 0
+            || self.oauth.device_code_ttl_secs > 86_400
+            || self.oauth.device_code_interval_secs == 0
+            || self.oauth.device_code_interval_secs > 3600
+            || self.oauth.device_codes_per_client == 0
+            || self.oauth.device_user_code_attempts == 0
+        {
+            return Err(ConfigError(
+                "oauth.device_code_ttl_secs must be 1 to 86400, oauth.device_code_interval_secs \
+                 1 to 3600; oauth.device_codes_per_client and oauth.device_user_code_attempts \
+                 must be positive"
+                    .into(),
             ));
         }
         if self.dpop.proof_max_age_secs == 0

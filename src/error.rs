@@ -69,6 +69,18 @@ pub enum OAuthError {
         /// The nonce to retry with.
         nonce: String,
     },
+    /// RFC 8628 section 3.5: the person has not decided on the device code yet.
+    #[error("{0}")]
+    AuthorizationPending(String),
+    /// RFC 8628 section 3.5: polling too fast; the code's interval grew by 5 seconds.
+    #[error("{0}")]
+    SlowDown(String),
+    /// RFC 8628 section 3.5: the person denied the device.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// RFC 8628 section 3.5: the device code expired before it was approved.
+    #[error("{0}")]
+    ExpiredToken(String),
     /// An authenticated client lacks the scope this endpoint needs (403).
     #[error("{0}")]
     InsufficientScope(String),
@@ -117,6 +129,10 @@ impl OAuthError {
             OAuthError::AuthorizationRequest { code, .. } => code,
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
+            OAuthError::AuthorizationPending(_) => "authorization_pending",
+            OAuthError::SlowDown(_) => "slow_down",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ExpiredToken(_) => "expired_token",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::TemporarilyUnavailable
             | OAuthError::Busy

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod credential_cache;
 pub mod credentials;
+pub mod device;
 pub mod domain;
 pub mod dpop;
 pub mod error;

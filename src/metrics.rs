@@ -152,6 +152,7 @@ impl Metrics {
         total.webauthn_challenges += swept.webauthn_challenges;
         total.pushed_requests += swept.pushed_requests;
         total.dpop_proofs += swept.dpop_proofs;
+        total.device_codes += swept.device_codes;
         total.refresh_retries += swept.refresh_retries;
     }
 
@@ -254,6 +255,7 @@ impl Metrics {
                 ),
                 ("{table=\"pushed_requests_used\"}", swept.pushed_requests),
                 ("{table=\"dpop_proofs\"}", swept.dpop_proofs),
+                ("{table=\"device_codes\"}", swept.device_codes),
                 ("{table=\"refresh_retries\"}", swept.refresh_retries),
             ],
         );

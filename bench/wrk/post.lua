@@ -1,6 +1,7 @@
 -- POST a fixed form body. Environment: WRK_BODY (the form), WRK_AUTH (an Authorization header
 -- value, optional), WRK_SAVE (optional: file prefix; each thread appends the access_token of
--- every 200 answer to PREFIX.<thread>, used to mint the distinct-token set).
+-- every 200 answer to PREFIX.<thread>, used to mint the distinct-token set; WRK_SAVE_FIELD names
+-- another field to save instead, such as device_code).
 -- WRK_DELAY_MS (optional) waits between requests on each connection: a low-rate probe.
 wrk.method = "POST"
 wrk.body = os.getenv("WRK_BODY") or ""
@@ -11,6 +12,7 @@ if auth and auth ~= "" then
 end
 
 local save = os.getenv("WRK_SAVE")
+local save_field = os.getenv("WRK_SAVE_FIELD") or "access_token"
 local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "")
 local threads = 0
 
@@ -31,7 +33,7 @@ if save and save ~= "" then
     if status ~= 200 then
       return
     end
-    local token = body:match('"access_token"%s*:%s*"([^"]+)"')
+    local token = body:match('"' .. save_field .. '"%s*:%s*"([^"]+)"')
     if token then
       out = out or io.open(save .. "." .. id, "a")
       out:write(token, "\n")

@@ -281,7 +281,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
     let grants = add
         .grants
         .iter()
-        .map(|g| GrantType::parse(g))
+        .map(|g| GrantType::parse_alias(g))
         .collect::<Result<BTreeSet<_>, _>>()?;
     if add.public && grants.contains(&GrantType::ClientCredentials) {
         anyhow::bail!("public clients may not use the client_credentials grant");

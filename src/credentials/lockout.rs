@@ -57,6 +57,14 @@ impl LoginKeys {
     }
 }
 
+/// The counter of `purpose` for the address `ip` (its IPv4 address or IPv6 /64).
+pub fn address_counter(purpose: &str, ip: Option<&str>) -> String {
+    format!(
+        "{purpose}:{}",
+        ip.map(address_bucket).as_deref().unwrap_or("?")
+    )
+}
+
 /// The unit an address is throttled by (see `net::subscriber`), as the counters name it: an IPv4
 /// address, or an IPv6 /64 written `prefix/64`. Text that is not an address is used as it is.
 fn address_bucket(ip: &str) -> String {
@@ -271,6 +279,54 @@ impl LockoutPolicy {
         store.release_login_attempts(&release).await
     }
 
+    /// Reserves one guess of something other than a password (a device flow's user code) on
+    /// the counter `key`, allowing `threshold` wrong guesses per window before the same growing
+    /// locks as logins: `Err(retry_after)` when refused.
+    pub async fn reserve_guess(
+        &self,
+        store: &Store,
+        key: &str,
+        threshold: i64,
+        now: i64,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let limit = AttemptLimit {
+            key,
+            threshold: threshold.max(1),
+            window_start: now - self.window_secs,
+        };
+        if store.reserve_login_attempts(&[limit], now).await?.is_none() {
+            return Ok(Ok(()));
+        }
+        match self
+            .refusal_for(store, key, RefusalReason::Throttled, now)
+            .await?
+        {
+            Reservation::Refused { retry_after, .. } => Ok(Err(retry_after)),
+            // `refusal_for` only refuses.
+            Reservation::Granted(_) => Ok(Err(1)),
+        }
+    }
+
+    /// The reserved guess on `key` was wrong: it stays counted, and locks the key when it
+    /// filled the window.
+    pub async fn guess_failed(
+        &self,
+        store: &Store,
+        key: &str,
+        threshold: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        store
+            .lock_logins_if_exhausted(&[(key, threshold.max(1))], now, &self.lock_secs_sql)
+            .await?;
+        Ok(())
+    }
+
+    /// The reserved guess on `key` was right: it is given back.
+    pub async fn guess_succeeded(&self, store: &Store, key: &str) -> Result<(), StoreError> {
+        store.release_login_attempts(&[key]).await
+    }
+
     fn lock_duration(&self, previous_locks: i64) -> i64 {
         let factor = 1_i64 << previous_locks.clamp(0, 20);
         self.base_secs.saturating_mul(factor).min(self.max_secs)
@@ -339,6 +395,19 @@ mod tests {
         );
         assert_eq!(address_bucket("::ffff:192.0.2.7"), "192.0.2.7");
         assert_eq!(address_bucket("192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn other_guess_counters_are_named_per_purpose_and_address_bucket() {
+        assert_eq!(
+            address_counter("device-ip", Some("2001:db8:1:2::7")),
+            "device-ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_counter("device-ip", Some("192.0.2.1")),
+            "device-ip:192.0.2.1"
+        );
+        assert_eq!(address_counter("device-ip", None), "device-ip:?");
     }
 
     #[test]

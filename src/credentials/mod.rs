@@ -11,6 +11,8 @@ mod secret;
 pub use client_auth::{ClientAuthError, ClientCredentials, PresentedClient, authenticate_client};
 pub use device_cookie::{DEVICE_COOKIE_SECS, DeviceCookies};
 pub use hash_pool::{HashError, StillWaiting};
-pub use lockout::{LockoutPolicy, LoginAttempt, LoginKeys, RefusalReason, Reservation};
+pub use lockout::{
+    LockoutPolicy, LoginAttempt, LoginKeys, RefusalReason, Reservation, address_counter,
+};
 pub use password::{HashRequester, PasswordHash, PasswordHasher, PasswordScheme, VerifyOutcome};
 pub use secret::{generate_secret, hash_secret, secret_hash_matches};

@@ -15,15 +15,18 @@ pub enum GrantType {
     RefreshToken,
     /// Exchanging an authorization code from `/authorize` (RFC 6749 section 4.1).
     AuthorizationCode,
+    /// Polling with a device code (RFC 8628 section 3.4).
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::DeviceCode,
     ];
 
     /// Parses the wire name.
@@ -34,6 +37,15 @@ impl GrantType {
             .ok_or_else(|| ParseError::new(format!("unsupported grant type {raw:?}")))
     }
 
+    /// Parses the wire name or a short alias an operator types (`device_code`); never used
+    /// on `/token`, where only wire names count.
+    pub fn parse_alias(raw: &str) -> Result<Self, ParseError> {
+        match raw {
+            "device_code" => Ok(GrantType::DeviceCode),
+            _ => Self::parse(raw),
+        }
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +53,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }
@@ -62,5 +75,20 @@ mod tests {
         }
         assert!(GrantType::parse("implicit").is_err());
         assert!(GrantType::parse("Password").is_err());
+    }
+
+    #[test]
+    fn the_device_code_alias_parses_to_the_urn() {
+        let grant = GrantType::parse_alias("device_code").unwrap();
+        assert_eq!(grant, GrantType::DeviceCode);
+        assert_eq!(
+            grant.as_str(),
+            "urn:ietf:params:oauth:grant-type:device_code"
+        );
+        assert!(GrantType::parse("device_code").is_err());
+        assert_eq!(
+            GrantType::parse_alias("password").unwrap(),
+            GrantType::Password
+        );
     }
 }

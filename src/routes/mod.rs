@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod client_ip;
+mod device_authorization;
 mod fallback;
 mod form;
 mod health;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     token::configure(cfg);
     introspect::configure(cfg);
     par::configure(cfg);
+    device_authorization::configure(cfg);
     revoke::configure(cfg);
     well_known::configure(cfg);
     openid::configure(cfg);

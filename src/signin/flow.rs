@@ -51,6 +51,8 @@ pub enum Step {
     Enrol(LoginTransaction),
     /// The account page.
     Account,
+    /// `/device`, with the user code to prefill, if any.
+    Device(Option<String>),
     /// An error page: the request cannot be answered at the client (it vanished meanwhile).
     Page(String),
 }
@@ -108,6 +110,7 @@ impl FlowContext<'_> {
     ) -> Result<Step, StoreError> {
         match transaction.destination {
             Destination::Account => Ok(Step::Account),
+            Destination::Device(user_code) => Ok(Step::Device(user_code)),
             // The sign-in just happened: `prompt=login` and `max_age` are satisfied.
             Destination::Client(request) => self.proceed(*request, session).await,
         }
@@ -265,19 +268,46 @@ impl FlowContext<'_> {
                 "a sign-in with a second factor is required",
             )));
         }
-        let transaction = LoginTransaction::start(
-            Destination::Client(Box::new(request.clone())),
-            self.now,
-            self.settings.sessions.login_ttl_secs,
-        );
+        let destination = Destination::Client(Box::new(request.clone()));
+        Ok(Some(self.strengthen(destination, session).await?))
+    }
+
+    /// For `/device` (RFC 8628): the step that makes `session` strong enough when a role of
+    /// its user demands a second factor, or `None` when it is, as for any client.
+    pub async fn device_strength(
+        &self,
+        session: &Session,
+        user_code: Option<String>,
+    ) -> Result<Option<Step>, StoreError> {
+        if is_multi_factor(&session.amr)
+            || !self
+                .cache
+                .user_requires_mfa(self.store, &session.user_id)
+                .await?
+        {
+            return Ok(None);
+        }
+        let destination = Destination::Device(user_code);
+        Ok(Some(self.strengthen(destination, session).await?))
+    }
+
+    /// The second factor for `session` when its user has one, else enrolment, then on to
+    /// `destination`.
+    async fn strengthen(
+        &self,
+        destination: Destination,
+        session: &Session,
+    ) -> Result<Step, StoreError> {
+        let transaction =
+            LoginTransaction::start(destination, self.now, self.settings.sessions.login_ttl_secs);
         let factors = self.store.second_factors(&session.user_id).await?;
-        Ok(Some(if factors.any() {
+        Ok(if factors.any() {
             Step::SecondFactor(
                 transaction.to_second_factor(&session.user_id, session.user_generation),
             )
         } else {
             Step::Enrol(transaction.to_enrol(&session.handle))
-        }))
+        })
     }
 
     /// The scope to grant: as asked (or all allowed), within the user's roles and the client's

@@ -19,6 +19,9 @@ pub enum Destination {
     Client(Box<AuthorizationRequest>),
     /// The account page.
     Account,
+    /// `/device`, to enter a device's user code (RFC 8628 section 3.3); with the code from
+    /// `verification_uri_complete`, normalised, when there was one.
+    Device(Option<String>),
 }
 
 /// How far the transaction has come.
@@ -104,7 +107,7 @@ impl LoginTransaction {
     pub fn request(&self) -> Option<&AuthorizationRequest> {
         match &self.destination {
             Destination::Client(request) => Some(request),
-            Destination::Account => None,
+            Destination::Account | Destination::Device(_) => None,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Swept {
     pub pushed_requests: u64,
     /// DPoP proofs seen at /token, past their window (no replay can pass then).
     pub dpop_proofs: u64,
+    /// Device codes (RFC 8628) past expiry, whatever became of them.
+    pub device_codes: u64,
 }
 
 /// How long a redeemed or expired code is kept, to recognise its replay.
@@ -118,6 +120,9 @@ impl Store {
             )
             .await?,
             dpop_proofs: run(r"delete from dpop_proofs where expires_at < $1", now).await?,
+            // An expired device code answers nothing but expired_token; the polling client
+            // gives up then (RFC 8628 section 3.5), and a later poll gets invalid_grant.
+            device_codes: run(r"delete from device_codes where expires_at < $1", now).await?,
         })
     }
 

@@ -11,6 +11,7 @@ mod code_batch_pg;
 mod code_writer;
 mod consents;
 mod delegation;
+mod device_codes;
 mod dpop_proofs;
 mod durability;
 mod file_mode;
@@ -49,6 +50,9 @@ pub use authorization_codes::{
 };
 pub use code_writer::CodeWriter;
 pub use consents::Consent;
+pub use device_codes::{
+    DeviceCode, DeviceCodeStored, DeviceDecision, DevicePoll, NewDeviceCode, SLOW_DOWN_STEP_SECS,
+};
 pub use housekeeping::Swept;
 pub use login_failures::AttemptLimit;
 pub(crate) use logout::end_sessions_in;

@@ -1102,6 +1102,7 @@ backend_tests!(
     a_client_that_requires_dpop_gets_no_bearer_token,
     section_8_server_nonces_are_required_when_configured,
     discovery_names_the_proof_algorithms_and_the_janitor_forgets_old_proofs,
+    the_device_code_grant_binds_tokens_to_the_polling_clients_key,
 );
 
 /// `authd client add --require-dpop`, `authd client set --require-dpop`, `authd client list`.
@@ -1153,4 +1154,35 @@ fn the_cli_requires_dpop_of_a_client_and_lifts_it() {
             .status
             .success()
     );
+}
+
+async fn the_device_code_grant_binds_tokens_to_the_polling_clients_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = app.seed_alice().await;
+    crate::device_flow::add_tv(&app).await;
+    let started = crate::device_flow::approved(&app, password, "items:read").await;
+    let key = ClientKey::es256();
+    let url = app.url("/token");
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", started["device_code"].as_str().unwrap()),
+        ("client_id", "tv"),
+    ];
+
+    let proof = key.proof("POST", &url, None);
+    let response = token_request(&app, &form, &[&proof]).await;
+
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(payload(access)["cnf"]["jkt"], key.thumbprint());
+    // A public client's refresh token is bound to the same key.
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", "tv"),
+    ];
+    let without = token_request(&app, &refresh, &[]).await;
+    assert_oauth_error(without, 400, "invalid_dpop_proof").await;
 }

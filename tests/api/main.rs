@@ -11,6 +11,7 @@ mod cli;
 mod client_credentials;
 mod client_policy;
 mod delegation;
+mod device_flow;
 mod dpop;
 mod durability;
 mod edge;

@@ -12,6 +12,7 @@ mod helpers;
 
 mod apache;
 mod callback;
+mod device_flow;
 mod logout;
 mod mod_auth_openidc;
 mod passkeys;

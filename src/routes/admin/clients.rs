@@ -82,7 +82,7 @@ async fn create_client(
     let grants = body
         .grants
         .iter()
-        .map(|g| GrantType::parse(g))
+        .map(|g| GrantType::parse_alias(g))
         .collect::<Result<BTreeSet<_>, _>>()?;
     if grants.is_empty() {
         return Err(ApiError::Validation(

@@ -715,6 +715,7 @@ fn public_grant_list() -> Array {
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::RefreshToken,
+        GrantType::DeviceCode,
     ])
 }
 

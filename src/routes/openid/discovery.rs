@@ -70,6 +70,8 @@ pub async fn metadata_document(
         "end_session_endpoint": format!("{issuer}/logout"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+        // RFC 8628 section 4.
+        "device_authorization_endpoint": format!("{issuer}/device_authorization"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),

@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 pub(crate) mod dpop_binding;
 mod id_token;
 mod password;
@@ -98,6 +99,8 @@ enum TokenRequestForm {
     ClientCredentials(ClientCredentialsGrantForm),
     /// Refreshing (RFC 6749 section 6).
     RefreshToken(RefreshTokenGrantForm),
+    /// Polling with a device code (RFC 8628 section 3.4).
+    DeviceCode(DeviceCodeGrantForm),
 }
 
 /// `grant_type=password`.
@@ -146,6 +149,20 @@ struct RefreshTokenGrantForm {
     client: ClientFormFields,
 }
 
+/// `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct DeviceCodeGrantForm {
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
+    #[schema(schema_with = device_code_grant)]
+    grant_type: String,
+    /// The device code from `/device_authorization`.
+    #[schema(min_length = 1)]
+    device_code: String,
+    #[serde(flatten)]
+    client: ClientFormFields,
+}
+
 /// The optional parameters every grant takes.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // read only by the schema derive
@@ -185,6 +202,10 @@ fn client_credentials_grant() -> Object {
 
 fn refresh_token_grant() -> Object {
     grant_type_of(GrantType::RefreshToken)
+}
+
+fn device_code_grant() -> Object {
+    grant_type_of(GrantType::DeviceCode)
 }
 
 /// Issues tokens for the password, client_credentials and refresh_token grants.
@@ -282,6 +303,7 @@ async fn issue_token(
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
         GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
         GrantType::AuthorizationCode => authorization_code::grant(&form, &client, &ctx).await?,
+        GrantType::DeviceCode => device_code::grant(&form, &client, &ctx).await?,
     };
     let response = if proof.is_some() {
         response.bound_to_dpop_key()

@@ -8,6 +8,7 @@ mod account_security;
 mod authorize;
 mod consent;
 mod cookies;
+mod device;
 mod login;
 mod logout;
 mod pages;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     login::configure(cfg);
     consent::configure(cfg);
     account::configure(cfg);
+    device::configure(cfg);
     account_security::configure(cfg);
     logout::configure(cfg);
     passkeys::configure(cfg);
@@ -240,6 +242,14 @@ impl WebState {
             Step::Account => {
                 cookies.push(PageCookie::Login.clear(self.secure()));
                 Ok("/account".to_owned())
+            }
+            Step::Device(user_code) => {
+                cookies.push(PageCookie::Login.clear(self.secure()));
+                // A normalised user code: letters only, nothing to escape.
+                Ok(user_code.map_or_else(
+                    || "/device".to_owned(),
+                    |code| format!("/device?user_code={code}"),
+                ))
             }
             Step::Login(transaction)
             | Step::Consent(transaction)

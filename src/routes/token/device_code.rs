@@ -1,0 +1,189 @@
+//! The device code grant (RFC 8628 section 3.4): the device polls with its device code until
+//! the person has decided at `/device`, then gets tokens once.
+//!
+//! Each poll is one conditional UPDATE (`store::device_codes`): it takes its turn if the
+//! interval has passed, else the interval grows by 5 seconds and the answer is `slow_down`
+//! (section 3.5). The redemption is another: it marks an approved code redeemed only if it was
+//! not before and its approving user is still enabled at the generation of the approval, so
+//! two concurrent polls get one token set, and a password change or a disabling between the
+//! approval and the redemption leaves the device with nothing.
+
+use super::GrantContext;
+use super::dpop_binding::{access_token_binding, refresh_family_binding, spend_proof};
+use super::id_token::id_token_for;
+use super::response::{
+    TokenResponse, access_grant, client_gets_refresh_tokens, joined, record_issuance,
+};
+use crate::audit::AuditEvent;
+use crate::clock::unix_now;
+use crate::credentials::{PresentedClient, hash_secret};
+use crate::domain::{ResourceUri, ScopeSet};
+use crate::error::OAuthError;
+use crate::openid::SignIn;
+use crate::resources::requested_target;
+use crate::routes::OAuthForm;
+use crate::store::{DeviceCode, DevicePoll, RefreshFamily};
+use crate::tokens::{Authentication, Grant, TokenSubject, mint_new_family};
+
+fn invalid(description: &str) -> OAuthError {
+    OAuthError::InvalidGrant(description.to_owned())
+}
+
+/// Answers one poll: tokens once the person approved, else the section 3.5 error.
+pub async fn grant(
+    form: &OAuthForm,
+    client: &PresentedClient,
+    ctx: &GrantContext<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let device_code_hash = hash_secret(form.require("device_code")?);
+    // Device codes live by the flows' clock; tokens are stamped with the wall clock.
+    let now = ctx.clock.now();
+    let poll = ctx
+        .store
+        .poll_device_code(
+            &device_code_hash,
+            &client.client_id,
+            &client.registration,
+            now,
+        )
+        .await?;
+    let code = match poll {
+        // Another client's code is as unknown to this one as a made-up one.
+        DevicePoll::Unknown => return Err(invalid("the device code is invalid")),
+        DevicePoll::TooSoon(code) if code.expires_at > now => {
+            return Err(OAuthError::SlowDown(format!(
+                "polling too fast: wait {} seconds between requests",
+                code.interval_secs
+            )));
+        }
+        DevicePoll::TooSoon(code) | DevicePoll::Found(code) => code,
+    };
+    if code.expires_at <= now {
+        return Err(OAuthError::ExpiredToken(
+            "the device code has expired; start again".into(),
+        ));
+    }
+    match code.status.as_str() {
+        "approved" => {}
+        "pending" => {
+            return Err(OAuthError::AuthorizationPending(
+                "the user has not yet approved the device".into(),
+            ));
+        }
+        "denied" => {
+            return Err(OAuthError::AccessDenied(
+                "the user denied the device".into(),
+            ));
+        }
+        _ => return Err(invalid("the device code was already used")),
+    }
+    // RFC 8707 section 2.2: the resources asked for at device authorization, or some of them.
+    let granted = ResourceUri::parse_list(&code.resources.split_whitespace().collect::<Vec<_>>())
+        .map_err(|e| anyhow::anyhow!("stored device code resources: {e}"))?;
+    let target = requested_target(form.get_all("resource"), &granted)?.unwrap_or(granted);
+    spend_proof(ctx).await?;
+    let Some(redeemed) = ctx.store.redeem_device_code(&device_code_hash, now).await? else {
+        // A concurrent poll redeemed it, or its user was disabled or changed their password.
+        return Err(invalid(
+            "the device code was already used, or its approval no longer stands",
+        ));
+    };
+    issue(ctx, client, &redeemed, &target).await
+}
+
+/// The tokens of a redeemed code: as its approval recorded (user, generation, scope, how they
+/// had signed in), for `target`. They belong to no browser session: the device signed in on
+/// its own, and its tokens outlive the session that approved it.
+async fn issue(
+    ctx: &GrantContext<'_>,
+    client: &PresentedClient,
+    code: &DeviceCode,
+    target: &[ResourceUri],
+) -> Result<TokenResponse, OAuthError> {
+    let stored =
+        |what: &str| OAuthError::Internal(anyhow::anyhow!("redeemed device code lacks {what}"));
+    let user_id = code.user_id.as_deref().ok_or_else(|| stored("user"))?;
+    let generation = code.user_generation.ok_or_else(|| stored("generation"))?;
+    let auth_time = code.auth_time.ok_or_else(|| stored("auth_time"))?;
+    let amr = code.amr.as_deref().ok_or_else(|| stored("amr"))?;
+    let scope = ScopeSet::parse(
+        code.granted_scope
+            .as_deref()
+            .ok_or_else(|| stored("scope"))?,
+    )
+    .map_err(|e| anyhow::anyhow!("stored device code scope: {e}"))?;
+    let Some(user) = ctx.cache.user(ctx.store, user_id).await? else {
+        return Err(invalid("the user no longer exists"));
+    };
+    let issued_at = unix_now();
+    let refresh_token = if client_gets_refresh_tokens(client) {
+        let minted = mint_new_family();
+        let family = RefreshFamily {
+            id: uuid::Uuid::new_v4().to_string(),
+            generation: 0,
+            current_hash: minted.token_hash,
+            client_id: client.client_id.clone(),
+            client_registration: client.registration.clone(),
+            user_id: user.id.clone(),
+            // The approval's generation: a password change since makes the family unusable.
+            user_generation: generation,
+            scope: scope.to_string(),
+            issued_at,
+            expires_at: issued_at + ctx.settings.tokens.refresh_ttl_secs as i64,
+            session_handle: None,
+            offline: false,
+            auth_time: Some(auth_time),
+            amr: Some(amr.to_owned()),
+            resources: joined(target),
+            dpop_jkt: refresh_family_binding(ctx, client),
+        };
+        ctx.store
+            .insert_refresh_family(&family, &minted.family_hash)
+            .await?;
+        Some(minted.token)
+    } else {
+        None
+    };
+    let access = access_grant(ctx, &scope, target).await?;
+    let subject = TokenSubject::User {
+        id: &user.id,
+        username: &user.username,
+        roles: &user.roles,
+        generation,
+        session: None,
+        authentication: Some(Authentication { amr, auth_time }),
+    };
+    let grant = Grant {
+        client_id: &client.client_id,
+        client_registration: &client.registration,
+        scope: &access.scope,
+        audience: access.audience,
+        jkt: access_token_binding(ctx),
+    };
+    let issued =
+        ctx.tokens
+            .issue_for(subject, grant, issued_at, uuid::Uuid::new_v4().to_string())?;
+    let sign_in = SignIn {
+        user: &user,
+        scope: &scope,
+        auth_time,
+        amr,
+        sid: None,
+        nonce: None,
+    };
+    let id_token = id_token_for(ctx, client, &sign_in, &issued.token, issued_at).await?;
+    let event = AuditEvent::new("device.redeemed")
+        .actor(&user.username)
+        .client(&client.client_id)
+        .ip(ctx.ip.clone())
+        .detail(format!("scope={}", access.scope));
+    ctx.audit.record(event).await;
+    record_issuance(ctx, "device_code", &user.username, client, &access.scope).await;
+    Ok(TokenResponse::new(
+        issued.token,
+        ctx.tokens.access_ttl(),
+        &access.scope,
+        refresh_token,
+    )
+    .with_id_token(id_token))
+}
