@@ -211,7 +211,8 @@ impl Deliverer {
         let mut header = Header::new(key.algorithm);
         header.typ = Some(LOGOUT_TOKEN_TYPE.to_owned());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &key.encoding)
+        key.signer
+            .encode(&header, &claims)
             .map_err(|e| format!("signing failed: {e}"))
     }
 

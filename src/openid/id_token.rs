@@ -115,7 +115,7 @@ impl<'a> IdTokenSigner<'a> {
         let mut header = Header::new(key.algorithm);
         header.typ = Some("JWT".to_owned());
         header.kid = Some(key.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
+        Ok(key.signer.encode(&header, &claims)?)
     }
 }
 

@@ -64,7 +64,7 @@ pub fn sign_introspection_response<T: Serialize>(
         iat: now,
         token_introspection: answer,
     };
-    Ok(Some(jsonwebtoken::encode(&header, &claims, &key.encoding)?))
+    Ok(Some(key.signer.encode(&header, &claims)?))
 }
 
 #[cfg(test)]

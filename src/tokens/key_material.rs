@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
+use super::jws::PreparedSigner;
 use crate::store::StoredKey;
 
 /// A key ready to sign and verify.
@@ -15,8 +16,10 @@ pub struct SigningKey {
     pub kid: String,
     /// The one algorithm this key is used with.
     pub algorithm: Algorithm,
-    /// Private half.
+    /// Private half, as jsonwebtoken reads it (for the public JWK).
     pub encoding: EncodingKey,
+    /// Private half, parsed once, to sign with.
+    pub signer: PreparedSigner,
     /// Public half.
     pub decoding: DecodingKey,
     /// Public JWK with `kid`, `use` and `alg`; `None` for HS256, whose key is never published.
@@ -109,6 +112,7 @@ impl SigningKey {
             kid,
             algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
+            signer: PreparedSigner::hs256(secret),
             decoding: DecodingKey::from_secret(secret),
             public_jwk: None,
             created_at_ms: 0,
@@ -144,6 +148,7 @@ impl SigningKey {
             kid,
             algorithm,
             encoding,
+            signer: PreparedSigner::from_pkcs8(algorithm, pkcs8)?,
             decoding,
             public_jwk: Some(jwk),
             created_at_ms,

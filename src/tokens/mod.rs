@@ -2,6 +2,7 @@
 
 mod claims;
 mod introspection_jwt;
+mod jws;
 mod key_encryption;
 mod key_material;
 mod keyring;
@@ -15,6 +16,7 @@ pub use claims::{
 pub use introspection_jwt::{
     INTROSPECTION_JWT_MEDIA_TYPE, accepts_introspection_jwt, sign_introspection_response,
 };
+pub use jws::PreparedSigner;
 pub use key_encryption::KeyEncryptionKey;
 pub use key_material::{SigningKey, generate_key};
 pub use keyring::{KeyManager, KeyState, KeySummary};

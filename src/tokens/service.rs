@@ -296,7 +296,7 @@ impl TokenService {
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
         header.kid = Some(key.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
+        let token = key.signer.encode(&header, &claims)?;
         Ok(IssuedAccessToken { token, claims })
     }
 
