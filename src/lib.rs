@@ -12,6 +12,7 @@ pub mod device;
 pub mod domain;
 pub mod dpop;
 pub mod error;
+pub mod exchange;
 pub mod inspection;
 pub mod janitor;
 pub mod logout_delivery;

@@ -17,19 +17,22 @@ pub enum GrantType {
     AuthorizationCode,
     /// Polling with a device code (RFC 8628 section 3.4).
     DeviceCode,
+    /// Exchanging a user's token for one addressed elsewhere (RFC 8693).
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
-    /// Parses the wire name.
+    /// Parses the wire name (all `/token` and stored clients accept).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         Self::ALL
             .into_iter()
@@ -37,13 +40,13 @@ impl GrantType {
             .ok_or_else(|| ParseError::new(format!("unsupported grant type {raw:?}")))
     }
 
-    /// Parses the wire name or a short alias an operator types (`device_code`); never used
-    /// on `/token`, where only wire names count.
+    /// Parses the wire name or the short alias an operator types for a URN-named grant
+    /// (`device_code`, `token-exchange`); never used on `/token`, where only wire names count.
     pub fn parse_alias(raw: &str) -> Result<Self, ParseError> {
-        match raw {
-            "device_code" => Ok(GrantType::DeviceCode),
-            _ => Self::parse(raw),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|grant| grant.alias() == Some(raw))
+            .map_or_else(|| Self::parse(raw), Ok)
     }
 
     /// The wire name.
@@ -54,6 +57,16 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// A short name for a grant whose wire name is a URN.
+    pub fn alias(self) -> Option<&'static str> {
+        match self {
+            GrantType::DeviceCode => Some("device_code"),
+            GrantType::TokenExchange => Some("token-exchange"),
+            _ => None,
         }
     }
 }
@@ -90,5 +103,18 @@ mod tests {
             GrantType::parse_alias("password").unwrap(),
             GrantType::Password
         );
+    }
+
+    #[test]
+    fn token_exchange_parses_from_its_urn_and_its_alias() {
+        let urn = "urn:ietf:params:oauth:grant-type:token-exchange";
+        assert_eq!(GrantType::parse(urn).unwrap(), GrantType::TokenExchange);
+        assert_eq!(
+            GrantType::parse_alias("token-exchange").unwrap(),
+            GrantType::TokenExchange
+        );
+        assert_eq!(GrantType::TokenExchange.as_str(), urn);
+        assert!(GrantType::parse("token-exchange").is_err());
+        assert!(GrantType::parse_alias("token_exchange").is_err());
     }
 }
