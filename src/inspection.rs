@@ -125,6 +125,15 @@ pub async fn check_access_token(
     }))
 }
 
+/// Whether the browser session `sid` ended, which ends every token issued under it.
+pub async fn session_ended(
+    sid: &str,
+    store: &Store,
+    cache: &CredentialCache,
+) -> Result<bool, StoreError> {
+    is_revoked(&sid_revocation(sid), store, cache).await
+}
+
 /// Whether `key` (a `jti`, or `sid:<session>`) is in the revocation feed.
 async fn is_revoked(key: &str, store: &Store, cache: &CredentialCache) -> Result<bool, StoreError> {
     Ok(match cache.revocation_status(key) {

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod domain;
 pub mod dpop;
 pub mod error;
+pub mod exchange;
 pub mod inspection;
 pub mod janitor;
 pub mod logout_delivery;

@@ -240,6 +240,7 @@ async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::
             require_pushed_authorization_requests: set.require_par,
             introspection_signed_response_alg: set.introspection_alg.as_deref(),
             dpop_bound_access_tokens: set.require_dpop,
+            allow_impersonation: set.allow_impersonation,
             ..BrowserInput::default()
         },
         kind,
@@ -249,7 +250,7 @@ async fn set_client(set: SetClient, store: &Store, audit: &AuditLog) -> anyhow::
     if changes == BrowserChanges::default() && !sets_resources {
         anyhow::bail!(
             "nothing to change: give --require-dpop, --require-par, --introspection-alg, \
-             --resource or --no-resources"
+             --allow-impersonation, --resource or --no-resources"
         );
     }
     if changes != BrowserChanges::default() {
@@ -304,6 +305,7 @@ async fn add_client(add: AddClient, store: &Store, audit: &AuditLog) -> anyhow::
             require_pushed_authorization_requests: Some(add.require_par),
             introspection_signed_response_alg: add.introspection_alg.as_deref(),
             dpop_bound_access_tokens: Some(add.require_dpop),
+            allow_impersonation: Some(add.allow_impersonation),
         },
         kind,
     )
@@ -348,6 +350,7 @@ fn cli_flags(message: &str) -> String {
         .replace("require_pushed_authorization_requests", "--require-par")
         .replace("introspection_signed_response_alg", "--introspection-alg")
         .replace("dpop_bound_access_tokens", "--require-dpop")
+        .replace("allow_impersonation", "--allow-impersonation")
 }
 
 async fn run_resource(
@@ -406,6 +409,7 @@ fn print_client(client: &Client) {
         ),
         ("require-par", browser.require_pushed_authorization_requests),
         ("require-dpop", browser.dpop_bound_access_tokens),
+        ("allow-impersonation", browser.allow_impersonation),
     ]
     .into_iter()
     .filter_map(|(flag, set)| set.then_some(flag))

@@ -160,6 +160,10 @@ pub struct SetClient {
     /// request.
     #[arg(long = "require-dpop", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub require_dpop: Option<bool>,
+    /// Allow (true, or the flag alone) or stop allowing (false) token exchange without an
+    /// actor token (RFC 8693 impersonation).
+    #[arg(long = "allow-impersonation", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_impersonation: Option<bool>,
     /// Replace the resources (RFC 8707) the client may ask tokens for with these (repeatable).
     #[arg(long = "resource", value_name = "URI", conflicts_with = "no_resources")]
     pub resources: Vec<String>,
@@ -195,7 +199,7 @@ pub struct AddClient {
     /// client_id.
     pub client_id: String,
     /// Grant type the client may use (repeatable): authorization_code, password,
-    /// client_credentials, refresh_token.
+    /// client_credentials, refresh_token, token-exchange (or its URN).
     #[arg(long = "grant", value_name = "GRANT", required = true)]
     pub grants: Vec<String>,
     /// Scope the client may obtain (repeatable).
@@ -249,6 +253,10 @@ pub struct AddClient {
     /// bearer token.
     #[arg(long)]
     pub require_dpop: bool,
+    /// Let this client exchange a user's token without an actor token, so the token it gets
+    /// carries no `act` (RFC 8693 impersonation; needs --grant token-exchange).
+    #[arg(long)]
+    pub allow_impersonation: bool,
 }
 
 /// `authd keys …`

@@ -51,6 +51,8 @@ pub struct PresentedClient {
     pub resources: Vec<ResourceUri>,
     /// It must send a DPoP proof with every token request (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
+    /// It may exchange tokens without an actor token (RFC 8693 impersonation).
+    pub allow_impersonation: bool,
 }
 
 /// Why client authentication failed.
@@ -171,6 +173,7 @@ pub async fn authenticate_client(
         scopes: Some(client.scopes),
         anonymous: false,
         dpop_bound_access_tokens: client.browser.dpop_bound_access_tokens,
+        allow_impersonation: client.browser.allow_impersonation,
         registration: client.registration,
         resources: client.resources,
     })
@@ -186,6 +189,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
         registration: String::new(),
         resources: Vec::new(),
         dpop_bound_access_tokens: false,
+        allow_impersonation: false,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct BrowserInput<'a> {
     pub introspection_signed_response_alg: Option<&'a str>,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: Option<bool>,
+    /// It may exchange a user's token for one without `act` (RFC 8693 impersonation).
+    pub allow_impersonation: Option<bool>,
 }
 
 /// Parsed and checked browser settings; `None` fields are left unchanged.
@@ -81,6 +83,8 @@ pub struct BrowserChanges {
     pub introspection_signed_response_alg: Option<IntrospectionAlg>,
     /// Every token request must carry a DPoP proof.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// It may exchange tokens without an actor token (impersonation).
+    pub allow_impersonation: Option<bool>,
 }
 
 impl BrowserChanges {
@@ -173,6 +177,14 @@ impl BrowserChanges {
                 "introspection_signed_response_alg is only for confidential clients: public clients cannot introspect",
             ));
         }
+        // Impersonation is a way of exchanging tokens, which only a client with a secret does.
+        if input.allow_impersonation == Some(true)
+            && (kind.public || !kind.grants.contains(&GrantType::TokenExchange))
+        {
+            return Err(ParseError::new(
+                "allow_impersonation applies only to confidential clients with the token-exchange grant",
+            ));
+        }
         Ok(Self {
             client_name,
             redirect_uris,
@@ -186,6 +198,7 @@ impl BrowserChanges {
             require_pushed_authorization_requests: input.require_pushed_authorization_requests,
             introspection_signed_response_alg,
             dpop_bound_access_tokens: input.dpop_bound_access_tokens,
+            allow_impersonation: input.allow_impersonation,
         })
     }
 
@@ -225,6 +238,7 @@ impl BrowserChanges {
                 "dpop_bound_access_tokens",
                 self.dpop_bound_access_tokens.is_some(),
             ),
+            ("allow_impersonation", self.allow_impersonation.is_some()),
         ];
         fields
             .into_iter()

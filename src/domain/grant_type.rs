@@ -15,22 +15,25 @@ pub enum GrantType {
     RefreshToken,
     /// Exchanging an authorization code from `/authorize` (RFC 6749 section 4.1).
     AuthorizationCode,
+    /// Exchanging a user's token for one addressed elsewhere (RFC 8693).
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::TokenExchange,
     ];
 
-    /// Parses the wire name.
+    /// Parses the wire name, or the short alias of a URN-named grant (as the CLI takes it).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         Self::ALL
             .into_iter()
-            .find(|grant| grant.as_str() == raw)
+            .find(|grant| grant.as_str() == raw || grant.alias() == Some(raw))
             .ok_or_else(|| ParseError::new(format!("unsupported grant type {raw:?}")))
     }
 
@@ -41,6 +44,15 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+
+    /// A short name for a grant whose wire name is a URN.
+    pub fn alias(self) -> Option<&'static str> {
+        match self {
+            GrantType::TokenExchange => Some("token-exchange"),
+            _ => None,
         }
     }
 }
@@ -62,5 +74,17 @@ mod tests {
         }
         assert!(GrantType::parse("implicit").is_err());
         assert!(GrantType::parse("Password").is_err());
+    }
+
+    #[test]
+    fn token_exchange_parses_from_its_urn_and_its_alias() {
+        let urn = "urn:ietf:params:oauth:grant-type:token-exchange";
+        assert_eq!(GrantType::parse(urn).unwrap(), GrantType::TokenExchange);
+        assert_eq!(
+            GrantType::parse("token-exchange").unwrap(),
+            GrantType::TokenExchange
+        );
+        assert_eq!(GrantType::TokenExchange.as_str(), urn);
+        assert!(GrantType::parse("token_exchange").is_err());
     }
 }

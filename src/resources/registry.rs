@@ -34,6 +34,14 @@ impl Resources {
         }
     }
 
+    /// The registered resource whose URI is exactly `name`.
+    pub fn registered(&self, name: &str) -> Option<&ResourceUri> {
+        self.registered
+            .iter()
+            .map(|resource| &resource.uri)
+            .find(|uri| uri.as_str() == name)
+    }
+
     /// What a token for `target` carries of `scope`, and its audience. For resources: the scopes
     /// they claim, so a token for one API never holds another's. For none (`target` empty):
     /// `default_audience`, and the scopes no resource claims, so a token that every API would

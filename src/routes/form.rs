@@ -66,8 +66,9 @@ impl Future for FormBodyFuture {
     }
 }
 
-/// Parameters that may be sent more than once: `resource` (RFC 8707 section 2).
-const REPEATABLE: &[&str] = &["resource"];
+/// Parameters that may be sent more than once: `resource` (RFC 8707 section 2) and `audience`
+/// (RFC 8693 section 2.1).
+const REPEATABLE: &[&str] = &["resource", "audience"];
 
 /// Parameters of an `application/x-www-form-urlencoded` request, each present at most once
 /// except the `REPEATABLE` ones.

@@ -17,8 +17,8 @@ use crate::mfa::acr_of;
 use crate::routes::{FormBody, OAuthForm};
 use crate::store::Store;
 use crate::tokens::{
-    Audience, Confirmation, INTROSPECTION_JWT_MEDIA_TYPE, TokenService, accepts_introspection_jwt,
-    sign_introspection_response,
+    Actor, Audience, Confirmation, INTROSPECTION_JWT_MEDIA_TYPE, TokenService,
+    accepts_introspection_jwt, sign_introspection_response,
 };
 
 /// The scope a client needs to call introspection.
@@ -73,6 +73,11 @@ struct IntrospectionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     cnf: Option<Confirmation>,
+    /// Who acts for `sub` on a token from a delegating exchange: `{"sub", "client_id"}` and,
+    /// nested in it as `act`, the actor before (RFC 8693 section 4.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    act: Option<Actor>,
 }
 
 impl IntrospectionResponse {
@@ -101,6 +106,7 @@ impl IntrospectionResponse {
                 acr: claims.acr,
                 auth_time: claims.auth_time,
                 cnf: claims.cnf,
+                act: claims.act,
             },
             LiveToken::Refresh { record, user } => Self {
                 acr: record.amr.as_deref().map(|amr| acr_of(amr).to_owned()),

@@ -36,6 +36,7 @@ struct ClientRow {
     require_pushed_authorization_requests: bool,
     introspection_signed_response_alg: String,
     dpop_bound_access_tokens: bool,
+    allow_impersonation: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -92,6 +93,7 @@ impl TryFrom<ClientRow> for Client {
                 )
                 .map_err(corrupt)?,
                 dpop_bound_access_tokens: row.dpop_bound_access_tokens,
+                allow_impersonation: row.allow_impersonation,
             },
         })
     }
@@ -101,7 +103,8 @@ const CLIENT_COLUMNS: &str = "client_id, secret_hash, grant_types, scopes, creat
      registration, client_name, redirect_uris, allowed_origins, skip_consent, pkce_optional, \
      post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, \
      id_token_signed_response_alg, require_pushed_authorization_requests, \
-     introspection_signed_response_alg, dpop_bound_access_tokens, resources";
+     introspection_signed_response_alg, dpop_bound_access_tokens, resources, \
+     allow_impersonation";
 
 /// Space-delimited, as stored.
 fn joined<T: ToString>(items: &[T]) -> String {
@@ -134,6 +137,7 @@ impl From<BrowserChanges> for BrowserSettings {
                 .introspection_signed_response_alg
                 .unwrap_or_default(),
             dpop_bound_access_tokens: changes.dpop_bound_access_tokens.unwrap_or_default(),
+            allow_impersonation: changes.allow_impersonation.unwrap_or_default(),
         }
     }
 }
@@ -154,9 +158,9 @@ impl Store {
                     pkce_optional, post_logout_redirect_uris, backchannel_logout_uri,
                     backchannel_logout_session_required, id_token_signed_response_alg,
                     require_pushed_authorization_requests, introspection_signed_response_alg,
-                    dpop_bound_access_tokens)
+                    dpop_bound_access_tokens, allow_impersonation)
                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18)",
+                    $17, $18, $19)",
             )
             .bind(new.client_id.as_str())
             .bind(&new.secret_hash)
@@ -176,6 +180,7 @@ impl Store {
             .bind(new.browser.require_pushed_authorization_requests)
             .bind(new.browser.introspection_signed_response_alg.stored())
             .bind(new.browser.dpop_bound_access_tokens)
+            .bind(new.browser.allow_impersonation)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))
@@ -228,7 +233,8 @@ impl Store {
                     coalesce($13, require_pushed_authorization_requests),
                 introspection_signed_response_alg =
                     coalesce($14, introspection_signed_response_alg),
-                dpop_bound_access_tokens = coalesce($15, dpop_bound_access_tokens)
+                dpop_bound_access_tokens = coalesce($15, dpop_bound_access_tokens),
+                allow_impersonation = coalesce($16, allow_impersonation)
               where client_id = $1 and registration = $2
               returning {CLIENT_COLUMNS}"
         );
@@ -260,6 +266,7 @@ impl Store {
                         .map(IntrospectionAlg::stored),
                 )
                 .bind(changes.dpop_bound_access_tokens)
+                .bind(changes.allow_impersonation)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -120,6 +120,9 @@ pub struct BrowserSettings {
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2 client metadata
     /// `dpop_bound_access_tokens`); kept with the browser settings, which PATCH changes.
     pub dpop_bound_access_tokens: bool,
+    /// It may exchange a user's token without an actor token, so the result carries no `act`
+    /// (RFC 8693 impersonation).
+    pub allow_impersonation: bool,
 }
 
 impl Client {

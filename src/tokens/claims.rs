@@ -58,6 +58,55 @@ pub struct AccessClaims {
     /// The DPoP key the token is bound to (RFC 9449 section 6.1); absent on bearer tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// Who acts for `sub` (RFC 8693 section 4.1), on tokens from a delegating exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// Who may act for `sub` (RFC 8693 section 4.4). authd does not issue it, but honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<MayAct>,
+}
+
+/// The actor of a delegated token (RFC 8693 section 4.1): the party acting, and inside it the
+/// one that acted before it, if any (the current actor outermost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor's subject: a client's client_id, or a user id.
+    pub sub: String,
+    /// The client the actor's token was issued to.
+    pub client_id: String,
+    /// The previous actor in the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// How many actors the chain names, this one included.
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |inner| inner.depth())
+    }
+}
+
+/// Who may act for the subject (RFC 8693 section 4.4): each claim present must match the actor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MayAct {
+    /// The actor's subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The actor's client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl MayAct {
+    /// Whether `actor` is who this names: every claim given matches, and it names someone.
+    pub fn permits(&self, actor: &Actor) -> bool {
+        (self.sub.is_some() || self.client_id.is_some())
+            && self.sub.as_ref().is_none_or(|sub| *sub == actor.sub)
+            && self
+                .client_id
+                .as_ref()
+                .is_none_or(|client| *client == actor.client_id)
+    }
 }
 
 /// A token's confirmation claim (RFC 7800): `{"jkt": "<base64url SHA-256 JWK thumbprint>"}`.
@@ -132,5 +181,48 @@ mod tests {
         assert_eq!(Audience::of::<&str>(&[]), None);
         let parsed: Audience = serde_json::from_str(r#"["x"]"#).unwrap();
         assert!(parsed.contains("x"));
+    }
+
+    #[test]
+    fn a_nested_actor_chain_serialises_outermost_first() {
+        let first = Actor {
+            sub: "a".into(),
+            client_id: "a".into(),
+            act: None,
+        };
+        let second = Actor {
+            sub: "b".into(),
+            client_id: "b".into(),
+            act: Some(Box::new(first)),
+        };
+        assert_eq!(second.depth(), 2);
+        assert_eq!(
+            serde_json::to_value(&second).unwrap(),
+            serde_json::json!({"sub": "b", "client_id": "b", "act": {"sub": "a", "client_id": "a"}})
+        );
+    }
+
+    #[test]
+    fn may_act_matches_only_the_actor_it_names() {
+        let actor = Actor {
+            sub: "svc".into(),
+            client_id: "svc".into(),
+            act: None,
+        };
+        let by_client = MayAct {
+            sub: None,
+            client_id: Some("svc".into()),
+        };
+        assert!(by_client.permits(&actor));
+        let other = MayAct {
+            sub: Some("svc".into()),
+            client_id: Some("other".into()),
+        };
+        assert!(!other.permits(&actor));
+        let nobody = MayAct {
+            sub: None,
+            client_id: None,
+        };
+        assert!(!nobody.permits(&actor));
     }
 }

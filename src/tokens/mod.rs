@@ -9,7 +9,9 @@ mod refresh;
 mod refresh_retry;
 mod service;
 
-pub use claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
+pub use claims::{
+    AccessClaims, Actor, Audience, Authentication, Confirmation, MayAct, TOKEN_TYPE_HEADER,
+};
 pub use introspection_jwt::{
     INTROSPECTION_JWT_MEDIA_TYPE, accepts_introspection_jwt, sign_introspection_response,
 };

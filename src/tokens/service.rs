@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Header, Validation};
 
-use super::claims::{AccessClaims, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER};
+use super::claims::{
+    AccessClaims, Actor, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER,
+};
 use super::keyring::KeyManager;
 use crate::clock::{MAX_CLOCK_SKEW_SECS, unix_now};
 use crate::domain::ScopeSet;
@@ -224,6 +226,19 @@ impl TokenService {
         now: i64,
         jti: String,
     ) -> anyhow::Result<IssuedAccessToken> {
+        self.issue_acting(subject, grant, None, now, jti)
+    }
+
+    /// Like `issue_for`, for a token that `act` uses on the subject's behalf (RFC 8693
+    /// section 4.1); `None` for one the client uses as the subject itself.
+    pub fn issue_acting(
+        &self,
+        subject: TokenSubject<'_>,
+        grant: Grant<'_>,
+        act: Option<Actor>,
+        now: i64,
+        jti: String,
+    ) -> anyhow::Result<IssuedAccessToken> {
         let Grant {
             client_id,
             client_registration,
@@ -275,6 +290,8 @@ impl TokenService {
             cnf: jkt.map(|jkt| Confirmation {
                 jkt: jkt.to_owned(),
             }),
+            act,
+            may_act: None,
         };
         let mut header = Header::new(key.algorithm);
         header.typ = Some(TOKEN_TYPE_HEADER.to_owned());

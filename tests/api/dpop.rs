@@ -38,15 +38,15 @@ fn rsa_key() -> &'static rsa::RsaPrivateKey {
     KEY.get_or_init(|| rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap())
 }
 
-/// A client's DPoP key pair.
-enum ClientKey {
+/// A client's DPoP key pair (token_exchange.rs makes proofs with it too).
+pub(crate) enum ClientKey {
     Es256(p256::ecdsa::SigningKey),
     EdDsa(ed25519_dalek::SigningKey),
     Rs256(&'static rsa::RsaPrivateKey),
 }
 
 impl ClientKey {
-    fn es256() -> Self {
+    pub(crate) fn es256() -> Self {
         ClientKey::Es256(p256::ecdsa::SigningKey::from_slice(&random_32()).unwrap())
     }
 
@@ -101,7 +101,7 @@ impl ClientKey {
         serde_json::from_str(&self.canonical_jwk()).unwrap()
     }
 
-    fn thumbprint(&self) -> String {
+    pub(crate) fn thumbprint(&self) -> String {
         b64(&Sha256::digest(self.canonical_jwk().as_bytes()))
     }
 
@@ -140,7 +140,7 @@ impl ClientKey {
     }
 
     /// A proof for `method url`, bound to `access_token` when given.
-    fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+    pub(crate) fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
         self.signed(&self.header(), &claims(method, url, access_token))
     }
 }

@@ -44,6 +44,7 @@ mod security;
 mod signin_support;
 mod step_up;
 mod store;
+mod token_exchange;
 mod token_requests;
 mod totp;
 mod upgrade;

@@ -112,6 +112,7 @@ async fn create_client(
             require_pushed_authorization_requests: Some(body.require_pushed_authorization_requests),
             introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
             dpop_bound_access_tokens: Some(body.dpop_bound_access_tokens),
+            allow_impersonation: Some(body.allow_impersonation),
         },
         kind,
     )?;
@@ -211,6 +212,7 @@ async fn patch_client(
             require_pushed_authorization_requests: body.require_pushed_authorization_requests,
             introspection_signed_response_alg: body.introspection_signed_response_alg.as_deref(),
             dpop_bound_access_tokens: body.dpop_bound_access_tokens,
+            allow_impersonation: body.allow_impersonation,
         },
         kind,
     )?;

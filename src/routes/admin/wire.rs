@@ -354,6 +354,8 @@ pub struct ClientResponse {
     pub introspection_signed_response_alg: Option<String>,
     /// Every token request must carry a DPoP proof (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
+    /// It may exchange a user's token without an actor token (RFC 8693 impersonation).
+    pub allow_impersonation: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -388,6 +390,7 @@ impl From<Client> for ClientResponse {
                 .as_str()
                 .map(str::to_owned),
             dpop_bound_access_tokens: browser.dpop_bound_access_tokens,
+            allow_impersonation: browser.allow_impersonation,
             client_id: client.client_id,
             grants: client
                 .grants
@@ -426,7 +429,8 @@ pub struct CreatedClientResponse {
 pub struct CreateClientRequest {
     /// client_id.
     pub client_id: String,
-    /// Grant types: authorization_code, password, client_credentials, refresh_token.
+    /// Grant types: authorization_code, password, client_credentials, refresh_token,
+    /// urn:ietf:params:oauth:grant-type:token-exchange (or `token-exchange`).
     pub grants: Vec<String>,
     /// Scopes the client may obtain.
     #[serde(default)]
@@ -473,6 +477,9 @@ pub struct CreateClientRequest {
     /// Require a DPoP proof with every token request.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// Let it exchange a user's token without an actor token (RFC 8693 impersonation).
+    #[serde(default)]
+    pub allow_impersonation: bool,
 }
 
 /// `PATCH /admin/clients/{client_id}`: absent fields stay. Lists replace the registered ones.
@@ -518,6 +525,9 @@ pub struct PatchClientRequest {
     pub introspection_signed_response_alg: Option<String>,
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Let it exchange a user's token without an actor token (RFC 8693 impersonation;
+    /// confidential clients with the token-exchange grant only).
+    pub allow_impersonation: Option<bool>,
 }
 
 /// `POST /admin/clients` as the document shows it: public clients may not use
@@ -601,6 +611,10 @@ pub struct ConfidentialClientRequest {
     /// Require a DPoP proof with every token request (RFC 9449 section 5.2).
     #[serde(default)]
     dpop_bound_access_tokens: bool,
+    /// Let it exchange a user's token without an actor token (RFC 8693 impersonation; needs
+    /// the token-exchange grant).
+    #[serde(default)]
+    allow_impersonation: bool,
 }
 
 /// A public client: no secret, no client_credentials grant.

@@ -7,6 +7,7 @@ mod id_token;
 mod password;
 mod refresh_token;
 mod response;
+mod token_exchange;
 
 use std::collections::HashMap;
 
@@ -98,6 +99,8 @@ enum TokenRequestForm {
     ClientCredentials(ClientCredentialsGrantForm),
     /// Refreshing (RFC 6749 section 6).
     RefreshToken(RefreshTokenGrantForm),
+    /// Token exchange (RFC 8693); the client must authenticate.
+    TokenExchange(TokenExchangeGrantForm),
 }
 
 /// `grant_type=password`.
@@ -146,6 +149,36 @@ struct RefreshTokenGrantForm {
     client: ClientFormFields,
 }
 
+/// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693 section 2.1).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // read only by the schema derive
+struct TokenExchangeGrantForm {
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`.
+    #[schema(schema_with = token_exchange_grant)]
+    grant_type: String,
+    /// The user's token: an authd access token (issued to this client, or addressed to one of
+    /// its resources) or an authd id_token issued to this client.
+    #[schema(min_length = 1)]
+    subject_token: String,
+    /// `urn:ietf:params:oauth:token-type:access_token`, `...:id_token` or `...:jwt`.
+    subject_token_type: String,
+    /// Who acts for the user: an authd access token issued to this client. Without it the
+    /// client impersonates the user, which only clients allowed to may do.
+    #[schema(nullable = false)]
+    actor_token: Option<String>,
+    /// Required with `actor_token`: `urn:ietf:params:oauth:token-type:access_token` or `...:jwt`.
+    #[schema(nullable = false)]
+    actor_token_type: Option<String>,
+    /// Only `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(nullable = false)]
+    requested_token_type: Option<String>,
+    /// A registered resource URI the token is for (repeat it for several); like `resource`.
+    #[schema(nullable = false)]
+    audience: Option<String>,
+    #[serde(flatten)]
+    client: ClientFormFields,
+}
+
 /// The optional parameters every grant takes.
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)] // read only by the schema derive
@@ -187,7 +220,12 @@ fn refresh_token_grant() -> Object {
     grant_type_of(GrantType::RefreshToken)
 }
 
-/// Issues tokens for the password, client_credentials and refresh_token grants.
+fn token_exchange_grant() -> Object {
+    grant_type_of(GrantType::TokenExchange)
+}
+
+/// Issues tokens for the password, client_credentials, refresh_token, authorization_code and
+/// token exchange grants.
 #[utoipa::path(
     tag = "oauth",
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
@@ -221,14 +259,20 @@ async fn issue_token(
 ) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&request, &body)?;
     let grant_name = form.require("grant_type")?;
-    let grant = GrantType::parse(grant_name).map_err(|_| {
-        OAuthError::UnsupportedGrantType(format!("grant_type {grant_name:?} is not supported"))
-    })?;
+    // Only the wire name: the CLI's short aliases are not grant types on the wire.
+    let grant = GrantType::parse(grant_name)
+        .ok()
+        .filter(|grant| grant.as_str() == grant_name)
+        .ok_or_else(|| {
+            OAuthError::UnsupportedGrantType(format!("grant_type {grant_name:?} is not supported"))
+        })?;
     let credentials = form.client_credentials(&request)?;
     let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
     if client.anonymous
-        && (grant == GrantType::ClientCredentials
-            || settings.oauth.require_client_auth_for_password)
+        && (matches!(
+            grant,
+            GrantType::ClientCredentials | GrantType::TokenExchange
+        ) || settings.oauth.require_client_auth_for_password)
     {
         return Err(client_authentication_required());
     }
@@ -240,8 +284,11 @@ async fn issue_token(
     }
     // Naming a public client is not authenticating: where a grant requires client
     // authentication, only a confidential client's secret counts.
-    let must_authenticate = grant == GrantType::ClientCredentials
-        || (grant == GrantType::Password && settings.oauth.require_client_auth_for_password);
+    let must_authenticate = matches!(
+        grant,
+        GrantType::ClientCredentials | GrantType::TokenExchange
+    ) || (grant == GrantType::Password
+        && settings.oauth.require_client_auth_for_password);
     if must_authenticate && !client.confidential {
         return Err(client_authentication_required());
     }
@@ -282,6 +329,7 @@ async fn issue_token(
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
         GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
         GrantType::AuthorizationCode => authorization_code::grant(&form, &client, &ctx).await?,
+        GrantType::TokenExchange => token_exchange::grant(&form, &client, &ctx).await?,
     };
     let response = if proof.is_some() {
         response.bound_to_dpop_key()

@@ -29,6 +29,10 @@ pub struct TokenResponse {
     /// OpenID Connect: when the scope holds `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+    /// Token exchange (RFC 8693 section 2.2.1): the type of `access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    issued_token_type: Option<&'static str>,
     // A device cookie for the browser that signed in (see `credentials::device_cookie`).
     #[serde(skip)]
     set_cookie: Option<String>,
@@ -49,6 +53,7 @@ impl TokenResponse {
             scope: scope.to_string(),
             refresh_token,
             id_token: None,
+            issued_token_type: None,
             set_cookie: None,
         }
     }
@@ -56,6 +61,12 @@ impl TokenResponse {
     /// Adds an id_token (OpenID Connect Core section 3.1.3.3).
     pub fn with_id_token(mut self, id_token: Option<String>) -> Self {
         self.id_token = id_token;
+        self
+    }
+
+    /// Names the type of the issued token (RFC 8693 section 2.2.1).
+    pub fn with_issued_token_type(mut self, token_type: &'static str) -> Self {
+        self.issued_token_type = Some(token_type);
         self
     }
 
