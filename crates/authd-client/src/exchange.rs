@@ -439,10 +439,10 @@ impl TokenExchanger {
                 ExchangeError::Unavailable("authd sent an unreadable token response".into())
             });
         }
-        if status.is_client_error() {
-            if let Ok(refusal) = response.json::<ErrorResponse>().await {
-                return Ok(Err((status.as_u16(), refusal)));
-            }
+        if status.is_client_error()
+            && let Ok(refusal) = response.json::<ErrorResponse>().await
+        {
+            return Ok(Err((status.as_u16(), refusal)));
         }
         log::error!("authd answered a token request with {status}");
         Err(ExchangeError::Unavailable(format!(
