@@ -1093,6 +1093,30 @@ impl World {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// As `shop_token`, with a DPoP proof: shopper's token bound to `key`.
+    async fn dpop_shop_token(&self, key: &DpopKey, username: &str, resources: &[&str]) -> String {
+        let proof = key.proof("POST", &format!("{ISSUER}/token"), None);
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "shop"),
+            ("username", username),
+            ("password", "shopper-password-1"),
+        ];
+        form.extend(resources.iter().map(|resource| ("resource", *resource)));
+        let response = self
+            .http
+            .post(self.authd.url("/token"))
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "DPoP password grant for {username}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// `GET prices/PATH` with a bearer token, as if a caller went to prices directly.
     async fn prices(&self, path: &str, token: &str) -> Reply {
         let prices = self.prices.as_ref().expect("a world with prices");
@@ -1152,6 +1176,17 @@ async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
         .items("GET", "/items/999/price", Some(&shopper), None)
         .await;
     let no_token = world.items("GET", &path, None, None).await;
+    // A DPoP-bound token works at items with a proof, but items holds no proof key for authd:
+    // exchange must not turn it into a bearer token for prices.
+    let key = DpopKey::generate();
+    let bound = world.dpop_shop_token(&key, "shopper", &both).await;
+    let proof = key.proof("GET", &format!("{ITEMS_PUBLIC_URL}{path}"), Some(&bound));
+    let request = world
+        .http
+        .get(world.items.url(&path))
+        .header("Authorization", format!("DPoP {bound}"))
+        .header("DPoP", proof);
+    let bound_refused = Reply::from(request.send().await.expect("items answers")).await;
 
     // Assert: prices saw shopper as the subject, acting through items, with prices:read only.
     assert_eq!(priced.status, 200, "body {}", priced.body);
@@ -1181,6 +1216,8 @@ async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
     not_for_items.assert_refused(401, "invalid_token");
     assert_eq!(no_such_item.status, 404, "body {}", no_such_item.body);
     assert_eq!(no_token.status, 401);
+    assert_eq!(bound_refused.status, 403, "body {}", bound_refused.body);
+    assert_eq!(bound_refused.body["error"], "exchange_refused");
 }
 
 async fn introspect_mode_exchanges_tokens_for_prices(backend: Backend) {
