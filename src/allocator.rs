@@ -20,25 +20,18 @@ pub fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
 
+/// Hands back to the OS the heap pages glibc holds free. glibc keeps what threads free in its
+/// arenas: what start-up allocated and freed (migration checks, key loading, each worker
+/// building its app; about 4 MiB at idle here), and after a burst of load what the burst
+/// allocated, which a later burst of another kind then stacks on (BENCHMARKS.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-/// How long after start-up `release_startup_memory` waits: the workers build their apps in
-/// that time, and load.sh reads idle memory a second after the first answer.
-const AFTER_START: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Hands back to the OS what start-up allocated and freed (migration checks, key loading, each
-/// worker building its app): glibc keeps freed memory in its arenas, about 4 MiB of resident
-/// memory at idle here (BENCHMARKS.md). Runs once, shortly after the server starts.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_startup_memory() {
-    tokio::spawn(async {
-        tokio::time::sleep(AFTER_START).await;
-        // SAFETY: malloc_trim only returns free heap pages to the kernel; any thread may call it.
-        unsafe {
-            libc::malloc_trim(0);
-        }
-    });
+pub fn return_free_memory() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; any thread may call it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Other platforms keep their allocator's defaults.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_startup_memory() {}
+pub fn return_free_memory() {}

@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod inspection;
 pub mod janitor;
 pub mod logout_delivery;
+pub mod memory_upkeep;
 pub mod metrics;
 pub mod mfa;
 pub mod net;

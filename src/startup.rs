@@ -148,6 +148,7 @@ impl Application {
             &issuer,
             tokens.keys().page_secret(),
         )?);
+        let dpop_upkeep = dpop.clone();
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -211,7 +212,7 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?;
-        crate::allocator::release_startup_memory();
+        crate::memory_upkeep::spawn(dpop_upkeep);
         Ok(Self {
             port: bound.port(),
             server: server.run(),

@@ -91,6 +91,11 @@ impl Dpop {
         })
     }
 
+    /// Forgets the resource proofs recorded that are past their window (see `ResourceReplay`).
+    pub fn forget_expired_proofs(&self, now: i64) {
+        self.replay.forget_expired(now);
+    }
+
     /// The nonce to send in `DPoP-Nonce`, when nonces are required.
     pub fn nonce(&self, now: i64) -> Option<String> {
         self.require_nonce.then(|| self.nonces.current(now))

@@ -55,17 +55,7 @@ impl ResourceReplay {
             .seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let index = now.div_euclid(self.span);
-        if index != seen.index {
-            // Dropped, not cleared: the memory of a burst goes back to the allocator.
-            seen.previous = if index == seen.index + 1 {
-                std::mem::take(&mut seen.current)
-            } else {
-                HashSet::new()
-            };
-            seen.current = HashSet::new();
-            seen.index = index;
-        }
+        seen.advance_to(now.div_euclid(self.span));
         if seen.current.contains(&fingerprint) || seen.previous.contains(&fingerprint) {
             return Err(ReplayRefusal::Replayed);
         }
@@ -74,6 +64,33 @@ impl ResourceReplay {
         }
         seen.current.insert(fingerprint);
         Ok(())
+    }
+
+    /// Drops the generations whose proofs have all left their window. `record` does this too,
+    /// but only when a proof arrives: after a burst of DPoP requests, a timer calls this so the
+    /// burst's memory does not stay until the next one.
+    pub fn forget_expired(&self, now: i64) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .advance_to(now.div_euclid(self.span));
+    }
+}
+
+impl Generations {
+    /// Makes generation `index` the current one.
+    fn advance_to(&mut self, index: i64) {
+        if index == self.index {
+            return;
+        }
+        // Dropped, not cleared: the memory of a burst goes back to the allocator.
+        self.previous = if index == self.index + 1 {
+            std::mem::take(&mut self.current)
+        } else {
+            HashSet::new()
+        };
+        self.current = HashSet::new();
+        self.index = index;
     }
 }
 
@@ -123,5 +140,17 @@ mod tests {
         assert_eq!(replay.record(&key(2), 61), Ok(()));
         assert_eq!(replay.record(&key(3), 62), Err(ReplayRefusal::Full));
         assert_eq!(replay.record(&key(3), 120), Ok(()));
+    }
+
+    #[test]
+    fn forgetting_on_a_timer_keeps_what_is_still_inside_its_window() {
+        let replay = ResourceReplay::new(10, 60);
+        assert_eq!(replay.record(&key(1), 10), Ok(()));
+        replay.forget_expired(70);
+        assert_eq!(replay.record(&key(1), 70), Err(ReplayRefusal::Replayed));
+        replay.forget_expired(120);
+        assert_eq!(replay.seen.lock().unwrap().previous.len(), 0);
+        assert_eq!(replay.seen.lock().unwrap().current.len(), 0);
+        assert_eq!(replay.record(&key(1), 120), Ok(()));
     }
 }
