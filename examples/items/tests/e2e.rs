@@ -1137,7 +1137,7 @@ fn claims_of(token: &str) -> Value {
 async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
     // Arrange: shopper (prices:read) and demo (no prices:read) sign in to the shop for items and
     // prices; a token for prices alone; an item.
-    let world = World::launch(backend, mode, true).await;
+    let mut world = World::launch(backend, mode, true).await;
     let both = [ITEMS_RESOURCE, PRICES_RESOURCE];
     let shopper = world
         .shop_token("shopper", "shopper-password-1", &both)
@@ -1187,6 +1187,9 @@ async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
         .header("Authorization", format!("DPoP {bound}"))
         .header("DPoP", proof);
     let bound_refused = Reply::from(request.send().await.expect("items answers")).await;
+    // prices goes away: not the caller's fault, so a 502 rather than a refusal.
+    drop(world.prices.take());
+    let prices_down = world.items("GET", &path, Some(&shopper), None).await;
 
     // Assert: prices saw shopper as the subject, acting through items, with prices:read only.
     assert_eq!(priced.status, 200, "body {}", priced.body);
@@ -1218,6 +1221,8 @@ async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
     assert_eq!(no_token.status, 401);
     assert_eq!(bound_refused.status, 403, "body {}", bound_refused.body);
     assert_eq!(bound_refused.body["error"], "exchange_refused");
+    assert_eq!(prices_down.status, 502, "body {}", prices_down.body);
+    assert_eq!(prices_down.body["error"], "bad_gateway");
 }
 
 async fn introspect_mode_exchanges_tokens_for_prices(backend: Backend) {
