@@ -151,8 +151,11 @@ async fn metadata_lists_endpoints_grants_and_scopes(backend: Backend) {
     assert_eq!(body["revocation_endpoint"], format!("{issuer}/revoke"));
     assert_eq!(body["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     let grants = body["grant_types_supported"].as_array().unwrap();
-    assert_eq!(grants.len(), 4);
+    assert_eq!(grants.len(), 5);
     assert!(grants.contains(&serde_json::json!("authorization_code")));
+    assert!(grants.contains(&serde_json::json!(
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    )));
     assert_eq!(
         body["authorization_endpoint"],
         format!("{issuer}/authorize")

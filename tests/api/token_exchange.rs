@@ -664,6 +664,7 @@ async fn an_id_token_is_exchanged_only_by_its_client_within_consent_and_before_i
     .await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
 
+    let mut exchanged = String::new();
     for declared in [ID_TOKEN, JWT] {
         let form = [
             ("subject_token", id_token.as_str()),
@@ -671,6 +672,7 @@ async fn an_id_token_is_exchanged_only_by_its_client_within_consent_and_before_i
             ("resource", ITEMS),
         ];
         let issued = ok_json(exchange(&w.app, "portal", &secret, &form).await).await;
+        exchanged = issued["access_token"].as_str().unwrap().to_owned();
         // alice approved items:read only, though portal may hold items:write.
         assert_eq!(issued["scope"], "items:read", "{declared}");
         let claims = verified_claims(&w.app, issued["access_token"].as_str().unwrap(), ITEMS).await;
@@ -712,6 +714,21 @@ async fn an_id_token_is_exchanged_only_by_its_client_within_consent_and_before_i
     ];
     let refused = exchange(&w.app, "portal", &secret, &form).await;
     assert_oauth_error(refused, 400, "invalid_request").await;
+
+    // The exchanged token carries the session's sid: ending the session ends it.
+    assert_eq!(w.app.introspect(&exchanged).await["active"], true);
+    let admin = w.app.admin_token().await;
+    let ended = w
+        .app
+        .bearer(
+            Method::DELETE,
+            "/admin/users/alice/sessions",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(ended.status(), 204);
+    assert_eq!(w.app.introspect(&exchanged).await["active"], false);
 }
 
 async fn a_dpop_bound_subject_token_needs_a_proof_from_its_key(backend: Backend) {
