@@ -13,10 +13,12 @@ COPY examples/items/Cargo.toml examples/items/
 # needs them to read the manifest, though the image never builds them.
 COPY bench ./bench
 COPY benches ./benches
-RUN mkdir -p src crates/authd-client/src examples/items/src \
+# examples/items declares a library and two binaries (items, prices): each needs a stub.
+RUN mkdir -p src crates/authd-client/src examples/items/src/bin \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs crates/authd-client/src/lib.rs \
+    && touch src/lib.rs crates/authd-client/src/lib.rs examples/items/src/lib.rs \
     && echo 'fn main() {}' > examples/items/src/main.rs \
+    && echo 'fn main() {}' > examples/items/src/bin/prices.rs \
     && cargo build --release --locked --bin authd --bin items \
     && rm -rf src crates/authd-client/src examples/items/src
 
@@ -31,7 +33,8 @@ COPY crates ./crates
 COPY examples ./examples
 # COPY keeps the files' original mtimes, which can be older than the stub build; touch so cargo
 # recompiles the workspace crates instead of shipping the stub binaries.
-RUN touch src/main.rs src/lib.rs crates/authd-client/src/lib.rs examples/items/src/main.rs \
+RUN touch src/main.rs src/lib.rs crates/authd-client/src/lib.rs examples/items/src/lib.rs \
+    examples/items/src/main.rs \
     && cargo build --release --locked --bin authd --bin items
 
 

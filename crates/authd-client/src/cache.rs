@@ -123,6 +123,7 @@ mod tests {
             amr: Vec::new(),
             auth_time: None,
             dpop_jkt: None,
+            actor: None,
         }))
     }
 

@@ -1,5 +1,7 @@
 //! Who presented a valid access token, and what it allows.
 
+use crate::actor::Actor;
+
 /// The verified identity behind a request's bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -27,6 +29,9 @@ pub struct Caller {
     /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to (RFC 9449); the
     /// request carried a valid proof signed by that key. `None` for bearer tokens.
     pub dpop_jkt: Option<String>,
+    /// `act`: who presented the subject's token to authd in a token exchange (RFC 8693), and
+    /// who before them; `None` when the subject itself (or its client) holds the token.
+    pub actor: Option<Actor>,
 }
 
 impl Caller {
@@ -72,6 +77,7 @@ mod tests {
             amr: Vec::new(),
             auth_time: None,
             dpop_jkt: None,
+            actor: None,
         };
         assert_eq!(caller.scopes, ["items:read", "items:write"]);
         assert!(caller.has_scope("items:read"));
@@ -94,6 +100,7 @@ mod tests {
             amr: Vec::new(),
             auth_time: None,
             dpop_jkt: None,
+            actor: None,
         };
         assert!(
             !caller.authenticated_within(u64::MAX, 1_000),

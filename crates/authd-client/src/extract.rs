@@ -135,7 +135,7 @@ impl<R: Requirement + 'static> FromRequest for Require<R> {
     type Future = Extraction<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let realm = find_client(req).map_or_else(|| Arc::from("authd"), |c| c.realm());
+        let realm = realm_of(req);
         let verified = authenticate(req);
         Box::pin(async move {
             let caller = verified.await?;
@@ -182,6 +182,11 @@ fn missing_authentication<R: Requirement>(caller: &Caller, now: i64) -> Option<S
     })
 }
 
+/// The realm of the registered client's challenges (`authd` when none is registered).
+pub(crate) fn realm_of(req: &HttpRequest) -> Arc<str> {
+    find_client(req).map_or_else(|| Arc::from("authd"), |c| c.realm())
+}
+
 fn find_client(req: &HttpRequest) -> Option<AuthdClient> {
     req.app_data::<web::Data<AuthdClient>>()
         .map(|data| data.get_ref().clone())
@@ -213,7 +218,7 @@ fn authenticate(req: &HttpRequest) -> Extraction<Arc<Caller>> {
 
 /// The scheme and token of an `Authorization: Bearer` (RFC 6750 section 2.1) or
 /// `Authorization: DPoP` (RFC 9449 section 7.1) header; schemes are case-insensitive.
-fn credentials(req: &HttpRequest) -> Result<(Scheme, String), AuthError> {
+pub(crate) fn credentials(req: &HttpRequest) -> Result<(Scheme, String), AuthError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
     let Some(value) = values.next() else {
         return Err(AuthError::MissingToken);
@@ -289,6 +294,7 @@ mod tests {
             amr: Vec::new(),
             auth_time,
             dpop_jkt: None,
+            actor: None,
         }
     }
 

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::actor::Actor;
 use crate::cache::{IntrospectionCache, token_key};
 use crate::caller::Caller;
 use crate::config::Config;
@@ -45,6 +46,8 @@ struct IntrospectionResponse {
     auth_time: Option<i64>,
     #[serde(default)]
     cnf: Option<Confirmation>,
+    #[serde(default)]
+    act: Option<Actor>,
 }
 
 /// RFC 7662 allows `aud` as one string or an array.
@@ -184,6 +187,10 @@ impl Introspector {
             log::warn!("introspected token is for another audience");
             return None;
         }
+        let actor = match body.act {
+            Some(actor) => Some(actor.within_depth()?),
+            None => None,
+        };
         let client_id = body.client_id?;
         Some(Caller {
             subject: body.sub.unwrap_or_else(|| client_id.clone()),
@@ -197,6 +204,7 @@ impl Introspector {
             amr: body.amr.unwrap_or_default(),
             auth_time: body.auth_time,
             dpop_jkt,
+            actor,
         })
     }
 }

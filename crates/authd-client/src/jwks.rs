@@ -8,6 +8,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse}
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::actor::Actor;
 use crate::caller::Caller;
 use crate::config::Config;
 use crate::dpop::Confirmation;
@@ -39,6 +40,8 @@ struct AccessClaims {
     auth_time: Option<i64>,
     #[serde(default)]
     cnf: Option<Confirmation>,
+    #[serde(default)]
+    act: Option<Actor>,
 }
 
 /// One published key, with the algorithm it is pinned to.
@@ -131,6 +134,14 @@ impl JwksVerifier {
             }
             cnf => cnf.and_then(|cnf| cnf.jkt),
         };
+        let actor = match claims.act {
+            Some(actor) => Some(
+                actor
+                    .within_depth()
+                    .ok_or(AuthError::InvalidToken("too many actors"))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Caller {
             subject: claims.sub,
             client_id: claims.client_id,
@@ -143,6 +154,7 @@ impl JwksVerifier {
             amr: claims.amr.unwrap_or_default(),
             auth_time: claims.auth_time,
             dpop_jkt,
+            actor,
         }))
     }
 

@@ -3,6 +3,9 @@
 //! strength and age of the user's sign-in ([`step_up!`]: `acr = [ACR_MFA]`, `max_age = 300`).
 //! DPoP-bound tokens (RFC 9449) pass only with a valid proof of possession, checked against
 //! [`Config::public_url`]; bearer tokens work as before. See the [`dpop`] module.
+//! A service that calls another on its caller's behalf exchanges the caller's token for one
+//! addressed to that service (RFC 8693, the [`exchange`] module); [`Caller::actor`] shows who
+//! acts for the subject of such a token.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, get, web};
@@ -27,16 +30,19 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod cache;
 pub mod caller;
 pub mod client;
 pub mod config;
 pub mod dpop;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod introspect;
 pub mod jwks;
 
+pub use actor::Actor;
 pub use caller::Caller;
 pub use client::AuthdClient;
 pub use config::{Config, ConfigError, Mode};

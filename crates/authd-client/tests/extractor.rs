@@ -54,7 +54,13 @@ async fn delete_items(_: Require<DeleteItems>) -> HttpResponse {
 }
 
 async fn whoami(caller: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"sub": caller.subject}))
+    let actors: Vec<Value> = caller
+        .actor
+        .iter()
+        .flat_map(|actor| actor.chain())
+        .map(|actor| json!({"sub": actor.subject, "client_id": actor.client_id}))
+        .collect();
+    HttpResponse::Ok().json(json!({"sub": caller.subject, "actors": actors}))
 }
 
 /// Starts the resource server under test, guarding its routes with `client`; returns its URL.
@@ -492,6 +498,72 @@ async fn local_mode_demands_a_stronger_or_more_recent_sign_in_with_rfc_9470() {
 
     assert_step_up(&app, |scope, signed_in| {
         key.sign("at+jwt", &merged(claims(scope), signed_in))
+    })
+    .await;
+}
+
+/// `GET /whoami` shows the chain of actors of exchanged tokens (RFC 8693 `act`), in whichever
+/// mode `token_for` (the claims to add to a user token) produces tokens for.
+async fn assert_actor_chain(app: &str, token_for: impl Fn(Value) -> String) {
+    let nested = json!({"act": {
+        "sub": "items", "client_id": "items",
+        "act": {"sub": "gateway", "client_id": "gateway"}
+    }});
+    let mut too_deep = json!({"sub": "a0"});
+    for depth in 1..=authd_client::actor::MAX_ACTOR_DEPTH {
+        too_deep = json!({"sub": format!("a{depth}"), "act": too_deep});
+    }
+
+    let (plain_status, _, plain) = call(app, "GET", "/whoami", Some(&token_for(json!({})))).await;
+    let (status, _, delegated) = call(app, "GET", "/whoami", Some(&token_for(nested))).await;
+    let (deep_status, challenge, _) = call(
+        app,
+        "GET",
+        "/whoami",
+        Some(&token_for(json!({"act": too_deep}))),
+    )
+    .await;
+
+    assert_eq!((plain_status, &plain["actors"]), (200, &json!([])));
+    assert_eq!(status, 200, "{delegated}");
+    assert_eq!(delegated["sub"], "u1");
+    assert_eq!(
+        delegated["actors"],
+        json!([
+            {"sub": "items", "client_id": "items"},
+            {"sub": "gateway", "client_id": "gateway"}
+        ])
+    );
+    assert_eq!(deep_status, 401);
+    assert!(challenge.unwrap().contains("invalid_token"));
+}
+
+#[actix_web::test]
+async fn introspect_mode_shows_the_chain_of_actors() {
+    let (fake, url) = spawn_fake_authd();
+    let app = resource_server(AuthdClient::new(introspect_config(&url)).unwrap());
+    let next = AtomicUsize::new(0);
+
+    assert_actor_chain(&app, |act| {
+        let token = format!("t{}", next.fetch_add(1, Ordering::SeqCst));
+        let answer = merged(active("items:read", &["demo"]), act);
+        fake.answers.lock().unwrap().insert(token.clone(), answer);
+        token
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn local_mode_shows_the_chain_of_actors() {
+    let (fake, url) = spawn_fake_authd();
+    let key = TestKey::generate("k1");
+    fake.jwks.lock().unwrap().push(key.jwk.clone());
+    let app = resource_server(
+        AuthdClient::new(Config::local(&url).issuer(ISSUER).realm("items")).unwrap(),
+    );
+
+    assert_actor_chain(&app, |act| {
+        key.sign("at+jwt", &merged(claims("items:read"), act))
     })
     .await;
 }

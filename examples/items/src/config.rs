@@ -1,82 +1,163 @@
-//! Settings from the environment: `ITEMS_*` and `AUTHD_URL`.
+//! Settings from the environment: `AUTHD_URL` and the service's own variables, `ITEMS_*` for
+//! items and `PRICES_*` for prices.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use authd_client::exchange::ExchangeConfig;
 use authd_client::{Config, Mode};
 use secrecy::SecretString;
 
-/// Everything `items` reads at start.
+/// One of the example services: the prefix of its variables and its defaults.
+#[derive(Debug)]
+pub struct Service {
+    /// The realm of its challenges, and its default client_id.
+    pub name: &'static str,
+    /// The prefix of its variables (`ITEMS` reads `ITEMS_BIND`, …).
+    pub prefix: &'static str,
+    default_bind: &'static str,
+    /// Whether `{prefix}_AUDIENCE` must be set: a service that only accepts tokens addressed to
+    /// its own resource URI.
+    audience_required: bool,
+}
+
+/// items: default-audience tokens unless `ITEMS_AUDIENCE` is set.
+pub const ITEMS: Service = Service {
+    name: "items",
+    prefix: "ITEMS",
+    default_bind: "127.0.0.1:8081",
+    audience_required: false,
+};
+
+/// prices: only tokens whose `aud` is its resource URI (`PRICES_AUDIENCE`).
+pub const PRICES: Service = Service {
+    name: "prices",
+    prefix: "PRICES",
+    default_bind: "127.0.0.1:8082",
+    audience_required: true,
+};
+
+/// Everything a service reads at start.
 pub struct Settings {
-    /// `ITEMS_BIND` (default `127.0.0.1:8081`).
+    service: &'static Service,
+    /// `{prefix}_BIND` (default `127.0.0.1:8081` for items, `127.0.0.1:8082` for prices).
     pub bind: SocketAddr,
     /// `AUTHD_URL` (default `http://127.0.0.1:8080`).
     pub authd_url: String,
-    /// `ITEMS_AUTH_MODE`: `introspect` (default) or `local`.
+    /// `{prefix}_AUTH_MODE`: `introspect` (default) or `local`.
     pub mode: Mode,
     client_id: String,
     client_secret: Option<SecretString>,
     issuer: Option<String>,
     audience: Option<String>,
-    /// `ITEMS_PUBLIC_URL`: items' URL as callers see it, which DPoP proofs must name (RFC 9449);
-    /// unset, DPoP-bound tokens are refused.
+    /// `{prefix}_PUBLIC_URL`: the service's URL as callers see it, which DPoP proofs must name
+    /// (RFC 9449); unset, DPoP-bound tokens are refused.
     pub public_url: Option<String>,
     cache: Duration,
+    /// items only: `ITEMS_PRICES_URL` and `ITEMS_PRICES_RESOURCE`, where prices answers and its
+    /// resource URI; unset, `GET /items/{id}/price` is not mounted.
+    pub prices: Option<PricesLink>,
+}
+
+/// Where items finds prices, and the resource URI it asks authd for tokens for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricesLink {
+    /// `ITEMS_PRICES_URL`, e.g. `http://prices:8082`.
+    pub url: String,
+    /// `ITEMS_PRICES_RESOURCE` (default: the URL), the `aud` prices accepts.
+    pub resource: String,
 }
 
 impl Settings {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    /// Reads the process environment for `service`.
+    pub fn from_env(service: &'static Service) -> Result<Self, String> {
+        Self::from_lookup(service, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
-    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let bind = get("ITEMS_BIND").unwrap_or_else(|| "127.0.0.1:8081".into());
-        let bind = bind
-            .parse()
-            .map_err(|_| format!("ITEMS_BIND: {bind:?} is not an address like 0.0.0.0:8081"))?;
-        let mode = get("ITEMS_AUTH_MODE")
+    fn from_lookup(
+        service: &'static Service,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let p = service.prefix;
+        let var = |name: &str| get(&format!("{p}_{name}"));
+        let bind = var("BIND").unwrap_or_else(|| service.default_bind.into());
+        let bind = bind.parse().map_err(|_| {
+            format!(
+                "{p}_BIND: {bind:?} is not an address like {}",
+                service.default_bind
+            )
+        })?;
+        let mode = var("AUTH_MODE")
             .map_or(Ok(Mode::Introspect), |m| m.parse())
-            .map_err(|e| format!("ITEMS_AUTH_MODE: {e}"))?;
-        let cache = match get("ITEMS_CACHE_SECS") {
+            .map_err(|e| format!("{p}_AUTH_MODE: {e}"))?;
+        let cache = match var("CACHE_SECS") {
             Some(secs) => Duration::from_secs_f64(
                 secs.parse::<f64>()
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0)
                     .ok_or_else(|| {
-                        format!("ITEMS_CACHE_SECS: {secs:?} is not a number of seconds")
+                        format!("{p}_CACHE_SECS: {secs:?} is not a number of seconds")
                     })?,
             ),
             None => Duration::from_secs(5),
         };
-        let client_secret = match (get("ITEMS_CLIENT_SECRET"), get("ITEMS_CLIENT_SECRET_FILE")) {
+        let client_secret = match (var("CLIENT_SECRET"), var("CLIENT_SECRET_FILE")) {
             (Some(_), Some(_)) => {
-                return Err("set ITEMS_CLIENT_SECRET or ITEMS_CLIENT_SECRET_FILE, not both".into());
+                return Err(format!(
+                    "set {p}_CLIENT_SECRET or {p}_CLIENT_SECRET_FILE, not both"
+                ));
             }
             (Some(secret), None) => Some(secret),
             (None, Some(path)) => Some(
                 std::fs::read_to_string(&path)
-                    .map_err(|e| format!("ITEMS_CLIENT_SECRET_FILE: reading {path}: {e}"))?
+                    .map_err(|e| format!("{p}_CLIENT_SECRET_FILE: reading {path}: {e}"))?
                     .trim()
                     .to_owned(),
             ),
             (None, None) => None,
         };
         if mode == Mode::Introspect && client_secret.is_none() {
-            return Err(
-                "introspect mode needs ITEMS_CLIENT_SECRET or ITEMS_CLIENT_SECRET_FILE".into(),
-            );
+            return Err(format!(
+                "introspect mode needs {p}_CLIENT_SECRET or {p}_CLIENT_SECRET_FILE"
+            ));
         }
+        let audience = var("AUDIENCE");
+        if service.audience_required && audience.is_none() {
+            return Err(format!(
+                "{p}_AUDIENCE: {}'s resource URI is required (tokens must be addressed to it)",
+                service.name
+            ));
+        }
+        let prices = match var("PRICES_URL") {
+            Some(url) => {
+                if client_secret.is_none() {
+                    return Err(format!(
+                        "{p}_PRICES_URL needs {p}_CLIENT_SECRET or {p}_CLIENT_SECRET_FILE: \
+                         token exchange authenticates as the client"
+                    ));
+                }
+                let url = url.trim_end_matches('/').to_owned();
+                Some(PricesLink {
+                    resource: var("PRICES_RESOURCE").unwrap_or_else(|| url.clone()),
+                    url,
+                })
+            }
+            None => None,
+        };
         Ok(Self {
+            service,
             bind,
             authd_url: get("AUTHD_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
             mode,
-            client_id: get("ITEMS_CLIENT_ID").unwrap_or_else(|| "items".into()),
+            client_id: var("CLIENT_ID").unwrap_or_else(|| service.name.into()),
             client_secret: client_secret.map(SecretString::from),
-            issuer: get("ITEMS_ISSUER"),
-            audience: get("ITEMS_AUDIENCE"),
-            public_url: get("ITEMS_PUBLIC_URL"),
+            issuer: var("ISSUER"),
+            audience,
+            public_url: var("PUBLIC_URL"),
             cache,
+            prices,
         })
     }
 
@@ -97,7 +178,14 @@ impl Settings {
         if let Some(public_url) = &self.public_url {
             config = config.public_url(public_url);
         }
-        config.realm("items").cache_ttl(self.cache)
+        config.realm(self.service.name).cache_ttl(self.cache)
+    }
+
+    /// How the service exchanges tokens at authd (RFC 8693): as its own client, delegating
+    /// (its client_credentials token is the actor token); `None` without a client secret.
+    pub fn exchange_config(&self) -> Option<ExchangeConfig> {
+        let secret = self.client_secret.clone()?;
+        Some(ExchangeConfig::new(&self.authd_url, &self.client_id, secret).delegate())
     }
 }
 
@@ -108,11 +196,76 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        settings_of(&ITEMS, vars)
+    }
+
+    fn settings_of(service: &'static Service, vars: &[(&str, &str)]) -> Result<Settings, String> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Settings::from_lookup(|name| vars.get(name).cloned())
+        Settings::from_lookup(service, |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn prices_reads_its_own_variables_and_needs_its_resource_uri() {
+        let missing = settings_of(&PRICES, &[("PRICES_AUTH_MODE", "local")]);
+        assert!(missing.err().unwrap().contains("PRICES_AUDIENCE"));
+        let prices = settings_of(
+            &PRICES,
+            &[
+                ("PRICES_AUTH_MODE", "local"),
+                ("PRICES_AUDIENCE", "http://prices.example.com"),
+                ("ITEMS_BIND", "nope"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(prices.bind.to_string(), "127.0.0.1:8082");
+        let config = prices.client_config();
+        assert_eq!(config.expected_audience(), "http://prices.example.com");
+        assert!(format!("{config:?}").contains(r#"realm: "prices""#));
+    }
+
+    #[test]
+    fn the_prices_link_needs_a_secret_and_defaults_its_resource_to_the_url() {
+        let without_secret = settings(&[
+            ("ITEMS_AUTH_MODE", "local"),
+            ("ITEMS_PRICES_URL", "http://prices:8082"),
+        ]);
+        assert!(
+            without_secret
+                .err()
+                .unwrap()
+                .contains("ITEMS_CLIENT_SECRET")
+        );
+        let linked = settings(&[
+            ("ITEMS_AUTH_MODE", "local"),
+            ("ITEMS_CLIENT_SECRET", "s3cret"),
+            ("ITEMS_PRICES_URL", "http://prices:8082/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            linked.prices,
+            Some(PricesLink {
+                url: "http://prices:8082".into(),
+                resource: "http://prices:8082".into()
+            })
+        );
+        let exchange = linked.exchange_config().unwrap();
+        assert!(!format!("{exchange:?}").contains("s3cret"));
+        let named = settings(&[
+            ("ITEMS_CLIENT_SECRET", "s3cret"),
+            ("ITEMS_PRICES_URL", "http://prices:8082"),
+            ("ITEMS_PRICES_RESOURCE", "https://prices.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(named.prices.unwrap().resource, "https://prices.example.com");
+        assert!(
+            settings(&[("ITEMS_AUTH_MODE", "local")])
+                .unwrap()
+                .exchange_config()
+                .is_none()
+        );
     }
 
     #[test]

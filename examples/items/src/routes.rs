@@ -8,7 +8,7 @@ use authd_client::{ACR_MFA, Require, Requirement};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-authd_client::scope!(ItemsRead, "items:read");
+authd_client::scope!(pub ItemsRead, "items:read");
 authd_client::scope!(ItemsWrite, "items:write");
 authd_client::role!(Admin, "admin");
 
@@ -47,6 +47,14 @@ pub struct CreateItemRequest {
 /// Items in memory, lost at restart: this is an example.
 #[derive(Default)]
 pub struct ItemStore(Mutex<Vec<Item>>);
+
+impl ItemStore {
+    /// The item with `id`, if there is one.
+    pub fn find(&self, id: u64) -> Option<Item> {
+        let items = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        items.iter().find(|item| item.id == id).cloned()
+    }
+}
 
 #[get("/items")]
 async fn list_items(_: Require<ItemsRead>, store: web::Data<ItemStore>) -> HttpResponse {

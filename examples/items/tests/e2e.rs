@@ -28,6 +28,9 @@ const TEST_ENCRYPTION_KEY: &str = "ZTJlLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
 /// items' URL as its callers see it (`ITEMS_PUBLIC_URL`): DPoP proofs name it, not the loopback
 /// address items listens on.
 const ITEMS_PUBLIC_URL: &str = "http://items.e2e.test";
+/// The resource URIs (RFC 8707) of items and prices: each accepts only tokens addressed to it.
+const ITEMS_RESOURCE: &str = "http://items.e2e.test";
+const PRICES_RESOURCE: &str = "http://prices.e2e.test";
 /// Access token lifetime in these tests: short, so local mode's "valid until exp" is observable.
 const ACCESS_TTL_SECS: u64 = 5;
 
@@ -296,27 +299,155 @@ impl Authd {
     }
 }
 
-/// One scenario's world: authd and items running, the client secret, an HTTP client.
+impl Authd {
+    /// The seeding of the exchange walkthrough (docs/src/sibling-services.md): both resources,
+    /// `shop`, a public client people sign in with, `items`, allowed to exchange its callers'
+    /// tokens for prices, and `prices`, which introspects; `shopper` may read prices, `demo` may
+    /// not. Returns the secrets of items and prices.
+    fn seed_exchange(&self) -> (String, String) {
+        self.cli(
+            &[
+                "resource",
+                "add",
+                ITEMS_RESOURCE,
+                "--scope",
+                "items:read",
+                "--scope",
+                "items:write",
+            ],
+            "",
+        );
+        self.cli(
+            &["resource", "add", PRICES_RESOURCE, "--scope", "prices:read"],
+            "",
+        );
+        self.cli(
+            &[
+                "role",
+                "set",
+                "shopper",
+                "items:read",
+                "items:write",
+                "prices:read",
+            ],
+            "",
+        );
+        self.cli(&["role", "set", "demo", "items:read"], "");
+        self.cli(
+            &["user", "add", "shopper", "--role", "shopper"],
+            "shopper-password-1\n",
+        );
+        self.cli(
+            &["user", "add", "demo", "--role", "demo"],
+            "demo-password-1\n",
+        );
+        self.cli(
+            &[
+                "client",
+                "add",
+                "shop",
+                "--public",
+                "--grant",
+                "password",
+                "--scope",
+                "items:read",
+                "--scope",
+                "items:write",
+                "--scope",
+                "prices:read",
+                "--resource",
+                ITEMS_RESOURCE,
+                "--resource",
+                PRICES_RESOURCE,
+            ],
+            "",
+        );
+        let items = self.cli(
+            &[
+                "client",
+                "add",
+                "items",
+                "--grant",
+                "client_credentials",
+                "--grant",
+                "token-exchange",
+                "--scope",
+                "introspect",
+                "--scope",
+                "prices:read",
+                "--resource",
+                ITEMS_RESOURCE,
+                "--resource",
+                PRICES_RESOURCE,
+            ],
+            "",
+        );
+        let prices = self.cli(
+            &[
+                "client",
+                "add",
+                "prices",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "introspect",
+            ],
+            "",
+        );
+        (items, prices)
+    }
+}
+
+/// One scenario's world: authd and items (and prices, for exchange) running, an HTTP client.
 struct World {
     items: Process,
     authd: Process,
+    prices: Option<Process>,
     http: reqwest::Client,
     authd_cli: Authd,
 }
 
 impl World {
     async fn start(backend: Backend, mode: &str) -> World {
+        World::launch(backend, mode, false).await
+    }
+
+    /// Starts authd and items on a fresh database; `with_prices`: prices too, which items reaches
+    /// by token exchange (the seeding of `seed_exchange`).
+    async fn launch(backend: Backend, mode: &str, with_prices: bool) -> World {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("items-client-secret");
+        let prices_secret_file = dir.path().join("prices-client-secret");
         let cli = Authd {
             database: TestDatabase::create(backend, dir).await,
         };
-        let secret = cli.seed();
+        let secret = match with_prices {
+            false => cli.seed(),
+            true => {
+                let (items_secret, prices_secret) = cli.seed_exchange();
+                std::fs::write(&prices_secret_file, format!("{prices_secret}\n")).unwrap();
+                items_secret
+            }
+        };
         let mut serve = cli.command();
         serve.arg("serve");
         let authd = Process::start("authd", serve);
         // As in docker-compose.yml: the secret reaches items through a file.
         std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+        let prices = with_prices.then(|| {
+            let mut prices = Command::new(env!("CARGO_BIN_EXE_prices"));
+            prices
+                .env("PRICES_BIND", "127.0.0.1:0")
+                .env("AUTHD_URL", &authd.address)
+                .env("PRICES_CLIENT_ID", "prices")
+                .env("PRICES_CLIENT_SECRET_FILE", &prices_secret_file)
+                .env("PRICES_AUTH_MODE", mode)
+                .env("PRICES_ISSUER", ISSUER)
+                .env("PRICES_AUDIENCE", PRICES_RESOURCE)
+                .env("PRICES_CACHE_SECS", "1")
+                .env_remove("PRICES_CLIENT_SECRET");
+            Process::start("prices", prices)
+        });
         let mut items = Command::new(env!("CARGO_BIN_EXE_items"));
         items
             .env("ITEMS_BIND", "127.0.0.1:0")
@@ -327,11 +458,21 @@ impl World {
             .env("ITEMS_ISSUER", ISSUER)
             .env("ITEMS_CACHE_SECS", "1")
             .env("ITEMS_PUBLIC_URL", ITEMS_PUBLIC_URL)
-            .env_remove("ITEMS_CLIENT_SECRET");
+            .env_remove("ITEMS_CLIENT_SECRET")
+            .env_remove("ITEMS_AUDIENCE")
+            .env_remove("ITEMS_PRICES_URL");
+        if let Some(prices) = &prices {
+            // Tokens for items are addressed to its resource URI; prices is reached by exchange.
+            items
+                .env("ITEMS_AUDIENCE", ITEMS_RESOURCE)
+                .env("ITEMS_PRICES_URL", &prices.address)
+                .env("ITEMS_PRICES_RESOURCE", PRICES_RESOURCE);
+        }
         let items = Process::start("items", items);
         World {
             items,
             authd,
+            prices,
             http: reqwest::Client::new(),
             authd_cli: cli,
         }
@@ -930,6 +1071,196 @@ async fn local_mode_accepts_dpop_bound_tokens_with_a_proof(backend: Backend) {
     a_dpop_bound_token_needs_a_fresh_proof(backend, "local").await;
 }
 
+impl World {
+    /// The password grant through the public `shop` client, for the resources named.
+    async fn shop_token(&self, username: &str, password: &str, resources: &[&str]) -> String {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "shop"),
+            ("username", username),
+            ("password", password),
+        ];
+        form.extend(resources.iter().map(|resource| ("resource", *resource)));
+        let response = self
+            .http
+            .post(self.authd.url("/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "password grant for {username}");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// As `shop_token`, with a DPoP proof: shopper's token bound to `key`.
+    async fn dpop_shop_token(&self, key: &DpopKey, username: &str, resources: &[&str]) -> String {
+        let proof = key.proof("POST", &format!("{ISSUER}/token"), None);
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "shop"),
+            ("username", username),
+            ("password", "shopper-password-1"),
+        ];
+        form.extend(resources.iter().map(|resource| ("resource", *resource)));
+        let response = self
+            .http
+            .post(self.authd.url("/token"))
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "DPoP password grant for {username}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET prices/PATH` with a bearer token, as if a caller went to prices directly.
+    async fn prices(&self, path: &str, token: &str) -> Reply {
+        let prices = self.prices.as_ref().expect("a world with prices");
+        let request = self.http.get(prices.url(path)).bearer_auth(token);
+        Reply::from(request.send().await.expect("prices answers")).await
+    }
+}
+
+/// The claims of a JWT, unverified: only to compare with what the services report.
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// Token exchange (RFC 8693): `GET /items/{id}/price` exchanges the caller's token at authd for
+/// one addressed to prices with `prices:read` only, with items' own token as the actor, and
+/// prices reports the caller as subject and items as the actor.
+async fn items_asks_prices_on_the_callers_behalf(backend: Backend, mode: &str) {
+    // Arrange: shopper (prices:read) and demo (no prices:read) sign in to the shop for items and
+    // prices; a token for prices alone; an item.
+    let mut world = World::launch(backend, mode, true).await;
+    let both = [ITEMS_RESOURCE, PRICES_RESOURCE];
+    let shopper = world
+        .shop_token("shopper", "shopper-password-1", &both)
+        .await;
+    let demo = world.shop_token("demo", "demo-password-1", &both).await;
+    let prices_only = world
+        .shop_token("shopper", "shopper-password-1", &[PRICES_RESOURCE])
+        .await;
+    let created = world
+        .items(
+            "POST",
+            "/items",
+            Some(&shopper),
+            Some(serde_json::json!({"name": "hammer"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "body {}", created.body);
+    let path = format!("/items/{}/price", created.body["id"]);
+
+    // Act: sequentially, then eight at once (they share items' cached actor token).
+    let priced = world.items("GET", &path, Some(&shopper), None).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = world.http.get(world.items.url(&path)).bearer_auth(&shopper);
+        burst.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    }
+    let burst: Vec<u16> = burst
+        .join_all()
+        .await
+        .into_iter()
+        .map(|status| status.expect("items answers"))
+        .collect();
+    let without_prices_read = world.items("GET", &path, Some(&demo), None).await;
+    let not_for_items = world.items("GET", &path, Some(&prices_only), None).await;
+    let no_such_item = world
+        .items("GET", "/items/999/price", Some(&shopper), None)
+        .await;
+    let no_token = world.items("GET", &path, None, None).await;
+    // A DPoP-bound token works at items with a proof, but items holds no proof key for authd:
+    // exchange must not turn it into a bearer token for prices.
+    let key = DpopKey::generate();
+    let bound = world.dpop_shop_token(&key, "shopper", &both).await;
+    let proof = key.proof("GET", &format!("{ITEMS_PUBLIC_URL}{path}"), Some(&bound));
+    let request = world
+        .http
+        .get(world.items.url(&path))
+        .header("Authorization", format!("DPoP {bound}"))
+        .header("DPoP", proof);
+    let bound_refused = Reply::from(request.send().await.expect("items answers")).await;
+    // prices goes away: not the caller's fault, so a 502 rather than a refusal.
+    drop(world.prices.take());
+    let prices_down = world.items("GET", &path, Some(&shopper), None).await;
+
+    // Assert: prices saw shopper as the subject, acting through items, with prices:read only.
+    assert_eq!(priced.status, 200, "body {}", priced.body);
+    assert_eq!(priced.body["item"]["name"], "hammer");
+    let price = &priced.body["price"];
+    assert_eq!(price["subject"], claims_of(&shopper)["sub"], "{price}");
+    assert_eq!(price["username"], "shopper");
+    assert_eq!(
+        price["client_id"], "items",
+        "issued to the exchanging client"
+    );
+    assert_eq!(
+        price["actors"],
+        serde_json::json!([{"sub": "items", "client_id": "items"}]),
+        "{price}"
+    );
+    assert!(price["amount_cents"].as_u64().is_some(), "{price}");
+    assert_eq!(burst, [200; 8]);
+    without_prices_read.assert_refused(403, "insufficient_scope");
+    assert!(
+        without_prices_read
+            .challenge
+            .contains(r#"scope="prices:read""#),
+        "{}",
+        without_prices_read.challenge
+    );
+    not_for_items.assert_refused(401, "invalid_token");
+    assert_eq!(no_such_item.status, 404, "body {}", no_such_item.body);
+    assert_eq!(no_token.status, 401);
+    assert_eq!(bound_refused.status, 403, "body {}", bound_refused.body);
+    assert_eq!(bound_refused.body["error"], "exchange_refused");
+    assert_eq!(prices_down.status, 502, "body {}", prices_down.body);
+    assert_eq!(prices_down.body["error"], "bad_gateway");
+}
+
+async fn introspect_mode_exchanges_tokens_for_prices(backend: Backend) {
+    items_asks_prices_on_the_callers_behalf(backend, "introspect").await;
+}
+
+async fn local_mode_exchanges_tokens_for_prices(backend: Backend) {
+    items_asks_prices_on_the_callers_behalf(backend, "local").await;
+}
+
+/// prices itself: only tokens addressed to it, with `prices:read`.
+async fn prices_accepts_only_tokens_addressed_to_it(backend: Backend) {
+    // Arrange
+    let world = World::launch(backend, "local", true).await;
+    let for_prices = world
+        .shop_token("shopper", "shopper-password-1", &[PRICES_RESOURCE])
+        .await;
+    let for_items = world
+        .shop_token("shopper", "shopper-password-1", &[ITEMS_RESOURCE])
+        .await;
+    let without_scope = world
+        .shop_token("demo", "demo-password-1", &[PRICES_RESOURCE])
+        .await;
+
+    // Act
+    let direct = world.prices("/prices/1", &for_prices).await;
+    let wrong_audience = world.prices("/prices/1", &for_items).await;
+    let no_scope = world.prices("/prices/1", &without_scope).await;
+
+    // Assert: the subject's own token names no actor.
+    assert_eq!(direct.status, 200, "body {}", direct.body);
+    assert_eq!(direct.body["username"], "shopper");
+    assert_eq!(direct.body["client_id"], "shop");
+    assert_eq!(direct.body["actors"], serde_json::json!([]));
+    wrong_audience.assert_refused(401, "invalid_token");
+    no_scope.assert_refused(403, "insufficient_scope");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -960,4 +1291,7 @@ on_both_backends!(
     local_mode_demands_mfa_to_delete,
     introspect_mode_accepts_dpop_bound_tokens_with_a_proof,
     local_mode_accepts_dpop_bound_tokens_with_a_proof,
+    introspect_mode_exchanges_tokens_for_prices,
+    local_mode_exchanges_tokens_for_prices,
+    prices_accepts_only_tokens_addressed_to_it,
 );
