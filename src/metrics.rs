@@ -14,7 +14,16 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 
+use crate::domain::GrantType;
 use crate::store::{Store, Swept};
+
+/// Where `grant` counts in `Metrics::tokens_issued`.
+fn grant_index(grant: GrantType) -> usize {
+    GrantType::ALL
+        .iter()
+        .position(|g| *g == grant)
+        .expect("GrantType::ALL lists every grant")
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 13] = [
@@ -57,9 +66,8 @@ pub struct Metrics {
     // Every label is bounded: a standard method or "other", a route pattern or "unmatched", and
     // a status code; a client chooses none of them freely.
     requests: Mutex<BTreeMap<(&'static str, String, u16), Histogram>>,
-    tokens_password: AtomicU64,
-    tokens_client_credentials: AtomicU64,
-    tokens_refresh_token: AtomicU64,
+    // One per grant, in `GrantType::ALL`'s order.
+    tokens_issued: [AtomicU64; GrantType::ALL.len()],
     introspections_active: AtomicU64,
     introspections_inactive: AtomicU64,
     login_failures: AtomicU64,
@@ -79,13 +87,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 
 impl Metrics {
     /// Counts an issued access token.
-    pub fn token_issued(&self, grant: &str) {
-        let counter = match grant {
-            "password" => &self.tokens_password,
-            "client_credentials" => &self.tokens_client_credentials,
-            _ => &self.tokens_refresh_token,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub fn token_issued(&self, grant: GrantType) {
+        self.tokens_issued[grant_index(grant)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an introspection answer.
@@ -174,21 +177,17 @@ impl Metrics {
             }
         };
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let issued_labels = GrantType::ALL.map(|grant| format!("{{grant=\"{grant}\"}}"));
+        let issued_samples: Vec<(&str, u64)> = issued_labels
+            .iter()
+            .zip(&self.tokens_issued)
+            .map(|(label, count)| (label.as_str(), load(count)))
+            .collect();
         counter(
             &mut out,
             "authd_tokens_issued_total",
             "Access tokens issued, by grant.",
-            &[
-                ("{grant=\"password\"}", load(&self.tokens_password)),
-                (
-                    "{grant=\"client_credentials\"}",
-                    load(&self.tokens_client_credentials),
-                ),
-                (
-                    "{grant=\"refresh_token\"}",
-                    load(&self.tokens_refresh_token),
-                ),
-            ],
+            &issued_samples,
         );
         counter(
             &mut out,
@@ -345,6 +344,19 @@ pub async fn record_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_grant_counts_its_own_tokens() {
+        let metrics = Metrics::default();
+        metrics.token_issued(GrantType::AuthorizationCode);
+        metrics.token_issued(GrantType::DeviceCode);
+        metrics.token_issued(GrantType::DeviceCode);
+        let count = |grant| metrics.tokens_issued[grant_index(grant)].load(Ordering::Relaxed);
+        assert_eq!(count(GrantType::AuthorizationCode), 1);
+        assert_eq!(count(GrantType::DeviceCode), 2);
+        assert_eq!(count(GrantType::RefreshToken), 0);
+        assert_eq!(count(GrantType::TokenExchange), 0);
+    }
 
     #[test]
     fn only_standard_methods_become_labels() {

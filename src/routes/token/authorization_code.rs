@@ -15,7 +15,7 @@ use super::id_token::id_token_for;
 use super::response::{TokenResponse, access_grant, client_gets_refresh_tokens, record_issuance};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::{ResourceUri, ScopeSet};
+use crate::domain::{GrantType, ResourceUri, ScopeSet};
 use crate::error::OAuthError;
 use crate::openid::SignIn;
 use crate::resources::requested_target;
@@ -119,7 +119,7 @@ pub async fn grant(
     let id_token = id_token_for(ctx, client, &sign_in, &issued.token, issued_at).await?;
     record_issuance(
         ctx,
-        "authorization_code",
+        GrantType::AuthorizationCode,
         &user.username,
         client,
         &access.scope,

@@ -5,6 +5,7 @@ use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
+use crate::domain::GrantType;
 use crate::error::OAuthError;
 use crate::resources::requested_target;
 use crate::routes::OAuthForm;
@@ -38,7 +39,14 @@ pub async fn grant(
         .tokens
         .issue_for(TokenSubject::Client, grant, unix_now(), jti)?;
     let scope = access.scope;
-    record_issuance(ctx, "client_credentials", &client.client_id, client, &scope).await;
+    record_issuance(
+        ctx,
+        GrantType::ClientCredentials,
+        &client.client_id,
+        client,
+        &scope,
+    )
+    .await;
     Ok(TokenResponse::new(
         issued.token,
         ctx.tokens.access_ttl(),

@@ -17,7 +17,7 @@ use super::response::{
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::credentials::{PresentedClient, hash_secret};
-use crate::domain::{ResourceUri, ScopeSet};
+use crate::domain::{GrantType, ResourceUri, ScopeSet};
 use crate::error::OAuthError;
 use crate::openid::SignIn;
 use crate::resources::requested_target;
@@ -178,7 +178,14 @@ async fn issue(
         .ip(ctx.ip.clone())
         .detail(format!("scope={}", access.scope));
     ctx.audit.record(event).await;
-    record_issuance(ctx, "device_code", &user.username, client, &access.scope).await;
+    record_issuance(
+        ctx,
+        GrantType::DeviceCode,
+        &user.username,
+        client,
+        &access.scope,
+    )
+    .await;
     Ok(TokenResponse::new(
         issued.token,
         ctx.tokens.access_ttl(),

@@ -11,7 +11,7 @@ use super::response::{
 };
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::{MAX_USERNAME_CHARS, Password};
+use crate::domain::{GrantType, MAX_USERNAME_CHARS, Password};
 use crate::error::OAuthError;
 use crate::mfa::OneTimeCodeCheck;
 use crate::mfa::strength::{AMR_PASSWORD, AMR_PASSWORD_OTP};
@@ -82,7 +82,7 @@ pub async fn grant(
         None
     };
     let scope = access.scope;
-    record_issuance(ctx, "password", &user.username, client, &scope).await;
+    record_issuance(ctx, GrantType::Password, &user.username, client, &scope).await;
     let response = TokenResponse::new(access_token, ctx.tokens.access_ttl(), &scope, refresh_token);
     Ok(response.with_cookie(signed_in.device_cookie))
 }

@@ -11,7 +11,7 @@ use super::response::{
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::credentials::{PresentedClient, generate_secret, hash_secret};
-use crate::domain::{ResourceUri, ScopeSet};
+use crate::domain::{GrantType, ResourceUri, ScopeSet};
 use crate::error::OAuthError;
 use crate::inspection::family_of_stale_refresh_token;
 use crate::openid::SignIn;
@@ -320,7 +320,14 @@ async fn respond(
         }
         _ => None,
     };
-    record_issuance(ctx, "refresh_token", &user.username, client, &access.scope).await;
+    record_issuance(
+        ctx,
+        GrantType::RefreshToken,
+        &user.username,
+        client,
+        &access.scope,
+    )
+    .await;
     Ok(TokenResponse::new(
         access_token,
         tokens.access_ttl(),

@@ -210,12 +210,14 @@ pub fn user_access_token(
 /// Records an issued token in the audit trail (queued; written in batches).
 pub async fn record_issuance(
     ctx: &GrantContext<'_>,
-    grant: &str,
+    grant: GrantType,
     actor: &str,
     client: &PresentedClient,
     scope: &ScopeSet,
 ) {
     METRICS.token_issued(grant);
+    // The operator's short name for URN grants (device_code), as the trail always said.
+    let grant = grant.alias().unwrap_or(grant.as_str());
     let event = AuditEvent::new("token.issued")
         .actor(actor)
         .client(&client.client_id)

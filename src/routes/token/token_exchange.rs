@@ -7,12 +7,13 @@ use super::response::{TokenResponse, access_grant, allowed_user_scope, resolve_s
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::ResourceUri;
+use crate::domain::{GrantType, ResourceUri};
 use crate::error::OAuthError;
 use crate::exchange::{
     ExchangeRequest, Subject, SubjectKind, TokenChecks, TokenType, actor_chain, check_may_act,
     exchange_target, may_exchange, require_proof_key, subject_scope, verify_actor, verify_subject,
 };
+use crate::metrics::METRICS;
 use crate::routes::OAuthForm;
 use crate::tokens::{Actor, Authentication, Grant, TokenSubject};
 
@@ -177,6 +178,7 @@ async fn record_exchange(
         SubjectKind::AccessToken { .. } => "access_token",
         SubjectKind::IdToken => "id_token",
     };
+    METRICS.token_issued(GrantType::TokenExchange);
     let event = AuditEvent::new("token.exchanged")
         .actor(format!("{}@{}", party.sub, party.client_id))
         .subject(&subject.user.username)
