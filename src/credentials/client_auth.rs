@@ -131,6 +131,24 @@ impl ClientCredentials {
     }
 }
 
+/// `authenticate_client` for endpoints the caller must at least name itself at (`/par`, RFC 9126
+/// section 2; `/device_authorization`, RFC 8628 section 3.1): no built-in client for anonymous
+/// callers.
+pub async fn authenticate_named_client(
+    store: &Store,
+    cache: &CredentialCache,
+    settings: &OAuthSettings,
+    credentials: &ClientCredentials,
+) -> Result<PresentedClient, ClientAuthError> {
+    if *credentials == ClientCredentials::None {
+        return Err(ClientAuthError::InvalidClient {
+            description: "the client must identify itself (client_id) or authenticate",
+            basic: false,
+        });
+    }
+    authenticate_client(store, cache, settings, credentials).await
+}
+
 /// Establishes which client is calling. Anonymous callers become the built-in public client.
 pub async fn authenticate_client(
     store: &Store,

@@ -8,7 +8,10 @@ mod lockout;
 mod password;
 mod secret;
 
-pub use client_auth::{ClientAuthError, ClientCredentials, PresentedClient, authenticate_client};
+pub use client_auth::{
+    ClientAuthError, ClientCredentials, PresentedClient, authenticate_client,
+    authenticate_named_client,
+};
 pub use device_cookie::{DEVICE_COOKIE_SECS, DeviceCookies};
 pub use hash_pool::{HashError, StillWaiting};
 pub use lockout::{

@@ -11,7 +11,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
-use crate::credentials::{ClientCredentials, authenticate_client};
+use crate::credentials::authenticate_named_client;
 use crate::device::start_authorization;
 use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
@@ -88,13 +88,7 @@ async fn start_device_authorization(
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
     // Section 3.1: client authentication as at /token; a public client names itself.
-    if credentials == ClientCredentials::None {
-        return Err(OAuthError::InvalidClient {
-            description: "the client must identify itself (client_id) or authenticate".into(),
-            basic: false,
-        });
-    }
-    let client = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
+    let client = authenticate_named_client(&store, &cache, &settings.oauth, &credentials).await?;
     // The built-in public client has no registration: nothing to show on the approval page.
     let registered_scopes = client
         .scopes

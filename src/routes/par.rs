@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::credential_cache::CredentialCache;
-use crate::credentials::{ClientCredentials, authenticate_client};
+use crate::credentials::authenticate_named_client;
 use crate::dpop::{Dpop, VerifiedProof};
 use crate::error::OAuthError;
 use crate::par::{PUSHED_REQUEST_TTL_SECS, PushedRequest, check_push};
@@ -79,13 +79,8 @@ async fn push_authorization_request(
     let form = OAuthForm::parse(&request, &body)?;
     let credentials = form.client_credentials(&request)?;
     // Section 2: client authentication as at /token; a public client names itself.
-    if credentials == ClientCredentials::None {
-        return Err(OAuthError::InvalidClient {
-            description: "the client must identify itself (client_id) or authenticate".into(),
-            basic: false,
-        });
-    }
-    let presented = authenticate_client(&store, &cache, &settings.oauth, &credentials).await?;
+    let presented =
+        authenticate_named_client(&store, &cache, &settings.oauth, &credentials).await?;
     let client = cache.client_named(&store, &presented.client_id).await?;
     // The built-in public client has no registration, and so no redirect URI.
     let Some(client) = client.filter(|c| c.registration == presented.registration) else {

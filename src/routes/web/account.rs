@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::pages::{Chrome, Scripts, SignedOutPage, html, html_with, see_other};
 use super::passkeys::{PasskeySection, passkey_section};
-use super::{PageCookie, WebState, form_parameters};
+use super::{PageCookie, WebState};
 use crate::audit::AuditEvent;
 use crate::clock::rfc3339;
 use crate::routes::FormBody;
@@ -130,23 +130,14 @@ pub(super) async fn account_action(
     state: &WebState,
     body: &[u8],
 ) -> Result<(Session, RawParameters), HttpResponse> {
-    let session = match state.session(request).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(see_other("/account", &[])),
-        Err(error) => return Err(state.unavailable(error)),
-    };
-    let form = form_parameters(body)
-        .ok_or_else(|| state.error_page(StatusCode::BAD_REQUEST, "The form could not be read."))?;
-    if !form
-        .get("csrf")
-        .is_some_and(|token| state.keys.csrf_matches(&session.handle, token))
-    {
-        return Err(state.error_page(
-            StatusCode::FORBIDDEN,
+    state
+        .session_form(
+            request,
+            body,
+            "/account",
             "This form does not belong to your session. Reload the account page.",
-        ));
-    }
-    Ok((session, form))
+        )
+        .await
 }
 
 /// Records an account action of `session`'s user in the audit trail.

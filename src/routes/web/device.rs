@@ -12,8 +12,8 @@ use askama::Template;
 use serde::Deserialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::pages::{Chrome, html, see_other};
-use super::{WebState, form_parameters};
+use super::WebState;
+use super::pages::{Chrome, html};
 use crate::device::approval::UNKNOWN_CODE;
 use crate::device::{DeviceApproval, UserCode, UserCodeGuesses};
 use crate::routes::FormBody;
@@ -232,22 +232,14 @@ async fn device_form(
     state: &WebState,
     body: &[u8],
 ) -> Result<(Session, RawParameters), HttpResponse> {
-    let session = match state.session(request).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(see_other("/device", &[])),
-        Err(error) => return Err(state.unavailable(error)),
-    };
-    let form = form_parameters(body)
-        .ok_or_else(|| state.error_page(StatusCode::BAD_REQUEST, "The form could not be read."))?;
-    if !form
-        .get("csrf")
-        .is_some_and(|token| state.keys.csrf_matches(&session.handle, token))
-    {
-        return Err(state.error_page(
-            StatusCode::FORBIDDEN,
+    let (_, form) = state
+        .session_form(
+            request,
+            body,
+            "/device",
             "This form does not belong to your session. Open the device page again.",
-        ));
-    }
+        )
+        .await?;
     // A second factor demanded since the page was shown is demanded here too.
     let session = signed_in(request, state, None).await?;
     Ok((session, form))

@@ -107,6 +107,33 @@ impl WebState {
         self.clock.now()
     }
 
+    /// The signed-in session and the form of a CSRF-protected post to a page of the session
+    /// (`/account`, `/device`), or the response saying why not: without a session, back to
+    /// `page`; a form of another session gets an error page saying `foreign_form`.
+    async fn session_form(
+        &self,
+        request: &HttpRequest,
+        body: &[u8],
+        page: &str,
+        foreign_form: &str,
+    ) -> Result<(crate::store::Session, crate::signin::RawParameters), HttpResponse> {
+        let session = match self.session(request).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(pages::see_other(page, &[])),
+            Err(error) => return Err(self.unavailable(error)),
+        };
+        let form = form_parameters(body).ok_or_else(|| {
+            self.error_page(StatusCode::BAD_REQUEST, "The form could not be read.")
+        })?;
+        if !form
+            .get("csrf")
+            .is_some_and(|token| self.keys.csrf_matches(&session.handle, token))
+        {
+            return Err(self.error_page(StatusCode::FORBIDDEN, foreign_form));
+        }
+        Ok((session, form))
+    }
+
     /// Whether cookies get `Secure` and the `__Host-` prefix.
     fn secure(&self) -> bool {
         self.tokens.issuer().starts_with("https://")
