@@ -9,10 +9,11 @@
 //! approval and the redemption leaves the device with nothing.
 
 use super::GrantContext;
-use super::dpop_binding::{access_token_binding, refresh_family_binding, spend_proof};
+use super::dpop_binding::{access_token_binding, spend_proof};
 use super::id_token::id_token_for;
 use super::response::{
-    TokenResponse, access_grant, client_gets_refresh_tokens, joined, record_issuance,
+    TokenResponse, access_grant, client_gets_refresh_tokens, record_issuance, start_refresh_family,
+    user_access_token,
 };
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
@@ -22,8 +23,8 @@ use crate::error::OAuthError;
 use crate::openid::SignIn;
 use crate::resources::requested_target;
 use crate::routes::OAuthForm;
-use crate::store::{DeviceCode, DevicePoll, RefreshFamily};
-use crate::tokens::{Authentication, Grant, TokenSubject, mint_new_family};
+use crate::store::{DeviceCode, DevicePoll, User};
+use crate::tokens::Authentication;
 
 fn invalid(description: &str) -> OAuthError {
     OAuthError::InvalidGrant(description.to_owned())
@@ -115,54 +116,31 @@ async fn issue(
     let Some(user) = ctx.cache.user(ctx.store, user_id).await? else {
         return Err(invalid("the user no longer exists"));
     };
+    // The approval's generation, which the redemption just found current: a password change
+    // since makes these tokens unusable.
+    let user = User {
+        token_generation: generation,
+        ..user
+    };
     let issued_at = unix_now();
+    let authentication = Authentication { amr, auth_time };
     let refresh_token = if client_gets_refresh_tokens(client) {
-        let minted = mint_new_family();
-        let family = RefreshFamily {
-            id: uuid::Uuid::new_v4().to_string(),
-            generation: 0,
-            current_hash: minted.token_hash,
-            client_id: client.client_id.clone(),
-            client_registration: client.registration.clone(),
-            user_id: user.id.clone(),
-            // The approval's generation: a password change since makes the family unusable.
-            user_generation: generation,
-            scope: scope.to_string(),
-            issued_at,
-            expires_at: issued_at + ctx.settings.tokens.refresh_ttl_secs as i64,
-            session_handle: None,
-            offline: false,
-            auth_time: Some(auth_time),
-            amr: Some(amr.to_owned()),
-            resources: joined(target),
-            dpop_jkt: refresh_family_binding(ctx, client),
-        };
-        ctx.store
-            .insert_refresh_family(&family, &minted.family_hash)
-            .await?;
-        Some(minted.token)
+        let grant = (&scope, target);
+        Some(start_refresh_family(ctx, client, &user, grant, authentication, issued_at).await?)
     } else {
         None
     };
     let access = access_grant(ctx, &scope, target).await?;
-    let subject = TokenSubject::User {
-        id: &user.id,
-        username: &user.username,
-        roles: &user.roles,
-        generation,
-        session: None,
-        authentication: Some(Authentication { amr, auth_time }),
-    };
-    let grant = Grant {
-        client_id: &client.client_id,
-        client_registration: &client.registration,
-        scope: &access.scope,
-        audience: access.audience,
-        jkt: access_token_binding(ctx),
-    };
-    let issued =
-        ctx.tokens
-            .issue_for(subject, grant, issued_at, uuid::Uuid::new_v4().to_string())?;
+    let access_token = user_access_token(
+        ctx.tokens,
+        &user,
+        client,
+        &access,
+        None,
+        Some(authentication),
+        issued_at,
+        access_token_binding(ctx),
+    )?;
     let sign_in = SignIn {
         user: &user,
         scope: &scope,
@@ -171,7 +149,7 @@ async fn issue(
         sid: None,
         nonce: None,
     };
-    let id_token = id_token_for(ctx, client, &sign_in, &issued.token, issued_at).await?;
+    let id_token = id_token_for(ctx, client, &sign_in, &access_token, issued_at).await?;
     let event = AuditEvent::new("device.redeemed")
         .actor(&user.username)
         .client(&client.client_id)
@@ -187,7 +165,7 @@ async fn issue(
     )
     .await;
     Ok(TokenResponse::new(
-        issued.token,
+        access_token,
         ctx.tokens.access_ttl(),
         &access.scope,
         refresh_token,
