@@ -15,6 +15,7 @@ pub mod error;
 pub mod exchange;
 pub mod inspection;
 pub mod janitor;
+pub mod log_output;
 pub mod logout_delivery;
 pub mod memory_upkeep;
 pub mod metrics;

@@ -13,8 +13,11 @@ fn main() -> ExitCode {
 
 async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli).await {
+    authd::log_output::init();
+    let result = run(cli).await;
+    // Before the error line, which must come last.
+    authd::log_output::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line: the error and its causes, outermost first.

@@ -1,0 +1,135 @@
+//! Where log lines go: gathered in memory and written to stderr in batches.
+//!
+//! env_logger writes and flushes stderr once per record, so the access log cost a `write` system
+//! call (and a lock on stderr contended by every worker) per request: several microseconds of
+//! each client_credentials token. Here a background thread writes what has gathered every
+//! `FLUSH_INTERVAL`; a caller that finds `MAX_BUFFERED` bytes waiting writes them itself, so a
+//! stalled stderr slows logging down instead of growing memory. `flush` writes everything before
+//! the process exits. A terminal keeps env_logger's own unbuffered, coloured output.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a line may wait in memory; a process killed outright loses at most this much log.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// Bytes gathered before the logging caller writes them itself.
+const MAX_BUFFERED: usize = 64 * 1024;
+
+/// Lines bound for stderr.
+static STDERR: Batches = Batches::new();
+
+/// Starts env_logger (`RUST_LOG`, default `info`), batched unless stderr is a terminal.
+pub fn init() {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if !io::stderr().is_terminal() {
+        builder.target(env_logger::Target::Pipe(Box::new(BatchedStderr)));
+        let started = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(FLUSH_INTERVAL);
+                    flush();
+                }
+            });
+        if started.is_err() {
+            // No thread, no batching: write each line as it comes.
+            builder.target(env_logger::Target::Stderr);
+        }
+    }
+    builder.init();
+}
+
+/// Writes every gathered line to stderr now.
+pub fn flush() {
+    STDERR.write_to(&mut io::stderr().lock());
+}
+
+/// Bytes gathered for one output.
+struct Batches {
+    /// Bytes not yet written.
+    pending: Mutex<Vec<u8>>,
+    /// Held while writing, so batches come out in the order they were gathered; always taken
+    /// before `pending`.
+    writing: Mutex<Vec<u8>>,
+}
+
+impl Batches {
+    const fn new() -> Self {
+        Self {
+            pending: Mutex::new(Vec::new()),
+            writing: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Gathers `bytes`; whether `MAX_BUFFERED` bytes now wait.
+    fn append(&self, bytes: &[u8]) -> bool {
+        let mut pending = lock(&self.pending);
+        pending.extend_from_slice(bytes);
+        pending.len() >= MAX_BUFFERED
+    }
+
+    fn write_to(&self, out: &mut impl Write) {
+        let mut writing = lock(&self.writing);
+        // Swapped, not copied: both buffers keep their capacity.
+        std::mem::swap(&mut *lock(&self.pending), &mut *writing);
+        if !writing.is_empty() {
+            // Nowhere to report a failure to write the log.
+            let _ = out.write_all(&writing);
+            writing.clear();
+        }
+    }
+}
+
+/// A panic elsewhere while logging must not silence the log.
+fn lock(buffer: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    buffer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// env_logger's target.
+struct BatchedStderr;
+
+impl Write for BatchedStderr {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if STDERR.append(bytes) {
+            flush();
+        }
+        Ok(bytes.len())
+    }
+
+    /// env_logger flushes after every record; the log-writer thread does it instead.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_wait_in_order_until_written_and_never_pile_up() {
+        let batches = Batches::new();
+        let mut out = Vec::new();
+        assert!(!batches.append(b"first\n"));
+        assert!(!batches.append(b"second\n"));
+        assert!(out.is_empty());
+        batches.write_to(&mut out);
+        assert_eq!(out, b"first\nsecond\n");
+        assert!(lock(&batches.pending).is_empty());
+
+        // The caller learns when the bound is reached, and writing empties the buffer.
+        let line = vec![b'x'; 1024];
+        let appended = (0..MAX_BUFFERED / line.len())
+            .map(|_| batches.append(&line))
+            .collect::<Vec<_>>();
+        assert_eq!(appended.iter().filter(|full| **full).count(), 1);
+        assert_eq!(appended.last(), Some(&true));
+        batches.write_to(&mut out);
+        assert_eq!(out.len(), "first\nsecond\n".len() + MAX_BUFFERED);
+        assert!(lock(&batches.pending).is_empty());
+    }
+}
