@@ -201,7 +201,10 @@ fn truncate(mut text: String, max_chars: usize) -> String {
     if text.contains('\0') {
         text = text.replace('\0', "\u{fffd}");
     }
-    if let Some((index, _)) = text.char_indices().nth(max_chars) {
+    // Fewer bytes than the limit means fewer characters: most values need no walk.
+    if text.len() > max_chars
+        && let Some((index, _)) = text.char_indices().nth(max_chars)
+    {
         text.truncate(index);
     }
     text
@@ -251,5 +254,20 @@ async fn write_batches(
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn values_are_cut_at_a_character_count_and_lose_their_nuls() {
+        assert_eq!(truncate("a".repeat(128), 128), "a".repeat(128));
+        assert_eq!(truncate("a".repeat(129), 128), "a".repeat(128));
+        // 200 two-byte characters: 400 bytes, cut to 128 characters, not 128 bytes.
+        assert_eq!(truncate("é".repeat(200), 128), "é".repeat(128));
+        assert_eq!(truncate("é".repeat(100), 128), "é".repeat(100));
+        assert_eq!(truncate("a\0b".to_owned(), 128), "a\u{fffd}b");
     }
 }

@@ -7,9 +7,10 @@
 //! stalled stderr slows logging down instead of growing memory. `flush` writes everything before
 //! the process exits. A terminal keeps env_logger's own unbuffered, coloured output.
 
+use std::cell::RefCell;
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a line may wait in memory; a process killed outright loses at most this much log.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
@@ -24,7 +25,9 @@ pub fn init() {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if !io::stderr().is_terminal() {
-        builder.target(env_logger::Target::Pipe(Box::new(BatchedStderr)));
+        builder
+            .target(env_logger::Target::Pipe(Box::new(BatchedStderr)))
+            .format(write_line);
         let started = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(|| {
@@ -39,6 +42,30 @@ pub fn init() {
         }
     }
     builder.init();
+}
+
+/// env_logger's layout (`[2026-12-06T17:49:02Z INFO  target] message`, no colours) with the
+/// timestamp formatted once a second per thread instead of for every line.
+fn write_line(out: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) -> io::Result<()> {
+    thread_local! {
+        static STAMP: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let second = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    STAMP.with_borrow_mut(|(at, stamp)| {
+        if *at != second {
+            *at = second;
+            *stamp = out.timestamp_seconds().to_string();
+        }
+        writeln!(
+            out,
+            "[{stamp} {:<5} {}] {}",
+            record.level(),
+            record.target(),
+            record.args()
+        )
+    })
 }
 
 /// Writes every gathered line to stderr now.

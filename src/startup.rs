@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
 use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 
@@ -169,12 +168,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
-                .wrap(
-                    Logger::new(r#"%a "%{route}xi" %s %b %Dms"#)
-                        .custom_request_replace("route", |req| {
-                            format!("{} {}", req.method(), req.path())
-                        }),
-                )
+                .wrap(actix_web::middleware::from_fn(crate::net::access_log::log_request))
                 .app_data(web::PayloadConfig::new(form_limit))
                 .app_data(store_data.clone())
                 .app_data(tokens.clone())

@@ -1,7 +1,8 @@
-//! The network edge: which peers are proxies, how many connections one address may hold, how
+//! The network edge: what each request leaves in the access log, which peers are proxies, how many connections one address may hold, how
 //! long a request body may take, whether a request's client is still there, and which browser
 //! origins may call.
 
+pub mod access_log;
 pub mod body_deadline;
 pub mod cidr;
 pub mod connection_limit;

@@ -5,7 +5,7 @@ use super::dpop_binding::{access_token_binding, spend_proof};
 use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::GrantType;
+use crate::domain::{GrantType, ScopeSet};
 use crate::error::OAuthError;
 use crate::resources::requested_target;
 use crate::routes::OAuthForm;
@@ -22,8 +22,9 @@ pub async fn grant(
             "public clients cannot use the client_credentials grant".into(),
         ));
     }
-    let allowed = client.scopes.clone().unwrap_or_default();
-    let requested = resolve_scope(form.get("scope"), &allowed)?;
+    let no_scopes = ScopeSet::default();
+    let allowed = client.scopes.as_ref().unwrap_or(&no_scopes);
+    let requested = resolve_scope(form.get("scope"), allowed)?;
     let target = requested_target(form.get_all("resource"), &client.resources)?;
     let access = access_grant(ctx, &requested, target.as_deref().unwrap_or_default()).await?;
     spend_proof(ctx).await?;

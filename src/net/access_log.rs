@@ -1,0 +1,127 @@
+//! The access log: one `info` line per request under the target `authd::access`.
+//!
+//! `address "METHOD /path" status bytes milliseconds`. The address is the TCP peer: a header a
+//! client can write never reaches the log (actix's `Logger` took `%a` from `Forwarded` and
+//! `X-Forwarded-For` as sent), and neither does a query string, which may carry a token. Bytes
+//! are the answer's body length, `-` for a streamed body; the time runs until the answer is
+//! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
+//! costs one level check.
+
+use std::time::Instant;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+
+/// The log target; filter it with `RUST_LOG`.
+pub const TARGET: &str = "authd::access";
+
+/// Logs each request once its answer is ready.
+pub async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !log::log_enabled!(target: TARGET, log::Level::Info) {
+        return next.call(request).await;
+    }
+    let started = Instant::now();
+    let peer = request.peer_addr().map(|peer| peer.ip());
+    let method = request.method().clone();
+    let path = request.path().to_owned();
+    let response = next.call(request).await?;
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    let peer = Shown(peer);
+    match response.response().body().size() {
+        BodySize::Sized(bytes) => {
+            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis:.3}ms");
+        }
+        BodySize::None => {
+            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis:.3}ms");
+        }
+        BodySize::Stream => {
+            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis:.3}ms");
+        }
+    }
+    Ok(response)
+}
+
+/// An optional address as the log shows it: `-` when the connection has none (a test request).
+struct Shown(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, Once};
+
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    /// Access-log lines logged by this test binary.
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.target() == TARGET
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                LINES.lock().unwrap().push(record.args().to_string());
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    fn capture() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            log::set_logger(&Capture).expect("no other logger in the unit tests");
+            log::set_max_level(log::LevelFilter::Info);
+        });
+    }
+
+    #[actix_web::test]
+    async fn logs_the_peer_and_the_path_but_no_header_or_query() {
+        capture();
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(log_request))
+                .route("/seen", web::get().to(|| async { HttpResponse::Ok().body("ok") })),
+        )
+        .await;
+        let request = test::TestRequest::get()
+            .uri("/seen?access_token=secret-in-query")
+            .peer_addr("203.0.113.7:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "198.51.100.1"))
+            .insert_header(("Forwarded", "for=198.51.100.2"))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert!(response.status().is_success());
+
+        let lines = LINES.lock().unwrap();
+        let line = lines
+            .iter()
+            .find(|line| line.contains("/seen"))
+            .expect("a line for the request");
+        assert!(
+            line.starts_with("203.0.113.7 \"GET /seen\" 200 2 "),
+            "{line}"
+        );
+        assert!(line.ends_with("ms"), "{line}");
+        assert!(!line.contains("secret"), "{line}");
+        assert!(!line.contains("198.51.100"), "{line}");
+    }
+}
