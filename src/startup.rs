@@ -168,7 +168,9 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(answer_cors))
                 .wrap(actix_web::middleware::from_fn(record_request))
                 // Paths only: query strings may carry tokens, which never reach a log.
-                .wrap(actix_web::middleware::from_fn(crate::net::access_log::log_request))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::net::access_log::log_request,
+                ))
                 .app_data(web::PayloadConfig::new(form_limit))
                 .app_data(store_data.clone())
                 .app_data(tokens.clone())

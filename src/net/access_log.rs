@@ -1,8 +1,9 @@
 //! The access log: one `info` line per request under the target `authd::access`.
 //!
-//! `address "METHOD /path" status bytes milliseconds`. The address is the TCP peer: a header a
-//! client can write never reaches the log (actix's `Logger` took `%a` from `Forwarded` and
-//! `X-Forwarded-For` as sent), and neither does a query string, which may carry a token. Bytes
+//! `address "METHOD /path" status bytes milliseconds`. The address is the one the audit trail
+//! records: the TCP peer, or the last `X-Forwarded-For` entry where `trust_forwarded_for` says a
+//! proxy appended it (actix's `Logger` took `%a` from `Forwarded` and `X-Forwarded-For` as any
+//! client wrote them). No query string is logged: it may carry a token. Bytes
 //! are the answer's body length, `-` for a streamed body; the time runs until the answer is
 //! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
 //! costs one level check.
@@ -12,6 +13,10 @@ use std::time::Instant;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use actix_web::web::Data;
+
+use crate::config::Settings;
+use crate::routes::client_ip::client_ip;
 
 /// The log target; filter it with `RUST_LOG`.
 pub const TARGET: &str = "authd::access";
@@ -25,13 +30,16 @@ pub async fn log_request(
         return next.call(request).await;
     }
     let started = Instant::now();
-    let peer = request.peer_addr().map(|peer| peer.ip());
+    let trust_forwarded_for = request
+        .app_data::<Data<Settings>>()
+        .is_some_and(|settings| settings.security.trust_forwarded_for);
+    let address = client_ip(request.request(), trust_forwarded_for);
     let method = request.method().clone();
     let path = request.path().to_owned();
     let response = next.call(request).await?;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    let peer = Shown(peer);
+    let peer = address.as_deref().unwrap_or("-");
     match response.response().body().size() {
         BodySize::Sized(bytes) => {
             log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis:.3}ms");
@@ -44,18 +52,6 @@ pub async fn log_request(
         }
     }
     Ok(response)
-}
-
-/// An optional address as the log shows it: `-` when the connection has none (a test request).
-struct Shown(Option<std::net::IpAddr>);
-
-impl std::fmt::Display for Shown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(ip) => ip.fmt(f),
-            None => f.write_str("-"),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -93,35 +89,56 @@ mod tests {
         });
     }
 
-    #[actix_web::test]
-    async fn logs_the_peer_and_the_path_but_no_header_or_query() {
+    async fn logged_line(settings: Settings, path: &str) -> String {
         capture();
         let app = test::init_service(
             App::new()
+                .app_data(Data::new(settings))
                 .wrap(actix_web::middleware::from_fn(log_request))
-                .route("/seen", web::get().to(|| async { HttpResponse::Ok().body("ok") })),
+                .route(
+                    path,
+                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                ),
         )
         .await;
         let request = test::TestRequest::get()
-            .uri("/seen?access_token=secret-in-query")
+            .uri(&format!("{path}?access_token=secret-in-query"))
             .peer_addr("203.0.113.7:5000".parse().unwrap())
-            .insert_header(("X-Forwarded-For", "198.51.100.1"))
+            .insert_header(("X-Forwarded-For", "192.0.2.9, 198.51.100.1"))
             .insert_header(("Forwarded", "for=198.51.100.2"))
             .to_request();
         let response = test::call_service(&app, request).await;
         assert!(response.status().is_success());
-
         let lines = LINES.lock().unwrap();
         let line = lines
             .iter()
-            .find(|line| line.contains("/seen"))
-            .expect("a line for the request");
-        assert!(
-            line.starts_with("203.0.113.7 \"GET /seen\" 200 2 "),
-            "{line}"
-        );
+            .find(|line| line.contains(path))
+            .expect("a line for the request")
+            .clone();
         assert!(line.ends_with("ms"), "{line}");
         assert!(!line.contains("secret"), "{line}");
+        line
+    }
+
+    #[actix_web::test]
+    async fn logs_the_peer_not_an_address_the_client_wrote() {
+        let line = logged_line(Settings::default(), "/direct").await;
+        assert!(
+            line.starts_with("203.0.113.7 \"GET /direct\" 200 2 "),
+            "{line}"
+        );
         assert!(!line.contains("198.51.100"), "{line}");
+    }
+
+    #[actix_web::test]
+    async fn behind_a_trusted_proxy_logs_the_address_it_appended() {
+        let mut settings = Settings::default();
+        settings.security.trust_forwarded_for = true;
+        let line = logged_line(settings, "/proxied").await;
+        assert!(
+            line.starts_with("198.51.100.1 \"GET /proxied\" 200 2 "),
+            "{line}"
+        );
+        assert!(!line.contains("192.0.2.9"), "{line}");
     }
 }

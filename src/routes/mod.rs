@@ -1,7 +1,7 @@
 //! HTTP routes; each group exposes `configure`, and the OpenAPI document is collected from them.
 
 pub mod admin;
-mod client_ip;
+pub(crate) mod client_ip;
 mod device_authorization;
 mod fallback;
 mod form;
