@@ -74,7 +74,7 @@ pub async fn check_access_token(
         Some(verified) if tokens.verifies_with(&verified.kid) => verified,
         Some(_) => return Ok(None),
         None => {
-            let Ok(verified) = tokens.verify_token(token) else {
+            let Ok(verified) = tokens.verify_token_reloading(token).await else {
                 return Ok(None);
             };
             let verified = Arc::new(verified);

@@ -2,7 +2,7 @@
 //! lineage of keys per offered algorithm, each rotated, retired and pruned on its own.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
 use secrecy::ExposeSecret;
@@ -151,7 +151,12 @@ pub struct KeyManager {
     // Derived key material for the sign-in pages (see `page_secret`).
     page_secret: aws_lc_rs::hkdf::Prk,
     ring: RwLock<Arc<KeyRing>>,
+    // When a token's unknown `kid` last made this instance re-read the key table.
+    last_miss_reload: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// How often an unknown `kid` may make an instance re-read the key table.
+const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 impl KeyManager {
     /// The key that signs device cookies: derived from the key-encryption key (none in HS256
@@ -211,6 +216,7 @@ impl KeyManager {
             retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
             static_key,
             ring: RwLock::new(Arc::default()),
+            last_miss_reload: tokio::sync::Mutex::new(None),
         };
         manager.reload().await?;
         manager.generate_missing_keys().await?;
@@ -271,6 +277,28 @@ impl KeyManager {
         }
         *self.ring.write().expect("key ring lock poisoned") = Arc::new(KeyRing { keys });
         Ok(())
+    }
+
+    /// Re-reads the key table because a token names a `kid` this instance does not hold: another
+    /// instance may have just started signing with a key activated at once. At most once per
+    /// `MISS_RELOAD_INTERVAL` whatever strangers send; concurrent misses wait for one read.
+    /// Whether the table was read.
+    pub async fn reload_after_miss(&self) -> bool {
+        if self.static_key.is_some() {
+            return false;
+        }
+        let mut last = self.last_miss_reload.lock().await;
+        if last.is_some_and(|at| at.elapsed() < MISS_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match self.reload().await {
+            Ok(()) => true,
+            Err(error) => {
+                log::warn!("reloading signing keys for an unknown kid failed: {error:#}");
+                false
+            }
+        }
     }
 
     /// Reloads every `interval` until the process ends, pruning expired keys as it goes.

@@ -311,6 +311,29 @@ impl TokenService {
         self.verify_signature(token, true)
     }
 
+    /// Like `verify_token`; a token signed with a key this instance has not loaded yet (another
+    /// instance's newly activated key) makes it re-read its keys once and try again.
+    pub async fn verify_token_reloading(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let first = self.verify_token(token);
+        if first.is_ok() || !self.names_unknown_kid(token) {
+            return first;
+        }
+        if self.keys.reload_after_miss().await {
+            self.verify_token(token)
+        } else {
+            first
+        }
+    }
+
+    /// Whether the token's header names a `kid` this instance holds no key for.
+    fn names_unknown_kid(&self, token: &str) -> bool {
+        token.len() <= MAX_TOKEN_BYTES
+            && jsonwebtoken::decode_header(token)
+                .ok()
+                .and_then(|header| header.kid)
+                .is_some_and(|kid| self.keys.find(&kid).is_none())
+    }
+
     /// Verifies everything but expiry (for revocation of a token that may have just expired).
     pub fn verify_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, TokenError> {
         self.verify_signature(token, false)

@@ -221,13 +221,16 @@ impl TestApp {
 
     /// A second authd on the same database, as behind a load balancer.
     pub async fn another_instance(&self) -> TestApp {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// A second authd on the same database, with settings of its own.
+    pub async fn another_instance_with(&self, customize: impl FnOnce(&mut Settings)) -> TestApp {
         let secret = self.introspector_secret().await;
-        let other = Self::start_with_clock(
-            self.settings.clone(),
-            self.database.clone(),
-            self.clock.clone(),
-        )
-        .await;
+        let mut settings = self.settings.clone();
+        customize(&mut settings);
+        let other =
+            Self::start_with_clock(settings, self.database.clone(), self.clock.clone()).await;
         other.introspector.set(secret).expect("fresh instance");
         other
     }

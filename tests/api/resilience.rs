@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use authd::config::DatabaseUrl;
 use authd::tokens::KeyManager;
+use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -228,7 +229,65 @@ async fn two_instances_on_one_database_behave_as_one_service(backend: Backend) {
     }
 }
 
-backend_tests!(two_instances_on_one_database_behave_as_one_service);
+/// A key activated at once on one instance: the other accepts its tokens at the first one it
+/// sees, not at its next periodic reload (an hour away here).
+async fn a_token_under_another_instances_new_key_verifies_at_once(backend: Backend) {
+    let slow = TestApp::spawn_with(backend, |s| {
+        s.tokens.issuer = Some("http://authd.test".into());
+        s.keys.reload_interval_ms = 3_600_000;
+    })
+    .await;
+    let quick = slow
+        .another_instance_with(|s| s.keys.reload_interval_ms = 100)
+        .await;
+    let password = slow.seed_alice().await;
+
+    // Unknown kids cost strangers nothing: each is refused, and the key table is re-read at
+    // most once a second whatever they send.
+    let forged = {
+        let real = quick.password_token("alice", password).await;
+        let real = real["access_token"].as_str().unwrap().to_owned();
+        let (_, rest) = real.split_once('.').unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"typ":"at+jwt","alg":"EdDSA","kid":"no-such-key"}"#);
+        format!("{header}.{rest}")
+    };
+    let refusals = futures_util::future::join_all((0..20).map(|_| slow.introspect(&forged))).await;
+    assert!(refusals.iter().all(|answer| answer["active"] == false));
+
+    let rotated = KeyManager::start(slow.store.clone(), &slow.settings)
+        .await
+        .unwrap()
+        .rotate(Some(jsonwebtoken::Algorithm::EdDSA), true)
+        .await
+        .unwrap()
+        .remove(0);
+    let start = Instant::now();
+    let access = loop {
+        let token = quick.password_token("alice", password).await;
+        let access = token["access_token"].as_str().unwrap().to_owned();
+        if jsonwebtoken::decode_header(&access).unwrap().kid.unwrap() == rotated.kid {
+            break access;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the quick instance did not pick up the rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The forged burst above may have spent this second's re-read.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        slow.introspect(&access).await["active"],
+        true,
+        "a token under the new key verifies on the instance that has not reloaded"
+    );
+}
+
+backend_tests!(
+    two_instances_on_one_database_behave_as_one_service,
+    a_token_under_another_instances_new_key_verifies_at_once
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_then_exits() {
