@@ -284,9 +284,24 @@ async fn a_token_under_another_instances_new_key_verifies_at_once(backend: Backe
     );
 }
 
+/// What strangers can make an instance do with made-up kids: at most one read of the key table a
+/// second, however many arrive at once.
+async fn unknown_kids_reread_the_key_table_at_most_once_a_second(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = KeyManager::start(app.store.clone(), &app.settings)
+        .await
+        .unwrap();
+    let reads = futures_util::future::join_all((0..50).map(|_| keys.reload_after_miss())).await;
+    assert_eq!(reads.iter().filter(|read| **read).count(), 1, "{reads:?}");
+    assert!(!keys.reload_after_miss().await, "again within the second");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(keys.reload_after_miss().await, "a second later");
+}
+
 backend_tests!(
     two_instances_on_one_database_behave_as_one_service,
-    a_token_under_another_instances_new_key_verifies_at_once
+    a_token_under_another_instances_new_key_verifies_at_once,
+    unknown_kids_reread_the_key_table_at_most_once_a_second
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
