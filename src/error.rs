@@ -145,6 +145,11 @@ impl OAuthError {
     pub fn invalid_request(description: impl Into<String>) -> Self {
         OAuthError::InvalidRequest(description.into())
     }
+
+    /// Shorthand for `InvalidGrant`.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        OAuthError::InvalidGrant(description.into())
+    }
 }
 
 impl ResponseError for OAuthError {

@@ -26,9 +26,12 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// Why a token was not accepted. Callers treat every variant alike (inactive / 401).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// Not a well-formed JWT, wrong `typ`, unknown `kid`, bad signature or claims.
+    /// Not a well-formed JWT, wrong `typ`, no `kid`, bad signature or claims.
     #[error("token is invalid: {0}")]
     Invalid(&'static str),
+    /// Its `kid` names no key this instance holds (revoked, expired, or not loaded yet).
+    #[error("token is invalid: unknown kid")]
+    UnknownKey,
     /// Signature fine, but expired or not yet valid.
     #[error("token is expired or not yet valid")]
     Expired,
@@ -314,24 +317,12 @@ impl TokenService {
     /// Like `verify_token`; a token signed with a key this instance has not loaded yet (another
     /// instance's newly activated key) makes it re-read its keys once and try again.
     pub async fn verify_token_reloading(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        let first = self.verify_token(token);
-        if first.is_ok() || !self.names_unknown_kid(token) {
-            return first;
+        match self.verify_token(token) {
+            Err(TokenError::UnknownKey) if self.keys.reload_after_miss().await => {
+                self.verify_token(token)
+            }
+            other => other,
         }
-        if self.keys.reload_after_miss().await {
-            self.verify_token(token)
-        } else {
-            first
-        }
-    }
-
-    /// Whether the token's header names a `kid` this instance holds no key for.
-    fn names_unknown_kid(&self, token: &str) -> bool {
-        token.len() <= MAX_TOKEN_BYTES
-            && jsonwebtoken::decode_header(token)
-                .ok()
-                .and_then(|header| header.kid)
-                .is_some_and(|kid| self.keys.find(&kid).is_none())
     }
 
     /// Verifies everything but expiry (for revocation of a token that may have just expired).
@@ -361,10 +352,7 @@ impl TokenService {
             return Err(TokenError::Invalid("typ is not at+jwt"));
         }
         let kid = header.kid.ok_or(TokenError::Invalid("no kid"))?;
-        let key = self
-            .keys
-            .find(&kid)
-            .ok_or(TokenError::Invalid("unknown kid"))?;
+        let key = self.keys.find(&kid).ok_or(TokenError::UnknownKey)?;
         // RFC 8725 section 3.1: the key decides the algorithm, never the token.
         let mut validation = Validation::new(key.algorithm);
         validation.leeway = self.leeway;

@@ -25,10 +25,6 @@ use crate::signin::code::open_code;
 use crate::store::{AuthorizationCode, CodeClaim, NewCodeFamily};
 use crate::tokens::{Authentication, Grant, TokenSubject, mint_new_family};
 
-fn invalid(description: &str) -> OAuthError {
-    OAuthError::InvalidGrant(description.to_owned())
-}
-
 /// Exchanges a code for tokens.
 pub async fn grant(
     form: &OAuthForm,
@@ -37,7 +33,9 @@ pub async fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("code")?;
     let Some(code) = open_code(ctx.page_keys, presented) else {
-        return Err(invalid("the code is invalid, expired or used"));
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or used",
+        ));
     };
     // Codes expire by the flows' clock; tokens are stamped with the wall clock.
     let now = ctx.clock.now();
@@ -73,14 +71,14 @@ pub async fn grant(
     let offline = claim.is_offline();
     if !ctx.code_writer.claim(claim).await? {
         // Redeemed before (by this request's twin, or a thief), or its user or session ended.
-        let ended = invalid("the user's sessions have ended");
+        let ended = OAuthError::invalid_grant("the user's sessions have ended");
         return Err(refusal(ctx, &code, ended).await?);
     }
     // Claims from the cached user; the redemption checked, fresh, that the user is enabled and
     // at the code's generation.
     let user = match ctx.cache.user(ctx.store, &code.user_id).await? {
         Some(user) => user,
-        None => return Err(invalid("the user's sessions have ended")),
+        None => return Err(OAuthError::invalid_grant("the user's sessions have ended")),
     };
     let scope = ScopeSet::parse(&code.scope)
         .map_err(|e| OAuthError::Internal(anyhow::anyhow!("sealed code scope: {e}")))?;
@@ -144,23 +142,25 @@ fn mismatch(
     verifier: Option<&str>,
 ) -> Option<OAuthError> {
     if code.client_id != client.client_id || code.client_registration != client.registration {
-        return Some(invalid("the code was issued to another client"));
+        return Some(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if code.expires_at <= now {
-        return Some(invalid("the code has expired"));
+        return Some(OAuthError::invalid_grant("the code has expired"));
     }
     if let Some(refused) = redirect_uri_refusal(code, presented_uri) {
         return Some(refused);
     }
     match (&code.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) if !verifier_matches(verifier, challenge) => {
-            Some(invalid("the code_verifier does not match"))
-        }
+        (Some(challenge), Some(verifier)) if !verifier_matches(verifier, challenge) => Some(
+            OAuthError::invalid_grant("the code_verifier does not match"),
+        ),
         (Some(_), None) => Some(OAuthError::invalid_request(
             "code_verifier is required: the authorization request used PKCE",
         )),
         // RFC 9700 section 2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => Some(invalid(
+        (None, Some(_)) => Some(OAuthError::invalid_grant(
             "the authorization request carried no code_challenge",
         )),
         _ => None,
@@ -190,19 +190,21 @@ async fn refusal(
         "authorization code of client {} was used twice",
         code.client_id
     );
-    Ok(invalid("the code was already used; its tokens are revoked"))
+    Ok(OAuthError::invalid_grant(
+        "the code was already used; its tokens are revoked",
+    ))
 }
 
 /// `redirect_uri` must be the one sent to /authorize; when none was sent, it may be omitted.
 fn redirect_uri_refusal(code: &AuthorizationCode, presented: Option<&str>) -> Option<OAuthError> {
     match (&code.redirect_uri, presented) {
         (Some(sent), Some(presented)) if sent == presented => None,
-        (Some(_), _) => Some(invalid(
+        (Some(_), _) => Some(OAuthError::invalid_grant(
             "redirect_uri must be the one sent with the authorization request",
         )),
-        (None, Some(presented)) if presented != code.delivered_to => Some(invalid(
-            "redirect_uri does not match the authorization request",
-        )),
+        (None, Some(presented)) if presented != code.delivered_to => Some(
+            OAuthError::invalid_grant("redirect_uri does not match the authorization request"),
+        ),
         (None, _) => None,
     }
 }

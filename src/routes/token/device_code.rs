@@ -26,10 +26,6 @@ use crate::routes::OAuthForm;
 use crate::store::{DeviceCode, DevicePoll, User};
 use crate::tokens::Authentication;
 
-fn invalid(description: &str) -> OAuthError {
-    OAuthError::InvalidGrant(description.to_owned())
-}
-
 /// Answers one poll: tokens once the person approved, else the section 3.5 error.
 pub async fn grant(
     form: &OAuthForm,
@@ -50,7 +46,7 @@ pub async fn grant(
         .await?;
     let code = match poll {
         // Another client's code is as unknown to this one as a made-up one.
-        DevicePoll::Unknown => return Err(invalid("the device code is invalid")),
+        DevicePoll::Unknown => return Err(OAuthError::invalid_grant("the device code is invalid")),
         DevicePoll::TooSoon(code) if code.expires_at > now => {
             return Err(OAuthError::SlowDown(format!(
                 "polling too fast: wait {} seconds between requests",
@@ -76,7 +72,11 @@ pub async fn grant(
                 "the user denied the device".into(),
             ));
         }
-        _ => return Err(invalid("the device code was already used")),
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "the device code was already used",
+            ));
+        }
     }
     // RFC 8707 section 2.2: the resources asked for at device authorization, or some of them.
     let granted = ResourceUri::parse_list(&code.resources.split_whitespace().collect::<Vec<_>>())
@@ -85,7 +85,7 @@ pub async fn grant(
     spend_proof(ctx).await?;
     let Some(redeemed) = ctx.store.redeem_device_code(&device_code_hash, now).await? else {
         // A concurrent poll redeemed it, or its user was disabled or changed their password.
-        return Err(invalid(
+        return Err(OAuthError::invalid_grant(
             "the device code was already used, or its approval no longer stands",
         ));
     };
@@ -114,7 +114,7 @@ async fn issue(
     )
     .map_err(|e| anyhow::anyhow!("stored device code scope: {e}"))?;
     let Some(user) = ctx.cache.user(ctx.store, user_id).await? else {
-        return Err(invalid("the user no longer exists"));
+        return Err(OAuthError::invalid_grant("the user no longer exists"));
     };
     // The approval's generation, which the redemption just found current: a password change
     // since makes these tokens unusable.
