@@ -202,7 +202,23 @@ async fn two_instances_on_one_database_behave_as_one_service(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let rotated = KeyManager::start(a.store.clone(), &a.settings)
+    let access = token_under_a_key_rotated_now(&b, password, Duration::from_secs(2)).await;
+    assert_eq!(
+        a.introspect(&access).await["active"],
+        true,
+        "B's new-key token verifies on A"
+    );
+}
+
+/// Activates a new EdDSA key at once in `signer`'s database, as `authd keys rotate --now` on
+/// another machine would, and returns alice's first access token `signer` signs with it, which it
+/// must do within `within` (its periodic reload).
+async fn token_under_a_key_rotated_now(
+    signer: &TestApp,
+    password: &str,
+    within: Duration,
+) -> String {
+    let rotated = KeyManager::start(signer.store.clone(), &signer.settings)
         .await
         .unwrap()
         .rotate(Some(jsonwebtoken::Algorithm::EdDSA), true)
@@ -211,19 +227,14 @@ async fn two_instances_on_one_database_behave_as_one_service(backend: Backend) {
         .remove(0);
     let start = Instant::now();
     loop {
-        let token = b.password_token("alice", password).await;
+        let token = signer.password_token("alice", password).await;
         let access = token["access_token"].as_str().unwrap().to_owned();
         if jsonwebtoken::decode_header(&access).unwrap().kid.unwrap() == rotated.kid {
-            assert_eq!(
-                a.introspect(&access).await["active"],
-                true,
-                "B's new-key token verifies on A"
-            );
-            break;
+            return access;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "B did not pick up the rotation within 2 s"
+            start.elapsed() < within,
+            "the signing instance did not pick up the rotation within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -255,26 +266,7 @@ async fn a_token_under_another_instances_new_key_verifies_at_once(backend: Backe
     let refusals = futures_util::future::join_all((0..20).map(|_| slow.introspect(&forged))).await;
     assert!(refusals.iter().all(|answer| answer["active"] == false));
 
-    let rotated = KeyManager::start(slow.store.clone(), &slow.settings)
-        .await
-        .unwrap()
-        .rotate(Some(jsonwebtoken::Algorithm::EdDSA), true)
-        .await
-        .unwrap()
-        .remove(0);
-    let start = Instant::now();
-    let access = loop {
-        let token = quick.password_token("alice", password).await;
-        let access = token["access_token"].as_str().unwrap().to_owned();
-        if jsonwebtoken::decode_header(&access).unwrap().kid.unwrap() == rotated.kid {
-            break access;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the quick instance did not pick up the rotation"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let access = token_under_a_key_rotated_now(&quick, password, Duration::from_secs(5)).await;
     // The forged burst above may have spent this second's re-read.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
