@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 
 use crate::domain::GrantType;
 use crate::store::{Store, Swept};
@@ -319,26 +317,37 @@ fn method_label(method: &Method) -> &'static str {
         .map_or("other", |standard| standard.as_str())
 }
 
-/// Middleware recording each request's route pattern, status and latency.
-pub async fn record_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    // The route pattern, not the path (unmatched paths share one label): label values must not
-    // grow with user input.
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.call(request).await?;
-    METRICS.observe_request(
-        method,
-        route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    Ok(response)
+/// A request on its way in, counted in the request histogram once its answer is ready (see
+/// `net::edge`).
+pub struct RequestTimer {
+    started: Instant,
+    method: &'static str,
+    route: String,
+}
+
+impl RequestTimer {
+    /// Starts timing `request`.
+    pub fn begin(request: &ServiceRequest) -> Self {
+        Self {
+            started: Instant::now(),
+            method: method_label(request.method()),
+            // The route pattern, not the path (unmatched paths share one label): label values
+            // must not grow with user input.
+            route: request
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        }
+    }
+
+    /// Counts the answer.
+    pub fn finish<B>(self, response: &ServiceResponse<B>) {
+        METRICS.observe_request(
+            self.method,
+            self.route,
+            response.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 #[cfg(test)]

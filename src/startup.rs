@@ -16,8 +16,7 @@ use crate::credentials::{DeviceCookies, LockoutPolicy, PasswordHasher};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::janitor::spawn_janitor;
 use crate::logout_delivery::spawn_logout_delivery;
-use crate::metrics::record_request;
-use crate::net::{AllowedOrigins, ConnectionLimiter, answer_cors, enforce_body_deadline};
+use crate::net::{AllowedOrigins, ConnectionLimiter};
 use crate::routes;
 use crate::store::Store;
 use crate::tokens::{KeyManager, TokenService};
@@ -160,17 +159,8 @@ impl Application {
         };
         let mut server = HttpServer::new(move || {
             App::new()
-                // Innermost, so the request log and metrics see its 408.
-                .wrap(actix_web::middleware::from_fn(enforce_body_deadline))
-                // RFC 9449 section 8.2: a fresh DPoP nonce with every DPoP answer.
-                .wrap(actix_web::middleware::from_fn(crate::dpop::offer_nonce))
-                // Outside the deadline, so a 408 to a browser client still carries CORS headers.
-                .wrap(actix_web::middleware::from_fn(answer_cors))
-                .wrap(actix_web::middleware::from_fn(record_request))
-                // Paths only: query strings may carry tokens, which never reach a log.
-                .wrap(actix_web::middleware::from_fn(
-                    crate::net::access_log::log_request,
-                ))
+                // The access log, metrics, CORS, DPoP nonces and the body deadline, in one layer.
+                .wrap(actix_web::middleware::from_fn(crate::net::edge))
                 .app_data(web::PayloadConfig::new(form_limit))
                 .app_data(store_data.clone())
                 .app_data(tokens.clone())

@@ -20,7 +20,7 @@ use aws_lc_rs::hkdf;
 
 pub use error::DpopError;
 pub use jwk::sha256_base64url;
-pub use nonce_header::offer_nonce;
+pub use nonce_header::{nonce_to_offer, offer_nonce};
 pub use proof::VerifiedProof;
 pub use resource::{Scheme, confirm_presentation, invalid_token};
 

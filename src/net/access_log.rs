@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::http::Method;
 use actix_web::web::Data;
 
 use crate::config::Settings;
@@ -21,37 +21,54 @@ use crate::routes::client_ip::client_ip;
 /// The log target; filter it with `RUST_LOG`.
 pub const TARGET: &str = "authd::access";
 
-/// Logs each request once its answer is ready.
-pub async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !log::log_enabled!(target: TARGET, log::Level::Info) {
-        return next.call(request).await;
+/// A request on its way in, logged once its answer is ready (see `net::edge`).
+pub struct AccessLine {
+    started: Instant,
+    address: Option<String>,
+    method: Method,
+    path: String,
+}
+
+impl AccessLine {
+    /// Notes what the line will say of the request; `None` while the target is filtered out.
+    pub fn begin(request: &ServiceRequest) -> Option<Self> {
+        if !log::log_enabled!(target: TARGET, log::Level::Info) {
+            return None;
+        }
+        let trust_forwarded_for = request
+            .app_data::<Data<Settings>>()
+            .is_some_and(|settings| settings.security.trust_forwarded_for);
+        Some(Self {
+            started: Instant::now(),
+            address: client_ip(request.request(), trust_forwarded_for),
+            method: request.method().clone(),
+            path: request.path().to_owned(),
+        })
     }
-    let started = Instant::now();
-    let trust_forwarded_for = request
-        .app_data::<Data<Settings>>()
-        .is_some_and(|settings| settings.security.trust_forwarded_for);
-    let address = client_ip(request.request(), trust_forwarded_for);
-    let method = request.method().clone();
-    let path = request.path().to_owned();
-    let response = next.call(request).await?;
-    let millis = started.elapsed().as_secs_f64() * 1000.0;
-    let status = response.status().as_u16();
-    let peer = address.as_deref().unwrap_or("-");
-    match response.response().body().size() {
-        BodySize::Sized(bytes) => {
-            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis:.3}ms");
-        }
-        BodySize::None => {
-            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis:.3}ms");
-        }
-        BodySize::Stream => {
-            log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis:.3}ms");
+
+    /// Logs the line for `response`.
+    pub fn finish<B: MessageBody>(self, response: &ServiceResponse<B>) {
+        let Self {
+            started,
+            address,
+            method,
+            path,
+        } = self;
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let status = response.status().as_u16();
+        let peer = address.as_deref().unwrap_or("-");
+        match response.response().body().size() {
+            BodySize::Sized(bytes) => {
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis:.3}ms");
+            }
+            BodySize::None => {
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis:.3}ms");
+            }
+            BodySize::Stream => {
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis:.3}ms");
+            }
         }
     }
-    Ok(response)
 }
 
 #[cfg(test)]
@@ -94,7 +111,7 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .app_data(Data::new(settings))
-                .wrap(actix_web::middleware::from_fn(log_request))
+                .wrap(actix_web::middleware::from_fn(crate::net::edge))
                 .route(
                     path,
                     web::get().to(|| async { HttpResponse::Ok().body("ok") }),

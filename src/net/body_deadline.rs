@@ -8,11 +8,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::{ConnectionType, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use tokio::time::{Instant, Sleep, sleep_until};
@@ -45,50 +44,65 @@ impl ResponseError for BodyTimeout {
 /// The unread rest of a payload whose deadline passed; `None` while the deadline holds.
 type Leftover = Rc<RefCell<Option<Payload>>>;
 
-/// Middleware ending a request whose body is not complete `server.request_body_timeout_secs`
-/// after its head arrived: 408, and the connection closed.
-pub async fn enforce_body_deadline(
-    mut request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, ClosingBody>>, actix_web::Error> {
-    let seconds = request
-        .app_data::<Data<Settings>>()
-        .map(|settings| settings.server.request_body_timeout_secs);
-    let payload = request.take_payload();
-    let (Some(seconds), false) = (seconds, matches!(payload, Payload::None)) else {
-        request.set_payload(payload);
-        return Ok(next.call(request).await?.map_into_left_body());
-    };
-    let leftover = Leftover::default();
-    let stream = DeadlineStream {
-        inner: payload,
-        deadline: Instant::now() + Duration::from_secs(seconds),
-        timer: None,
-        leftover: leftover.clone(),
-    };
-    request.set_payload(Payload::Stream {
-        payload: Box::pin(stream),
-    });
-    let result = next.call(request).await;
-    let Some(unread) = leftover.take() else {
-        return Ok(result?.map_into_left_body());
-    };
-    match result {
-        Ok(response) => Ok(response
-            .error_response(BodyTimeout(seconds))
-            .map_body(|_, body| ClosingBody {
-                body,
-                _unread: unread,
-            })
-            .map_into_right_body()),
-        Err(_) => Err(BodyTimeout(seconds).into()),
+/// A request body under its deadline: a request whose body is not complete
+/// `server.request_body_timeout_secs` after its head arrived ends with 408, and the connection
+/// closed (see `net::edge`).
+pub struct BodyDeadline {
+    seconds: u64,
+    leftover: Leftover,
+}
+
+impl BodyDeadline {
+    /// Puts the body of `request`, if it has one, under the deadline.
+    pub fn arm(request: &mut ServiceRequest) -> Option<Self> {
+        let seconds = request
+            .app_data::<Data<Settings>>()
+            .map(|settings| settings.server.request_body_timeout_secs)?;
+        let payload = request.take_payload();
+        if matches!(payload, Payload::None) {
+            request.set_payload(payload);
+            return None;
+        }
+        let leftover = Leftover::default();
+        let stream = DeadlineStream {
+            inner: payload,
+            deadline: Instant::now() + Duration::from_secs(seconds),
+            timer: None,
+            leftover: leftover.clone(),
+        };
+        request.set_payload(Payload::Stream {
+            payload: Box::pin(stream),
+        });
+        Some(Self { seconds, leftover })
+    }
+
+    /// The handler's answer, or the 408 when the deadline passed while it read the body.
+    pub fn settle<B: MessageBody + 'static>(
+        deadline: Option<Self>,
+        result: Result<ServiceResponse<B>, actix_web::Error>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        let Some((seconds, unread)) =
+            deadline.and_then(|armed| Some((armed.seconds, armed.leftover.take()?)))
+        else {
+            return Ok(result?.map_into_boxed_body());
+        };
+        match result {
+            Ok(response) => Ok(response
+                .error_response(BodyTimeout(seconds))
+                .map_body(|_, body| ClosingBody {
+                    body,
+                    _unread: unread,
+                })
+                .map_into_boxed_body()),
+            Err(_) => Err(BodyTimeout(seconds).into()),
+        }
     }
 }
 
 /// The 408's body. It holds the unread payload until the answer is sent: actix closes a
 /// connection whose payload is still unread then, but would keep reading a chunked one it had
 /// been told to discard, for as long as the client kept trickling it.
-pub struct ClosingBody {
+struct ClosingBody {
     body: BoxBody,
     _unread: Payload,
 }

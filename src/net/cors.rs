@@ -13,11 +13,9 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::web::Data;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -150,55 +148,81 @@ fn preflight_response(origin: &str, methods: &'static str) -> HttpResponse {
         .finish()
 }
 
-/// Middleware answering preflights and adding `Access-Control-Allow-Origin` on the CORS paths.
-/// Every response there carries `Vary: Origin`, so a shared cache never hands one origin's answer
-/// to another.
-pub async fn answer_cors(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(methods) = cors_methods(request.path()) else {
-        return Ok(next.call(request).await?.map_into_left_body());
-    };
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let allowed = match (&origin, request.app_data::<Data<AllowedOrigins>>()) {
-        (Some(origin), Some(origins)) => origins.allows(origin).await,
-        _ => false,
-    };
-    let is_preflight = request.method() == Method::OPTIONS
-        && origin.is_some()
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response = if is_preflight {
-        let answer = match (&origin, allowed) {
-            (Some(origin), true) => preflight_response(origin, methods),
-            _ => ApiError::Forbidden("this origin may not call authd from a browser".into())
-                .error_response(),
-        };
-        request.into_response(answer).map_into_right_body()
-    } else {
-        // Handlers answer errors as responses, so these get the headers too. (The request cannot
-        // be kept to wrap an `Err`: routing needs it unshared.)
-        next.call(request).await?.map_into_left_body()
-    };
-    let headers = response.headers_mut();
+/// Every answer on a CORS path carries `Vary: Origin`, so a shared cache never hands one origin's
+/// answer to another.
+fn vary_by_origin(headers: &mut HeaderMap) {
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let (Some(origin), true, false) = (&origin, allowed, is_preflight)
-        && let Ok(value) = HeaderValue::from_str(origin)
-    {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        // Script must read DPoP nonces and challenges (RFC 9449 section 8).
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
-        );
+}
+
+/// What CORS makes of one request (see `net::edge`).
+pub enum Cors {
+    /// Not a CORS path: nothing to add.
+    NotHere,
+    /// A preflight, answered here without reaching a handler.
+    Preflight(HttpResponse),
+    /// A request on a CORS path; its answer gets the headers.
+    Answer {
+        /// The `Origin` it came from, if any.
+        origin: Option<String>,
+        /// Whether some client allows that origin.
+        allowed: bool,
+    },
+}
+
+impl Cors {
+    /// Reads the request's origin and, on a CORS path, whether a client allows it; answers
+    /// preflights.
+    pub async fn check(request: &ServiceRequest) -> Self {
+        let Some(methods) = cors_methods(request.path()) else {
+            return Self::NotHere;
+        };
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let allowed = match (&origin, request.app_data::<Data<AllowedOrigins>>()) {
+            (Some(origin), Some(origins)) => origins.allows(origin).await,
+            _ => false,
+        };
+        let is_preflight = request.method() == Method::OPTIONS
+            && request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        match (origin, is_preflight) {
+            (Some(origin), true) => {
+                let mut answer = if allowed {
+                    preflight_response(&origin, methods)
+                } else {
+                    ApiError::Forbidden("this origin may not call authd from a browser".into())
+                        .error_response()
+                };
+                vary_by_origin(answer.headers_mut());
+                Self::Preflight(answer)
+            }
+            (origin, _) => Self::Answer { origin, allowed },
+        }
     }
-    Ok(response)
+
+    /// Adds the headers to a handler's answer on a CORS path (handlers answer errors as
+    /// responses, so those get them too). A preflight's answer is complete already.
+    pub fn finish(self, headers: &mut HeaderMap) {
+        let Self::Answer { origin, allowed } = self else {
+            return;
+        };
+        vary_by_origin(headers);
+        if let Some(value) = origin
+            .filter(|_| allowed)
+            .and_then(|origin| HeaderValue::from_str(&origin).ok())
+        {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            // Script must read DPoP nonces and challenges (RFC 9449 section 8).
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED_HEADERS),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
