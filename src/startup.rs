@@ -147,6 +147,22 @@ impl Application {
             tokens.keys().page_secret(),
         )?);
         let dpop_upkeep = dpop.clone();
+        let token_services = web::Data::new(routes::TokenServices {
+            store: store.clone(),
+            hasher: hasher.clone(),
+            tokens: tokens.clone(),
+            settings: settings.clone(),
+            cache: cache.clone(),
+            audit: audit.clone(),
+            lockout: lockout.clone(),
+            device_cookies: device_cookies.clone(),
+            clock: clock.clone(),
+            code_writer: code_writer.clone(),
+            page_keys: page_keys.clone(),
+            totp_sealer: totp_sealer.clone(),
+            resources: resources.clone(),
+            dpop: dpop.clone(),
+        });
         let openapi = web::Data::new(routes::openapi::OpenApiJson(
             routes::openapi_document().to_json()?,
         ));
@@ -179,6 +195,7 @@ impl Application {
                 .app_data(totp_sealer.clone())
                 .app_data(code_writer.clone())
                 .app_data(dpop.clone())
+                .app_data(token_services.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT_BYTES)

@@ -20,6 +20,7 @@ mod well_known;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use form::{FormBody, OAuthForm};
+pub use token::TokenServices;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
