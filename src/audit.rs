@@ -14,7 +14,7 @@ use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
 const QUEUE_CAPACITY: usize = 8_192;
-/// Most events written in one statement: 8 parameters each, within SQLite's 32,766 and
+/// Most events written in one statement: 9 parameters each, within SQLite's 32,766 and
 /// PostgreSQL's 65,535, and more than a LINGER's worth at 30,000 tokens/s.
 const BATCH_SIZE: usize = 1_000;
 /// How long the writer gathers events before a commit. Each commit costs a WAL write and a
@@ -103,6 +103,7 @@ impl QueuedEvent {
             client_id: event.client_id.map(|c| truncate(c, 128)),
             ip: event.ip,
             detail: event.detail.map(|d| truncate(d, 512)),
+            occurrences: 1,
         }
     }
 }
