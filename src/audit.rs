@@ -1,8 +1,13 @@
 //! The audit trail: who did what, when, from where. Never secrets, tokens or hashes.
 //!
 //! Events are queued and written in batches by one background task, so recording an event
-//! never adds a database round trip to the request that caused it.
+//! never adds a database round trip to the request that caused it. Events marked coalescing
+//! (client_credentials issuance, one per machine token) are merged there: identical ones of one
+//! batch and one second become one row with a count.
 
+use std::collections::HashMap;
+use std::collections::hash_map::{Entry, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +19,9 @@ use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
 const QUEUE_CAPACITY: usize = 8_192;
-/// Most events written in one statement: 8 parameters each, within SQLite's 32,766 and
-/// PostgreSQL's 65,535, and more than a LINGER's worth at 30,000 tokens/s.
+/// Most events taken into one batch, so also most rows written in one statement: 9 parameters
+/// each (9,000), within SQLite's 32,766 and PostgreSQL's 65,535, and more than a LINGER's worth at
+/// 30,000 tokens/s.
 const BATCH_SIZE: usize = 1_000;
 /// How long the writer gathers events before a commit. Each commit costs a WAL write and a
 /// flush whatever it carries: the client_credentials profile (one event per token) spent about a
@@ -38,6 +44,8 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     /// Short detail; never a secret.
     pub detail: Option<String>,
+    /// Whether the writer may merge this event with identical ones (see `coalescing`).
+    pub coalescing: bool,
 }
 
 impl AuditEvent {
@@ -78,6 +86,15 @@ impl AuditEvent {
         self.detail = Some(detail.into());
         self
     }
+
+    /// Lets the writer store this event and identical coalescing events of the same batch and
+    /// the same second as one row counting them (`occurrences`), which then has the first one's
+    /// id and time. Only for high-volume machine events, where a row per event is most of the
+    /// cost of recording it and its time within the second tells nobody anything.
+    pub fn coalescing(mut self) -> Self {
+        self.coalescing = true;
+        self
+    }
 }
 
 /// An event as queued: stamped with its time, given its id and trimmed by the writer.
@@ -87,6 +104,39 @@ struct QueuedEvent {
 }
 
 impl QueuedEvent {
+    /// Cuts values to what a row holds, so that identical rows come from equal events.
+    fn trimmed(mut self) -> Self {
+        let event = &mut self.event;
+        for (value, max_chars) in [
+            (&mut event.actor, 128),
+            (&mut event.subject, 128),
+            (&mut event.client_id, 128),
+            (&mut event.detail, 512),
+        ] {
+            *value = value.take().map(|v| truncate(v, max_chars));
+        }
+        self
+    }
+
+    /// The wall-clock second within which coalescing events merge.
+    fn second(&self) -> i64 {
+        self.at_ms.div_euclid(1000)
+    }
+
+    /// Whether `row` is this event's row: same fields and same second (`row` came from a
+    /// trimmed event, and so has this one, so the fields compare as stored).
+    fn repeats(&self, row: &AuditRecord) -> bool {
+        let event = &self.event;
+        row.at_ms.div_euclid(1000) == self.second()
+            && row.action == event.action
+            && row.actor == event.actor
+            && row.subject == event.subject
+            && row.client_id == event.client_id
+            && row.ip == event.ip
+            && row.detail == event.detail
+    }
+
+    /// The row of a trimmed event, standing for that one event.
     fn into_record(self) -> AuditRecord {
         let event = self.event;
         AuditRecord {
@@ -98,12 +148,73 @@ impl QueuedEvent {
             id: uuid::Uuid::now_v7().to_string(),
             at_ms: self.at_ms,
             action: event.action.to_owned(),
-            actor: event.actor.map(|a| truncate(a, 128)),
-            subject: event.subject.map(|s| truncate(s, 128)),
-            client_id: event.client_id.map(|c| truncate(c, 128)),
+            actor: event.actor,
+            subject: event.subject,
+            client_id: event.client_id,
             ip: event.ip,
-            detail: event.detail.map(|d| truncate(d, 512)),
+            detail: event.detail,
+            occurrences: 1,
         }
+    }
+}
+
+/// The events taken for one write, as rows.
+struct Batch {
+    rows: Vec<AuditRecord>,
+    /// How many events the rows stand for.
+    events: usize,
+    /// Coalescing rows by a hash of their fields and second: the index of the first such row.
+    /// A hash collision only costs a row: the fields are compared before a merge.
+    coalescing: HashMap<u64, usize>,
+    hasher: RandomState,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            rows: Vec::with_capacity(BATCH_SIZE),
+            events: 0,
+            coalescing: HashMap::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Adds an event: to the row of an identical coalescing event of the same second when there
+    /// is one, else as a new row at the end.
+    fn push(&mut self, queued: QueuedEvent) {
+        self.events += 1;
+        let queued = queued.trimmed();
+        if queued.event.coalescing {
+            let event = &queued.event;
+            let key = self.hasher.hash_one((
+                queued.second(),
+                event.action,
+                &event.actor,
+                &event.subject,
+                &event.client_id,
+                &event.ip,
+                &event.detail,
+            ));
+            match self.coalescing.entry(key) {
+                Entry::Occupied(first) => {
+                    let row = &mut self.rows[*first.get()];
+                    if queued.repeats(row) {
+                        row.occurrences += 1;
+                        return;
+                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(self.rows.len());
+                }
+            }
+        }
+        self.rows.push(queued.into_record());
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.events = 0;
+        self.coalescing.clear();
     }
 }
 
@@ -156,30 +267,28 @@ impl AuditLog {
 }
 
 /// Writes a batch, waiting out database outages (nothing is lost to an outage). A batch the
-/// database refuses outright is retried event by event, so one bad event cannot block the rest.
-async fn write_batch(store: &Store, batch: &mut Vec<AuditRecord>) {
+/// database refuses outright is retried row by row, so one bad event cannot block the rest.
+async fn write_batch(store: &Store, batch: &mut Batch) {
     let mut delay = Duration::from_millis(100);
-    while !batch.is_empty() {
-        match store.insert_audit_records(batch).await {
+    let (rows, events) = (&batch.rows, batch.events);
+    while !rows.is_empty() {
+        match store.insert_audit_records(rows).await {
             Ok(()) => break,
             Err(StoreError::Unavailable(sqlx::Error::PoolClosed)) => {
-                log::error!("audit trail closed; {} events not written", batch.len());
+                log::error!("audit trail closed; {events} events not written");
                 break;
             }
             Err(StoreError::Unavailable(error)) => {
-                log::warn!(
-                    "audit trail unavailable ({error}); retrying {} events",
-                    batch.len()
-                );
+                log::warn!("audit trail unavailable ({error}); retrying {events} events");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(error) => {
                 log::warn!(
-                    "writing {} audit events failed ({error}); writing them one by one",
-                    batch.len()
+                    "writing {events} audit events ({} rows) failed ({error}); writing them row by row",
+                    rows.len()
                 );
-                for record in batch.iter() {
+                for record in rows {
                     let single = std::slice::from_ref(record);
                     if let Err(error) = store.insert_audit_records(single).await {
                         log::error!(
@@ -210,9 +319,9 @@ fn truncate(mut text: String, max_chars: usize) -> String {
     text
 }
 
-fn take(message: Message, batch: &mut Vec<AuditRecord>, waiting: &mut Vec<oneshot::Sender<()>>) {
+fn take(message: Message, batch: &mut Batch, waiting: &mut Vec<oneshot::Sender<()>>) {
     match message {
-        Message::Event(queued) => batch.push(queued.into_record()),
+        Message::Event(queued) => batch.push(queued),
         Message::Flush(done) => waiting.push(done),
     }
 }
@@ -222,7 +331,7 @@ async fn write_batches(
     mut receiver: mpsc::Receiver<Message>,
     flush_requested: Arc<Notify>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    let mut batch = Batch::new();
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
         take(first, &mut batch, &mut waiting);
@@ -236,14 +345,15 @@ async fn write_batches(
             }
         }
         loop {
-            while batch.len() < BATCH_SIZE {
+            while batch.events < BATCH_SIZE {
                 let Ok(message) = receiver.try_recv() else {
                     break;
                 };
                 take(message, &mut batch, &mut waiting);
             }
-            let full = batch.len() >= BATCH_SIZE;
-            let written = batch.len() as i64;
+            let full = batch.events >= BATCH_SIZE;
+            // The gauge counts events, however many rows they became.
+            let written = batch.events as i64;
             write_batch(&store, &mut batch).await;
             METRICS.audit_queue_change(-written);
             // Every flush taken so far came after the events it waits for.
@@ -259,7 +369,146 @@ async fn write_batches(
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{AuditEvent, Batch, QueuedEvent, truncate};
+
+    /// A client_credentials issuance as the grant records it, at `at_ms`.
+    fn issued(at_ms: i64, client: &str, ip: &str, scope: &str) -> QueuedEvent {
+        QueuedEvent {
+            at_ms,
+            event: AuditEvent::new("token.issued")
+                .actor(client)
+                .client(client)
+                .ip(Some(ip.to_owned()))
+                .detail(format!("grant=client_credentials scope={scope}"))
+                .coalescing(),
+        }
+    }
+
+    fn batch_of(events: impl IntoIterator<Item = QueuedEvent>) -> Batch {
+        let mut batch = Batch::new();
+        for event in events {
+            batch.push(event);
+        }
+        batch
+    }
+
+    #[test]
+    fn identical_coalescing_events_of_one_second_are_one_row_with_the_first_ones_id_and_time() {
+        let batch = batch_of([
+            issued(5_000, "svc", "10.0.0.1", "a"),
+            issued(5_400, "svc", "10.0.0.1", "a"),
+            issued(5_999, "svc", "10.0.0.1", "a"),
+        ]);
+
+        assert_eq!(batch.events, 3);
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].occurrences, 3);
+        assert_eq!(batch.rows[0].at_ms, 5_000);
+        assert!(!batch.rows[0].id.is_empty());
+    }
+
+    #[test]
+    fn another_second_address_scope_or_client_is_another_row() {
+        let batch = batch_of([
+            issued(5_999, "svc", "10.0.0.1", "a"),
+            issued(6_000, "svc", "10.0.0.1", "a"),
+            issued(6_001, "svc", "10.0.0.2", "a"),
+            issued(6_002, "svc", "10.0.0.1", "a b"),
+            issued(6_003, "other", "10.0.0.1", "a"),
+        ]);
+
+        assert_eq!(batch.events, 5);
+        assert_eq!(batch.rows.len(), 5);
+        assert!(batch.rows.iter().all(|r| r.occurrences == 1));
+    }
+
+    #[test]
+    fn events_not_marked_coalescing_are_never_merged() {
+        let login = |at_ms| QueuedEvent {
+            at_ms,
+            event: AuditEvent::new("login.failed")
+                .actor("alice")
+                .ip(Some("10.0.0.1".to_owned())),
+        };
+        let unmarked = |at_ms| {
+            let mut event = issued(at_ms, "svc", "10.0.0.1", "a");
+            event.event.coalescing = false;
+            event
+        };
+
+        // A coalescing event merges neither into an identical unmarked one nor takes one in.
+        let batch = batch_of([
+            unmarked(5_000),
+            login(5_001),
+            login(5_002),
+            issued(5_003, "svc", "10.0.0.1", "a"),
+            unmarked(5_004),
+        ]);
+
+        assert_eq!(batch.events, 5);
+        assert_eq!(batch.rows.len(), 5);
+        assert!(batch.rows.iter().all(|r| r.occurrences == 1));
+    }
+
+    #[test]
+    fn rows_keep_the_order_of_their_first_events() {
+        let batch = batch_of([
+            issued(7_000, "one", "10.0.0.1", "a"),
+            issued(7_010, "two", "10.0.0.1", "a"),
+            issued(7_020, "one", "10.0.0.1", "a"),
+            issued(7_030, "three", "10.0.0.1", "a"),
+            issued(7_040, "two", "10.0.0.1", "a"),
+            issued(7_050, "one", "10.0.0.1", "a"),
+        ]);
+
+        let found: Vec<(i64, &str, i64)> = batch
+            .rows
+            .iter()
+            .map(|r| (r.at_ms, r.actor.as_deref().unwrap(), r.occurrences))
+            .collect();
+        assert_eq!(
+            found,
+            [(7_000, "one", 3), (7_010, "two", 2), (7_030, "three", 1)]
+        );
+        let ids: Vec<&str> = batch.rows.iter().map(|r| r.id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted, "ids are time-ordered in row order");
+    }
+
+    #[test]
+    fn a_cleared_batch_merges_nothing_into_rows_already_written() {
+        let mut batch = batch_of([issued(5_000, "svc", "10.0.0.1", "a")]);
+        batch.clear();
+
+        batch.push(issued(5_001, "svc", "10.0.0.1", "a"));
+
+        assert_eq!(batch.events, 1);
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].occurrences, 1);
+        assert_eq!(batch.rows[0].at_ms, 5_001);
+    }
+
+    #[test]
+    fn values_beyond_the_stored_length_merge_as_the_stored_rows_would_read() {
+        let long = |at_ms, tail: &str| {
+            issued(
+                at_ms,
+                &format!("{}{tail}", "c".repeat(128)),
+                "10.0.0.1",
+                "a",
+            )
+        };
+
+        let batch = batch_of([long(5_000, "x"), long(5_001, "y")]);
+
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].occurrences, 2);
+        assert_eq!(
+            batch.rows[0].actor.as_deref(),
+            Some("c".repeat(128).as_str())
+        );
+    }
 
     #[test]
     fn values_are_cut_at_a_character_count_and_lose_their_nuls() {

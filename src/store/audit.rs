@@ -23,6 +23,8 @@ pub struct AuditRecord {
     pub ip: Option<String>,
     /// Detail.
     pub detail: Option<String>,
+    /// How many identical events this row stands for (1 unless coalesced).
+    pub occurrences: i64,
 }
 
 impl Store {
@@ -46,8 +48,8 @@ impl Store {
     ) -> Result<Page<AuditRecord>, StoreError> {
         let items: Vec<AuditRecord> = with_pool!(self, pool =>
             sqlx::query_as(
-                r"select id, at_ms, action, actor, subject, client_id, ip, detail from audit_events
-                  where ($1 is null or action = $1)
+                r"select id, at_ms, action, actor, subject, client_id, ip, detail, occurrences
+                  from audit_events where ($1 is null or action = $1)
                   order by at_ms desc, id limit $2 offset $3",
             )
             .bind(action)
@@ -65,16 +67,17 @@ impl Store {
 }
 
 /// PostgreSQL: one statement whatever the batch size, prepared once per connection, with a
-/// column per array. A multi-row VALUES of 1,000 events had 8,000 parameters, parsed and planned
-/// by the server for every batch.
+/// column per array. A multi-row VALUES of 1,000 events had a parameter per field of each event,
+/// parsed and planned by the server for every batch.
 async fn insert_as_arrays(pool: &PgPool, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
     let column = |field: fn(&AuditRecord) -> Option<&str>| -> Vec<Option<&str>> {
         records.iter().map(field).collect()
     };
     sqlx::query(
-        "insert into audit_events (id, at_ms, action, actor, subject, client_id, ip, detail)
+        "insert into audit_events
+             (id, at_ms, action, actor, subject, client_id, ip, detail, occurrences)
          select * from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::text[])",
+                              $6::text[], $7::text[], $8::text[], $9::int8[])",
     )
     .bind(column(|r| Some(&r.id)))
     .bind(records.iter().map(|r| r.at_ms).collect::<Vec<i64>>())
@@ -84,6 +87,7 @@ async fn insert_as_arrays(pool: &PgPool, records: &[AuditRecord]) -> Result<(), 
     .bind(column(|r| r.client_id.as_deref()))
     .bind(column(|r| r.ip.as_deref()))
     .bind(column(|r| r.detail.as_deref()))
+    .bind(records.iter().map(|r| r.occurrences).collect::<Vec<i64>>())
     .execute(pool)
     .await
     .map(|_| ())
@@ -92,7 +96,8 @@ async fn insert_as_arrays(pool: &PgPool, records: &[AuditRecord]) -> Result<(), 
 /// SQLite: one multi-row insert (SQLite has no arrays to bind).
 async fn insert_as_rows(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), sqlx::Error> {
     let mut insert = sqlx::QueryBuilder::new(
-        "insert into audit_events (id, at_ms, action, actor, subject, client_id, ip, detail) ",
+        "insert into audit_events
+             (id, at_ms, action, actor, subject, client_id, ip, detail, occurrences) ",
     );
     insert.push_values(records, |mut row, record| {
         row.push_bind(&record.id)
@@ -102,7 +107,8 @@ async fn insert_as_rows(pool: &SqlitePool, records: &[AuditRecord]) -> Result<()
             .push_bind(&record.subject)
             .push_bind(&record.client_id)
             .push_bind(&record.ip)
-            .push_bind(&record.detail);
+            .push_bind(&record.detail)
+            .push_bind(record.occurrences);
     });
     // Not cached: every batch size is a different statement, and each connection would keep up
     // to its cache size of them (hundreds of KiB apiece, compiled in our process).

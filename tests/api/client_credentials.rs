@@ -1,6 +1,10 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
+use std::time::{Duration, Instant};
+
 use authd::domain::GrantType;
+use futures_util::future::join_all;
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::backend_tests;
@@ -138,7 +142,99 @@ async fn an_unregistered_client_is_invalid_client(backend: Backend) {
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
+/// The `token.issued` rows of `actor`, once they stand for `expected` tokens (or after 5 s):
+/// audit events are written in batches, after the token response.
+async fn issued_rows(app: &TestApp, auditor: &str, actor: &str, expected: i64) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let page: Value = app
+            .bearer(
+                Method::GET,
+                "/admin/audit?action=token.issued&limit=500",
+                Some(auditor),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let rows: Vec<Value> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["actor"] == actor)
+            .cloned()
+            .collect();
+        let tokens: i64 = rows
+            .iter()
+            .map(|row| row["occurrences"].as_i64().unwrap())
+            .sum();
+        if tokens >= expected || started.elapsed() > Duration::from_secs(5) {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn concurrent_client_credentials_tokens_are_each_counted_in_the_audit_trail(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let auditor = app.token_with_scopes(&["audit:read"]).await;
+    let secret = app
+        .add_client(
+            "reporting",
+            &[GrantType::ClientCredentials],
+            &["reports:read"],
+            false,
+        )
+        .await
+        .unwrap();
+    let password = app.seed_alice().await;
+
+    let machine = join_all((0..40).map(|_| {
+        app.post_form_basic(
+            "/token",
+            "reporting",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        )
+    }));
+    let alice = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", password),
+    ];
+    let user = join_all((0..2).map(|_| app.post_form("/token", &alice)));
+    let (machine, user) = futures_util::future::join(machine, user).await;
+
+    assert!(machine.iter().all(|r| r.status() == 200), "{machine:?}");
+    assert!(user.iter().all(|r| r.status() == 200), "{user:?}");
+    // Identical issuances of one second may share a row; every token is counted exactly once.
+    let rows = issued_rows(&app, &auditor, "reporting", 40).await;
+    let counts: Vec<i64> = rows
+        .iter()
+        .map(|row| row["occurrences"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<i64>(), 40, "{rows:?}");
+    assert!(rows.len() <= 40, "{rows:?}");
+    assert!(counts.iter().all(|&count| count >= 1), "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["client_id"], "reporting");
+        assert_eq!(row["detail"], "grant=client_credentials scope=reports:read");
+    }
+    // A user's tokens are never coalesced: one row each, even when identical.
+    let rows = issued_rows(&app, &auditor, "alice", 2).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["occurrences"], 1, "{row}");
+        assert!(row["detail"].as_str().unwrap().contains("grant=password"));
+    }
+    assert_ne!(rows[0]["id"], rows[1]["id"]);
+}
+
 backend_tests!(
+    concurrent_client_credentials_tokens_are_each_counted_in_the_audit_trail,
     a_confidential_client_gets_a_token_for_itself_without_a_refresh_token,
     without_a_scope_parameter_the_client_gets_all_its_scopes,
     a_scope_beyond_the_clients_is_invalid_scope,

@@ -2,7 +2,7 @@
 
 use authd::credentials::PasswordHash;
 use authd::domain::{RoleName, ScopeSet, Username};
-use authd::store::{NewUser, StoreError};
+use authd::store::{AuditRecord, NewUser, PageRequest, StoreError};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
@@ -105,7 +105,54 @@ async fn a_user_without_roles_has_no_scopes(backend: Backend) {
     );
 }
 
+async fn audit_rows_keep_how_many_events_they_stand_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let row = |id: &str, at_ms: i64, occurrences: i64| AuditRecord {
+        id: id.to_owned(),
+        at_ms,
+        action: "test.coalesced".to_owned(),
+        actor: Some("svc".to_owned()),
+        subject: None,
+        client_id: Some("svc".to_owned()),
+        ip: Some("10.0.0.1".to_owned()),
+        detail: Some("grant=client_credentials scope=a".to_owned()),
+        occurrences,
+    };
+
+    // Recent times: the janitor deletes rows older than the retention.
+    let now = authd::clock::unix_now_ms();
+    app.store
+        .insert_audit_records(&[row("a", now, 1), row("b", now + 1, 37)])
+        .await
+        .unwrap();
+    app.store
+        .insert_audit_records(&[row("c", now + 2, 5_000_000_000)])
+        .await
+        .unwrap();
+
+    let page = PageRequest {
+        limit: 10,
+        offset: 0,
+    };
+    let found = app
+        .store
+        .list_audit_records(Some("test.coalesced"), page)
+        .await
+        .unwrap();
+    let stored: Vec<(&str, i64)> = found
+        .items
+        .iter()
+        .map(|r| (r.id.as_str(), r.occurrences))
+        .collect();
+    assert_eq!(stored, [("c", 5_000_000_000), ("b", 37), ("a", 1)]);
+    assert_eq!(
+        found.total, 3,
+        "a row is counted once, whatever it stands for"
+    );
+}
+
 backend_tests!(
+    audit_rows_keep_how_many_events_they_stand_for,
     usernames_are_unique_regardless_of_case,
     a_user_with_several_roles_holds_the_union_of_their_scopes,
     setting_a_role_replaces_its_scopes,

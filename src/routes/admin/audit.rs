@@ -51,6 +51,11 @@ pub struct AuditEventResponse {
     pub ip: Option<String>,
     /// Detail.
     pub detail: Option<String>,
+    /// How many identical events this row stands for: 1 unless coalesced. Only client_credentials
+    /// issuance (`token.issued`) is coalesced: one client's tokens from one address with one scope
+    /// within the same second may share a row, which has the first one's id and time.
+    #[schema(minimum = 1)]
+    pub occurrences: i64,
 }
 
 impl From<AuditRecord> for AuditEventResponse {
@@ -67,6 +72,7 @@ impl From<AuditRecord> for AuditEventResponse {
             client_id: record.client_id,
             ip: record.ip,
             detail: record.detail,
+            occurrences: record.occurrences,
         }
     }
 }

@@ -2,10 +2,10 @@
 
 use super::GrantContext;
 use super::dpop_binding::{access_token_binding, spend_proof};
-use super::response::{TokenResponse, access_grant, record_issuance, resolve_scope};
+use super::response::{TokenResponse, access_grant, record_client_issuance, resolve_scope};
 use crate::clock::unix_now;
 use crate::credentials::PresentedClient;
-use crate::domain::{GrantType, ScopeSet};
+use crate::domain::ScopeSet;
 use crate::error::OAuthError;
 use crate::resources::requested_target;
 use crate::routes::OAuthForm;
@@ -40,14 +40,7 @@ pub async fn grant(
         .tokens
         .issue_for(TokenSubject::Client, grant, unix_now(), jti)?;
     let scope = access.scope;
-    record_issuance(
-        ctx,
-        GrantType::ClientCredentials,
-        &client.client_id,
-        client,
-        &scope,
-    )
-    .await;
+    record_client_issuance(ctx, client, &scope).await;
     Ok(TokenResponse::new(
         issued.token,
         ctx.tokens.access_ttl(),
