@@ -27,6 +27,9 @@ pub fn init() {
     if !io::stderr().is_terminal() {
         builder
             .target(env_logger::Target::Pipe(Box::new(BatchedStderr)))
+            // `write_line` writes no styles: "always" passes lines through as they are, where
+            // "never" would scan each one for escape codes to strip.
+            .write_style(env_logger::WriteStyle::Always)
             .format(write_line);
         let started = std::thread::Builder::new()
             .name("log-writer".into())

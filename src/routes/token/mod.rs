@@ -377,13 +377,17 @@ async fn issue_token(
         resources,
         dpop: proof.as_ref(),
     };
+    // The common machine grant runs in place; the others are boxed, so that the handler's
+    // future (allocated for every request) is the size of this grant's, not of the largest.
     let response = match grant {
-        GrantType::Password => password::grant(&form, &client, &mut ctx).await?,
         GrantType::ClientCredentials => client_credentials::grant(&form, &client, &ctx).await?,
-        GrantType::RefreshToken => refresh_token::grant(&form, &client, &ctx).await?,
-        GrantType::AuthorizationCode => authorization_code::grant(&form, &client, &ctx).await?,
-        GrantType::DeviceCode => device_code::grant(&form, &client, &ctx).await?,
-        GrantType::TokenExchange => token_exchange::grant(&form, &client, &ctx).await?,
+        GrantType::Password => Box::pin(password::grant(&form, &client, &mut ctx)).await?,
+        GrantType::RefreshToken => Box::pin(refresh_token::grant(&form, &client, &ctx)).await?,
+        GrantType::AuthorizationCode => {
+            Box::pin(authorization_code::grant(&form, &client, &ctx)).await?
+        }
+        GrantType::DeviceCode => Box::pin(device_code::grant(&form, &client, &ctx)).await?,
+        GrantType::TokenExchange => Box::pin(token_exchange::grant(&form, &client, &ctx)).await?,
     };
     let response = if proof.is_some() {
         response.bound_to_dpop_key()
