@@ -1,6 +1,7 @@
 //! The form body of the OAuth endpoints, read strictly (RFC 6749 section 3.2).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -95,26 +96,35 @@ impl OAuthForm {
         Self::from_body(body)
     }
 
-    /// Parses a form body.
+    /// Parses a form body (invalid UTF-8 is replaced, as browsers do). Names and values without
+    /// escapes are borrowed from the body and copied once, into the maps: a token exchange's two
+    /// tokens were decoded, checked and copied twice through serde.
     pub fn from_body(body: &[u8]) -> Result<Self, OAuthError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| OAuthError::invalid_request("malformed form body"))?;
-        let mut params = HashMap::with_capacity(pairs.len());
+        let mut params = HashMap::new();
         let mut repeated: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, value) in pairs {
+        for (name, value) in url::form_urlencoded::parse(body) {
             // Section 3.1: a parameter without a value is treated as omitted.
             if value.is_empty() {
                 continue;
             }
-            if REPEATABLE.contains(&name.as_str()) {
-                repeated.entry(name).or_default().push(value);
+            if REPEATABLE.contains(&name.as_ref()) {
+                repeated
+                    .entry(name.into_owned())
+                    .or_default()
+                    .push(value.into_owned());
                 continue;
             }
-            if params.insert(name.clone(), value).is_some() {
+            match params.entry(name.into_owned()) {
                 // Section 3.2: parameters must not be included more than once.
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {name:?} is repeated"
-                )));
+                Entry::Occupied(first) => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter {:?} is repeated",
+                        first.key()
+                    )));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(value.into_owned());
+                }
             }
         }
         Ok(Self { params, repeated })
