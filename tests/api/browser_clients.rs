@@ -95,27 +95,12 @@ pub(crate) async fn client_json(app: &TestApp, token: &str, client_id: &str) -> 
         .unwrap_or_else(|| panic!("client {client_id} is not listed: {page}"))
 }
 
-/// The audit events with `action`, waiting up to 3 s for `expected` of them (writes are batched).
+/// The audit events with `action`, waiting up to 3 s for `expected` of them.
 async fn audit_events(app: &TestApp, token: &str, action: &str, expected: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let page: Value = app
-            .bearer(
-                Method::GET,
-                &format!("/admin/audit?action={action}"),
-                Some(token),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if items.len() >= expected || started.elapsed() > Duration::from_secs(3) {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.audit_rows(token, action, Duration::from_secs(3), |rows| {
+        rows.len() >= expected
+    })
+    .await
 }
 
 async fn the_cli_registers_a_browser_client_and_lists_its_settings(backend: Backend) {

@@ -1,10 +1,9 @@
 //! The client credentials grant (RFC 6749 section 4.4).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authd::domain::GrantType;
 use futures_util::future::join_all;
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::backend_tests;
@@ -142,38 +141,25 @@ async fn an_unregistered_client_is_invalid_client(backend: Backend) {
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
-/// The `token.issued` rows of `actor`, once they stand for `expected` tokens (or after 5 s):
-/// audit events are written in batches, after the token response.
+/// The `token.issued` rows of `actor`, once they stand for `expected` tokens (or after 5 s).
 async fn issued_rows(app: &TestApp, auditor: &str, actor: &str, expected: i64) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let page: Value = app
-            .bearer(
-                Method::GET,
-                "/admin/audit?action=token.issued&limit=500",
-                Some(auditor),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let rows: Vec<Value> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
+    let of_actor = |rows: &[Value]| -> Vec<Value> {
+        rows.iter()
             .filter(|row| row["actor"] == actor)
             .cloned()
-            .collect();
-        let tokens: i64 = rows
-            .iter()
+            .collect()
+    };
+    let tokens = |rows: &[Value]| -> i64 {
+        rows.iter()
             .map(|row| row["occurrences"].as_i64().unwrap())
-            .sum();
-        if tokens >= expected || started.elapsed() > Duration::from_secs(5) {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .sum()
+    };
+    let rows = app
+        .audit_rows(auditor, "token.issued", Duration::from_secs(5), |rows| {
+            tokens(&of_actor(rows)) >= expected
+        })
+        .await;
+    of_actor(&rows)
 }
 
 async fn concurrent_client_credentials_tokens_are_each_counted_in_the_audit_trail(

@@ -163,25 +163,10 @@ async fn invented_methods_and_unmatched_paths_do_not_become_metric_labels(backen
 }
 
 async fn failed_logins(app: &TestApp, auditor: &str, expected: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let page: Value = app
-            .bearer(
-                Method::GET,
-                "/admin/audit?action=login.failed&limit=500",
-                Some(auditor),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if items.len() >= expected || started.elapsed() > Duration::from_secs(3) {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.audit_rows(auditor, "login.failed", Duration::from_secs(3), |rows| {
+        rows.len() >= expected
+    })
+    .await
 }
 
 /// A password grant that passed a proxy: the client's own `X-Forwarded-For` line, then the line

@@ -422,6 +422,36 @@ impl TestApp {
         request.send().await.expect("request failed")
     }
 
+    /// The audit rows of `action` (newest first, at most 500), read as `auditor` until `enough`
+    /// holds or `wait` has passed: audit events are written in batches, after the answer.
+    pub async fn audit_rows(
+        &self,
+        auditor: &str,
+        action: &str,
+        wait: Duration,
+        enough: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let page: Value = self
+                .bearer(
+                    reqwest::Method::GET,
+                    &format!("/admin/audit?action={action}&limit=500"),
+                    Some(auditor),
+                    None,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let rows = page["items"].as_array().unwrap().clone();
+            if enough(&rows) || started.elapsed() > wait {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Registers the introspecting client on first use and returns its secret.
     pub async fn introspector_secret(&self) -> String {
         self.introspector
