@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -318,9 +318,8 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// A request on its way in, counted in the request histogram once its answer is ready (see
-/// `net::edge`).
+/// `net::edge`, which times it).
 pub struct RequestTimer {
-    started: Instant,
     method: &'static str,
     route: String,
 }
@@ -329,7 +328,6 @@ impl RequestTimer {
     /// Starts timing `request`.
     pub fn begin(request: &ServiceRequest) -> Self {
         Self {
-            started: Instant::now(),
             method: method_label(request.method()),
             // The route pattern, not the path (unmatched paths share one label): label values
             // must not grow with user input.
@@ -339,13 +337,13 @@ impl RequestTimer {
         }
     }
 
-    /// Counts the answer.
-    pub fn finish<B>(self, response: &ServiceResponse<B>) {
+    /// Counts the answer, ready `took` after the request arrived.
+    pub fn finish<B>(self, response: &ServiceResponse<B>, took: Duration) {
         METRICS.observe_request(
             self.method,
             self.route,
             response.status().as_u16(),
-            self.started.elapsed().as_secs_f64(),
+            took.as_secs_f64(),
         );
     }
 }

@@ -8,7 +8,7 @@
 //! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
 //! costs one level check.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,9 +21,8 @@ use crate::routes::client_ip::client_ip;
 /// The log target; filter it with `RUST_LOG`.
 pub const TARGET: &str = "authd::access";
 
-/// A request on its way in, logged once its answer is ready (see `net::edge`).
+/// A request on its way in, logged once its answer is ready (see `net::edge`, which times it).
 pub struct AccessLine {
-    started: Instant,
     address: Option<String>,
     method: Method,
     path: String,
@@ -39,22 +38,20 @@ impl AccessLine {
             .app_data::<Data<Settings>>()
             .is_some_and(|settings| settings.security.trust_forwarded_for);
         Some(Self {
-            started: Instant::now(),
             address: client_ip(request.request(), trust_forwarded_for),
             method: request.method().clone(),
             path: request.path().to_owned(),
         })
     }
 
-    /// Logs the line for `response`.
-    pub fn finish<B: MessageBody>(self, response: &ServiceResponse<B>) {
+    /// Logs the line for `response`, ready `took` after the request arrived.
+    pub fn finish<B: MessageBody>(self, response: &ServiceResponse<B>, took: Duration) {
         let Self {
-            started,
             address,
             method,
             path,
         } = self;
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let millis = took.as_secs_f64() * 1000.0;
         let status = response.status().as_u16();
         let peer = address.as_deref().unwrap_or("-");
         match response.response().body().size() {
