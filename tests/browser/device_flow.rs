@@ -9,7 +9,7 @@ use crate::backend_tests;
 use crate::helpers::Backend;
 use crate::sign_in::keep_screenshot;
 use crate::site::{Site, sign_in_on_the_page};
-use crate::webdriver::{wait_for, with_browser};
+use crate::webdriver::{wait_for, wait_for_address, with_browser};
 
 backend_tests!(a_person_connects_a_device_by_typing_its_code_on_the_device_page);
 
@@ -96,6 +96,8 @@ async fn a_person_connects_a_device_by_typing_its_code_on_the_device_page(backen
             keep_screenshot(&browser, "device-confirm.png").await;
         }
         allow.click().await.unwrap();
+        // The confirmation page has an h1 of its own: wait for the decision's answer to replace it.
+        wait_for_address(&browser, &site.url("/device/decision")).await;
         wait_for(&browser, "h1").await;
         let done = browser.source().await.unwrap();
         assert!(done.contains("Device connected"), "{done}");
