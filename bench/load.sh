@@ -18,6 +18,9 @@
 # client_credentials and its ceiling run alternately CC_ROUNDS times (3); the rows compare the
 # median runs.
 #
+# The refresh-token row rotates REFRESH_CHAINS (64) refresh-token families, each obtained with one
+# password grant before the measurement.
+#
 # The DPoP rows (issue 14) use bench/dpop-proofs: DPOP_ALG (ES256, the default, or EdDSA) signs the
 # proofs; DPOP_PROOFS caps how many single-use /me proofs are written (by default 1.5 times what
 # the bearer /me row managed in DURATION, at most 300000; each line is about 1.5 KB).
@@ -39,6 +42,7 @@ CEILING_PORT=${CEILING_PORT:-18090}
 WORKERS=${WORKERS:-$(nproc)}
 HASHRATE_SECS=${HASHRATE_SECS:-10}
 CC_ROUNDS=${CC_ROUNDS:-3}
+REFRESH_CHAINS=${REFRESH_CHAINS:-64}
 PROBE_DELAY_MS=${PROBE_DELAY_MS:-20}
 SQLITE_SYNCHRONOUS=${SQLITE_SYNCHRONOUS:-}
 DPOP_ALG=${DPOP_ALG:-ES256}
@@ -362,6 +366,10 @@ run_backend() {
   # client_credentials token as the actor token.
   EXCHANGE_SECRET=$("$AUTHD" client add bench-exchange --grant password --grant client_credentials \
     --grant token-exchange --scope items:read 2>>"$OUT/authd-$BACKEND.log")
+  # Refresh-token rotation: a client that signs the bench user in with the password grant once
+  # per family, then only refreshes.
+  REFRESH_SECRET=$("$AUTHD" client add bench-refresh --grant password --grant refresh_token \
+    --scope items:read 2>>"$OUT/authd-$BACKEND.log")
   local basic sso_basic
   basic="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
   sso_basic="Basic $(printf '%s:%s' "$SSO_CLIENT" "$SSO_SECRET" | base64 -w0)"
@@ -559,6 +567,32 @@ run_backend() {
   ge "$pct" 70 && ok=1
   row "POST /token token exchange, delegation (issue 15)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
     "$pct% of client_credentials" "≥ 70%" "$(verdict "$ok" "$peak")"
+
+  # Refresh-token rotation: each request spends a family's current refresh token and gets the
+  # next, so each is one write transaction (the family's current token changes, a reuse of the
+  # old one must be caught); on SQLite one commit each and, with synchronous = full, one disk
+  # sync. Measured, no target of its own (no issue set one).
+  local refresh_basic refresh_file="$OUT/refresh-tokens-$BACKEND.txt" rotations starved
+  local refresh_out="$OUT/wrk-$BACKEND-refresh-rotations.txt" rotation_failures
+  refresh_basic="Basic $(printf '%s:%s' bench-refresh "$REFRESH_SECRET" | base64 -w0)"
+  : >"$refresh_file"
+  for _ in $(seq "$REFRESH_CHAINS"); do
+    curl -sf -H "Authorization: $refresh_basic" "$AUTHD_URL/token" -d grant_type=password \
+      -d username=bench -d "password=$PASSWORD" |
+      sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' | awk 1 >>"$refresh_file"
+  done
+  [[ $(wc -l <"$refresh_file") -eq $REFRESH_CHAINS ]] || die "the password grant gave no refresh token"
+  reset_peak
+  WRK_TOKENS="$refresh_file" WRK_THREADS="$THREADS" WRK_AUTH="$refresh_basic" \
+    run_wrk refresh-rotations "$AUTHD_URL/token" "$WRK_DIR/refresh.lua"
+  peak=$(peak_mib)
+  rotations=$(awk '/^Rotations\/sec:/ { printf "%.0f", $NF }' "$refresh_out")
+  rotation_failures=$(awk '/^Rotation failures:/ { print $NF }' "$refresh_out")
+  starved=$(awk '/^Rotations starved:/ { print $NF }' "$refresh_out")
+  [[ -n $rotations ]] || die "the refresh script printed no rotations"
+  ERRORS=$((ERRORS + ${rotation_failures:-0}))
+  row "POST /token refresh_token rotation ($REFRESH_CHAINS families)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
+    "$rotations rotations/s$([[ ${starved:-0} == 0 ]] || echo ", $starved requests starved")" "—" "$(verdict 1 "$peak")"
 
   # Single sign-on round trips (issue 11): GET /authorize with a live session, then the code
   # exchange; no argon2. Sessions are signed in beforehand, one per 8 connections, so that no

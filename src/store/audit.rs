@@ -2,7 +2,7 @@
 
 use sqlx::{FromRow, PgPool, SqlitePool};
 
-use super::{Page, PageRequest, Store, StoreError, with_pool};
+use super::{BeginWrite, Page, PageRequest, Store, StoreError, with_pool};
 
 /// An audit event as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -112,10 +112,7 @@ async fn insert_as_rows(pool: &SqlitePool, records: &[AuditRecord]) -> Result<()
     });
     // Not cached: every batch size is a different statement, and each connection would keep up
     // to its cache size of them (hundreds of KiB apiece, compiled in our process).
-    insert
-        .build()
-        .persistent(false)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    let mut tx = pool.begin_write().await?;
+    insert.build().persistent(false).execute(&mut *tx).await?;
+    tx.commit().await
 }

@@ -8,7 +8,7 @@ use super::delegation::guard_client_change;
 use super::resources::parse_resources;
 use super::{
     BeginWrite, BrowserSettings, Client, NewClient, Store, StoreError, conflict_on_unique,
-    with_pool,
+    with_pool, with_write,
 };
 use crate::domain::{
     Authority, BackchannelLogoutUri, BrowserChanges, ClientId, GrantType, IdTokenAlg,
@@ -151,7 +151,7 @@ impl Store {
             .map(|g| g.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"insert into clients (client_id, secret_hash, grant_types, scopes, created_at,
                     registration, client_name, redirect_uris, allowed_origins, skip_consent,

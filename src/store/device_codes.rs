@@ -8,7 +8,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, conflict_on_unique, with_pool};
+use super::{Store, StoreError, conflict_on_unique, with_pool, with_write};
 
 /// Section 3.5: each `slow_down` adds this much to the code's polling interval.
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
@@ -122,7 +122,7 @@ impl Store {
         code: &NewDeviceCode<'_>,
         cap: i64,
     ) -> Result<DeviceCodeStored, StoreError> {
-        let inserted = with_pool!(self, pool =>
+        let inserted = with_write!(self, pool =>
             sqlx::query(
                 r"insert into device_codes (device_code_hash, user_code_hash, client_id,
                     client_registration, scope, resources, created_at, expires_at, interval_secs)
@@ -194,7 +194,7 @@ impl Store {
             ),
             DeviceDecision::Deny { user_id } => ("denied", *user_id, None, None, None, None),
         };
-        let updated = with_pool!(self, pool =>
+        let updated = with_write!(self, pool =>
             sqlx::query(
                 r"update device_codes set status = $2, user_id = $3, user_generation = $4,
                     granted_scope = $5, auth_time = $6, amr = $7, decided_at = $8

@@ -1,6 +1,6 @@
 //! DPoP proofs accepted at `/token` (migration 0013): each once, across instances.
 
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, with_write};
 
 impl Store {
     /// Records a proof (`proof_hash`: SHA-256 of its key thumbprint and `jti`) as used until
@@ -12,7 +12,7 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = with_pool!(self, pool =>
+        let inserted = with_write!(self, pool =>
             sqlx::query(
                 r"insert into dpop_proofs (proof_hash, expires_at) values ($1, $2)
                   on conflict (proof_hash) do update set expires_at = excluded.expires_at

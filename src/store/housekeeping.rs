@@ -1,6 +1,6 @@
 //! Queries for the in-memory revocation set and the janitor.
 
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, with_pool, with_write};
 
 /// Rows the janitor deleted, per table.
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,7 +62,7 @@ impl Store {
         session_idle_secs: i64,
     ) -> Result<Swept, StoreError> {
         let run = |sql: &'static str, bind: i64| async move {
-            with_pool!(self, pool =>
+            with_write!(self, pool =>
                 sqlx::query(sql)
                     .bind(bind)
                     .execute(pool)
@@ -78,7 +78,7 @@ impl Store {
             )
             .await?,
             // Quiet for a whole window and not locked: nothing left to remember.
-            login_failures: with_pool!(self, pool =>
+            login_failures: with_write!(self, pool =>
                 sqlx::query(r"delete from login_failures where updated_at < $1 and locked_until < $2")
                     .bind(now - failure_window_secs.max(0))
                     .bind(now)
@@ -95,7 +95,7 @@ impl Store {
                 audit_cutoff_ms,
             )
             .await?,
-            sessions: with_pool!(self, pool =>
+            sessions: with_write!(self, pool =>
                 sqlx::query(r"delete from sessions where expires_at < $1 or last_seen_at < $2")
                     .bind(now)
                     .bind(now - session_idle_secs)

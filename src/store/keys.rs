@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoredKey, with_pool};
+use super::{Store, StoreError, StoredKey, with_pool, with_write};
 
 #[derive(FromRow)]
 struct KeyRow {
@@ -17,7 +17,7 @@ struct KeyRow {
 impl Store {
     /// Stores a new key.
     pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"insert into signing_keys (kid, algorithm, private_key, public_jwk, created_at_ms,
                                             activates_at_ms)
@@ -59,7 +59,7 @@ impl Store {
 
     /// Removes a key; tokens it signed stop verifying.
     pub async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(r"delete from signing_keys where kid = $1")
                 .bind(kid)
                 .execute(pool)

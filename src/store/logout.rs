@@ -15,7 +15,7 @@
 
 use sqlx::FromRow;
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool, with_write};
 
 /// Which sessions to end.
 #[derive(Clone, Copy, Debug)]
@@ -241,7 +241,7 @@ impl Store {
         seen_due_at: i64,
         lease_until: i64,
     ) -> Result<bool, StoreError> {
-        let claimed = with_pool!(self, pool =>
+        let claimed = with_write!(self, pool =>
             sqlx::query(r"update logout_deliveries set due_at = $3 where id = $1 and due_at = $2")
                 .bind(id)
                 .bind(seen_due_at)
@@ -259,7 +259,7 @@ impl Store {
         due_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"update logout_deliveries set due_at = $2, attempts = attempts + 1, last_error = $3
                   where id = $1",
@@ -275,7 +275,7 @@ impl Store {
 
     /// Removes a delivery (delivered, or given up).
     pub async fn remove_logout_delivery(&self, id: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(r"delete from logout_deliveries where id = $1")
                 .bind(id)
                 .execute(pool)

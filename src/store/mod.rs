@@ -33,6 +33,7 @@ mod sessions;
 mod tokens;
 mod totp;
 mod users;
+mod write_turns;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,6 +43,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{self, DatabaseSettings};
+use tokio::sync::OwnedSemaphorePermit;
+use write_turns::WriteTransaction;
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};
 pub use audit::AuditRecord;
@@ -69,28 +72,45 @@ pub use sessions::{NewSession, Session};
 pub use totp::{TotpCredential, TotpEnrolment};
 
 /// Opens a transaction that will write. SQLite must take its write lock at BEGIN: a deferred
-/// transaction that reads first cannot upgrade once another writer has committed (SQLITE_BUSY).
+/// transaction that reads first cannot upgrade once another writer has committed (SQLITE_BUSY);
+/// it waits for its turn among this process's writers first (`write_turns`).
 trait BeginWrite {
     type Database: sqlx::Database;
 
     fn begin_write(
         &self,
-    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>>;
+    ) -> impl std::future::Future<Output = Result<WriteTransaction<Self::Database>, sqlx::Error>>;
+
+    /// This process's turn to write, for a write made outside a transaction (one autocommit
+    /// statement); hold it until the statement has run. `None` where writers need no turns.
+    fn write_turn(&self) -> impl std::future::Future<Output = Option<OwnedSemaphorePermit>>;
 }
 
 impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.begin().await
+    async fn begin_write(&self) -> Result<WriteTransaction<sqlx::Postgres>, sqlx::Error> {
+        Ok(WriteTransaction::new(self.begin().await?, None))
+    }
+
+    async fn write_turn(&self) -> Option<OwnedSemaphorePermit> {
+        None
     }
 }
 
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self) -> Result<WriteTransaction<sqlx::Sqlite>, sqlx::Error> {
+        let turn = write_turns::wait_for_turn(self.connect_options().get_filename()).await;
+        Ok(WriteTransaction::new(
+            self.begin_with("BEGIN IMMEDIATE").await?,
+            turn,
+        ))
+    }
+
+    async fn write_turn(&self) -> Option<OwnedSemaphorePermit> {
+        write_turns::wait_for_turn(self.connect_options().get_filename()).await
     }
 }
 
@@ -104,6 +124,21 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// `with_pool!` for a write made outside a transaction: on SQLite it first waits for this
+/// process's turn to write (`write_turns`) and holds it while `$body` runs.
+macro_rules! with_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Postgres($pool) => $body,
+            $crate::store::Store::Sqlite($pool) => {
+                let _turn = $crate::store::BeginWrite::write_turn($pool).await;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_write;
 
 /// The database authd owns.
 #[derive(Clone, Debug)]

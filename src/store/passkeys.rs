@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, conflict_on_unique, with_pool};
+use super::{Store, StoreError, conflict_on_unique, with_pool, with_write};
 
 /// A registered passkey.
 #[derive(Debug, Clone, FromRow)]
@@ -71,7 +71,7 @@ impl Store {
         max_per_user: i64,
     ) -> Result<PasskeyAdded, StoreError> {
         // The cap is checked in the insert itself, so no read-then-write gap.
-        let inserted = with_pool!(self, pool =>
+        let inserted = with_write!(self, pool =>
             sqlx::query(
                 r"insert into passkeys (credential_id, user_id, name, passkey, sign_count, created_at)
                   select $1, $2, $3, $4, 0, $5
@@ -133,7 +133,7 @@ impl Store {
         credential_id: &str,
         name: &str,
     ) -> Result<bool, StoreError> {
-        let changed = with_pool!(self, pool =>
+        let changed = with_write!(self, pool =>
             sqlx::query(r"update passkeys set name = $3 where user_id = $1 and credential_id = $2")
                 .bind(user_id)
                 .bind(credential_id)
@@ -150,7 +150,7 @@ impl Store {
         user_id: &str,
         credential_id: &str,
     ) -> Result<bool, StoreError> {
-        let deleted = with_pool!(self, pool =>
+        let deleted = with_write!(self, pool =>
             sqlx::query(r"delete from passkeys where user_id = $1 and credential_id = $2")
                 .bind(user_id)
                 .bind(credential_id)
@@ -171,7 +171,7 @@ impl Store {
         sign_count: i64,
         now: i64,
     ) -> Result<PasskeyUse, StoreError> {
-        let changed = with_pool!(self, pool =>
+        let changed = with_write!(self, pool =>
             sqlx::query(
                 r"update passkeys set passkey = $2, sign_count = $3, last_used_at = $4
                   where credential_id = $1
@@ -198,7 +198,7 @@ impl Store {
         challenge_hash: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let inserted = with_pool!(self, pool =>
+        let inserted = with_write!(self, pool =>
             sqlx::query(
                 r"insert into webauthn_challenges_used (challenge_hash, expires_at) values ($1, $2)
                   on conflict (challenge_hash) do nothing",

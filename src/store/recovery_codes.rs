@@ -1,7 +1,7 @@
 //! Recovery codes, stored only as SHA-256 hashes: using one deletes its row (the delete decides,
 //! so two uses of one code cannot both succeed), regenerating replaces them all.
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool, with_write};
 
 impl Store {
     /// Uses the recovery code hashing to `code_hash`: true for exactly one caller.
@@ -10,7 +10,7 @@ impl Store {
         user_id: &str,
         code_hash: &str,
     ) -> Result<bool, StoreError> {
-        let done = with_pool!(self, pool =>
+        let done = with_write!(self, pool =>
             sqlx::query(r"delete from recovery_codes where code_hash = $1 and user_id = $2")
                 .bind(code_hash)
                 .bind(user_id)

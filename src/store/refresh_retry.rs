@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use super::tokens::{FAMILY_COLUMNS, FamilyRow};
-use super::{RefreshFamily, Store, StoreError, with_pool};
+use super::{RefreshFamily, Store, StoreError, with_pool, with_write};
 
 #[derive(FromRow)]
 struct RetryRow {
@@ -67,7 +67,7 @@ impl Store {
 
     /// Forgets successors whose retry window ended before `now` (the janitor's sweep).
     pub async fn clear_refresh_retries(&self, now: i64) -> Result<u64, StoreError> {
-        let cleared = with_pool!(self, pool =>
+        let cleared = with_write!(self, pool =>
             sqlx::query(
                 r"update refresh_families
                   set previous_hash = null, successor_sealed = null, retry_until = null

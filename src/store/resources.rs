@@ -2,7 +2,7 @@
 //! ask for.
 
 use super::delegation::guard_client_change;
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool, with_write};
 use crate::domain::{Authority, ClientId, ResourceUri, ScopeSet};
 
 /// A registered resource.
@@ -61,7 +61,7 @@ impl Store {
         scopes: &ScopeSet,
         now: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"insert into resources (uri, scopes, created_at) values ($1, $2, $3)
                   on conflict (uri) do update set scopes = excluded.scopes",
@@ -78,7 +78,7 @@ impl Store {
     /// Removes a resource; returns whether it existed. Clients keep it in their lists: tokens
     /// for it then carry no scopes.
     pub async fn delete_resource(&self, uri: &ResourceUri) -> Result<bool, StoreError> {
-        let deleted = with_pool!(self, pool =>
+        let deleted = with_write!(self, pool =>
             sqlx::query(r"delete from resources where uri = $1")
                 .bind(uri.as_str())
                 .execute(pool)

@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::{
     BeginWrite, EndedSession, SessionEnding, SessionSelection, Store, StoreError, end_sessions_in,
-    with_pool,
+    with_pool, with_write,
 };
 
 /// A signed-in browser.
@@ -128,7 +128,7 @@ impl Store {
         now: i64,
         idle_secs: i64,
     ) -> Result<Option<Session>, StoreError> {
-        let row = with_pool!(self, pool =>
+        let row = with_write!(self, pool =>
             sqlx::query_as(
                 r"update sessions set id_hash = $2, auth_time = $5, amr = $6, last_seen_at = $5
                   where id_hash = $1 and user_id = $3 and user_generation = $4
@@ -168,7 +168,7 @@ impl Store {
         now: i64,
         granularity: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(r"update sessions set last_seen_at = $2 where handle = $1 and last_seen_at < $3")
                 .bind(handle)
                 .bind(now)

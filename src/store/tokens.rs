@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
-use super::{RefreshFamily, RefreshRotation, RotateOutcome, Store, StoreError, with_pool};
+use super::{
+    RefreshFamily, RefreshRotation, RotateOutcome, Store, StoreError, with_pool, with_write,
+};
 
 #[derive(FromRow)]
 pub(super) struct FamilyRow {
@@ -59,7 +61,7 @@ impl Store {
         family: &RefreshFamily,
         family_hash: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"insert into refresh_families
                     (id, family_hash, current_hash, generation, client_id, client_registration,
@@ -134,7 +136,7 @@ impl Store {
         &self,
         rotation: &RefreshRotation<'_>,
     ) -> Result<RotateOutcome, StoreError> {
-        let updated = with_pool!(self, pool =>
+        let updated = with_write!(self, pool =>
             sqlx::query(
                 r"update refresh_families
                   set legacy_hash = case when family_hash is null then current_hash
@@ -168,7 +170,7 @@ impl Store {
 
     /// Deletes a rotation family; returns whether it existed.
     pub async fn revoke_refresh_family(&self, family_id: &str) -> Result<bool, StoreError> {
-        let deleted = with_pool!(self, pool =>
+        let deleted = with_write!(self, pool =>
             sqlx::query(r"delete from refresh_families where id = $1")
                 .bind(family_id)
                 .execute(pool)
@@ -179,7 +181,7 @@ impl Store {
 
     /// Remembers a revoked access token until it would have expired.
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(
                 r"insert into revoked_access_tokens (jti, expires_at, revoked_at_ms) values ($1, $2, $3)
                   on conflict (jti) do nothing",

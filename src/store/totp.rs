@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{BeginWrite, Store, StoreError, conflict_on_unique, with_pool};
+use super::{BeginWrite, Store, StoreError, conflict_on_unique, with_pool, with_write};
 
 /// A user's stored authenticator.
 #[derive(Clone, FromRow)]
@@ -88,7 +88,7 @@ impl Store {
     /// Accepts a code of `step`: true for exactly one caller, and only if no code of this or a
     /// later step was accepted before. One conditional UPDATE, so it holds across instances.
     pub async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
-        let done = with_pool!(self, pool =>
+        let done = with_write!(self, pool =>
             sqlx::query(
                 r"update totp_credentials set last_step = $2 where user_id = $1 and last_step < $2",
             )

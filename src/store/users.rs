@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::{
     BeginWrite, NewUser, Store, StoreError, User, UserChanges, UserLogin, conflict_on_unique,
-    with_pool,
+    with_pool, with_write,
 };
 use crate::credentials::PasswordHash;
 use crate::domain::{Authority, Scope, ScopeSet, Username};
@@ -218,7 +218,7 @@ impl Store {
         user_id: &str,
         hash: &PasswordHash,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool =>
+        with_write!(self, pool =>
             sqlx::query(r"update users set password_hash = $2 where id = $1")
                 .bind(user_id)
                 .bind(hash.as_str())
