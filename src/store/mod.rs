@@ -102,7 +102,7 @@ impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
 
     async fn begin_write(&self) -> Result<WriteTransaction<sqlx::Sqlite>, sqlx::Error> {
-        let turn = write_turns::wait_for_turn(self.connect_options().get_filename()).await;
+        let turn = self.write_turn().await;
         Ok(WriteTransaction::new(
             self.begin_with("BEGIN IMMEDIATE").await?,
             turn,
@@ -218,7 +218,7 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 // Set on every connection the pool opens, not once: the pragma is per connection.
                 .synchronous(sqlite_synchronous(settings.sqlite_synchronous))
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(write_turns::BUSY_TIMEOUT)
                 .foreign_keys(true);
             file_mode::make_database_private(url, options.get_filename())?;
             let pool = SqlitePoolOptions::new()

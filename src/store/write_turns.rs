@@ -14,16 +14,17 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// As long as SQLite's own busy timeout: a writer that waited this long goes ahead and lets
-/// SQLite decide, as it did before turns, so that no mistake here can hang a request.
-const LONGEST_WAIT: Duration = Duration::from_secs(5);
+/// How long a writer waits for another process's write lock (SQLite's busy timeout), and as
+/// long for its turn here: then it goes ahead and lets SQLite decide, as it did before turns, so
+/// that no mistake here can hang a request.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One queue per database file. An entry lives while a transaction holds or awaits its turn, so
 /// the map holds only the files being written to (one, outside tests).
 static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> = LazyLock::new(Default::default);
 
 /// Waits for the turn to write to the SQLite database at `file`; it ends when the permit drops.
-/// `None` after `LONGEST_WAIT`.
+/// `None` after `BUSY_TIMEOUT`.
 pub async fn wait_for_turn(file: &Path) -> Option<OwnedSemaphorePermit> {
     let queue = {
         let mut turns = TURNS
@@ -40,7 +41,7 @@ pub async fn wait_for_turn(file: &Path) -> Option<OwnedSemaphorePermit> {
         }
     };
     // A queue is never closed, so acquiring fails only by timing out.
-    tokio::time::timeout(LONGEST_WAIT, queue.acquire_owned())
+    tokio::time::timeout(BUSY_TIMEOUT, queue.acquire_owned())
         .await
         .ok()
         .and_then(Result::ok)

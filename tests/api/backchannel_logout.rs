@@ -373,24 +373,12 @@ async fn an_undeliverable_logout_token_is_given_up_with_an_audit_event_and_a_met
         assert!(Instant::now() < deadline, "never given up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let events = loop {
-        let page: Value = app
-            .bearer(
-                Method::GET,
-                "/admin/audit?action=backchannel_logout.given_up",
-                Some(&admin),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if !items.is_empty() || Instant::now() > deadline {
-            break items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let events = app
+        .audit_rows(&admin, "backchannel_logout.given_up", wait, |rows| {
+            !rows.is_empty()
+        })
+        .await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["client_id"], "rp", "{events:?}");
     let metrics = app

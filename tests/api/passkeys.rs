@@ -227,26 +227,11 @@ impl PasskeyApp {
     /// The audit events with `action`, waiting up to 3 s for one (writes are batched).
     async fn audited(&self, action: &str) -> Vec<Value> {
         let token = self.app.admin_token().await;
-        let started = std::time::Instant::now();
-        loop {
-            let page: Value = self
-                .app
-                .bearer(
-                    Method::GET,
-                    &format!("/admin/audit?action={action}"),
-                    Some(&token),
-                    None,
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
-            let items = page["items"].as_array().unwrap().clone();
-            if !items.is_empty() || started.elapsed() > Duration::from_secs(3) {
-                return items;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.app
+            .audit_rows(&token, action, Duration::from_secs(3), |rows| {
+                !rows.is_empty()
+            })
+            .await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Brute-force lockout, the audit trail, keys at rest and refusing weak configurations.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authd::config::DatabaseUrl;
 use authd::startup::Application;
@@ -142,25 +142,10 @@ pub async fn wait_for_audit_where(
     action: &str,
     wanted: impl Fn(&Value) -> bool,
 ) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let page: Value = app
-            .bearer(
-                Method::GET,
-                &format!("/admin/audit?action={action}&limit=500"),
-                Some(token),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if items.iter().any(&wanted) || start.elapsed() > Duration::from_secs(3) {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.audit_rows(token, action, Duration::from_secs(3), |rows| {
+        rows.iter().any(&wanted)
+    })
+    .await
 }
 
 async fn the_audit_trail_records_who_did_what_and_never_secrets(backend: Backend) {

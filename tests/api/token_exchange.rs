@@ -963,26 +963,12 @@ async fn every_exchange_is_an_audit_event_naming_subject_actor_and_target(backen
     let alice = w.alice_token(&[]).await;
     ok_json(w.delegate("items-svc", &alice, NOTES).await).await;
     let admin = w.app.admin_token().await;
-    let started = Instant::now();
-    let events = loop {
-        let page: Value = w
-            .app
-            .bearer(
-                Method::GET,
-                "/admin/audit?action=token.exchanged",
-                Some(&admin),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let items = page["items"].as_array().unwrap().clone();
-        if !items.is_empty() || started.elapsed() > Duration::from_secs(3) {
-            break items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let events = w
+        .app
+        .audit_rows(&admin, "token.exchanged", Duration::from_secs(3), |rows| {
+            !rows.is_empty()
+        })
+        .await;
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!(event["actor"], "items-svc@items-svc");
