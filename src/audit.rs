@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -19,15 +19,21 @@ use crate::store::{AuditRecord, Store, StoreError};
 
 /// Events waiting to be written before `record` waits for room.
 const QUEUE_CAPACITY: usize = 8_192;
-/// Most events taken into one batch, so also most rows written in one statement: 9 parameters
-/// each (9,000), within SQLite's 32,766 and PostgreSQL's 65,535, and more than a LINGER's worth at
-/// 30,000 tokens/s.
+/// Most rows in one batch, so also in one statement: 9 parameters each (9,000), within SQLite's
+/// 32,766 and PostgreSQL's 65,535. Coalesced events add no row, so a batch may stand for more
+/// events than this.
 const BATCH_SIZE: usize = 1_000;
+/// Most queued messages taken per look at the queue: bounds one pass when events merge into rows
+/// as fast as they come.
+const TAKE_AT_MOST: usize = QUEUE_CAPACITY;
 /// How long the writer gathers events before a commit. Each commit costs a WAL write and a
 /// flush whatever it carries: the client_credentials profile (one event per token) spent about a
 /// third of the writer's time committing batches of a few events. Events are acknowledged to no
 /// one, so 20 ms later costs nothing (see docs/src/durability.md).
 const LINGER: Duration = Duration::from_millis(20);
+/// Longest a batch of coalescing rows waits for the rest of its second (see `Batch::may_hold`),
+/// by the monotonic clock, so that a wall clock set back cannot hold them longer.
+const HOLD_AT_MOST: Duration = Duration::from_millis(1_100);
 
 /// One event, as a request handler describes it.
 #[derive(Debug, Default, Clone)]
@@ -87,9 +93,8 @@ impl AuditEvent {
         self
     }
 
-    /// Lets the writer store this event and identical coalescing events of the same batch and
-    /// the same second as one row counting them (`occurrences`), which then has the first one's
-    /// id and time. Only for high-volume machine events, where a row per event is most of the
+    /// Lets the writer store this event and identical coalescing events of the same second as one
+    /// row counting them (`occurrences`), which then has the first one's id and time. Only for high-volume machine events, where a row per event is most of the
     /// cost of recording it and its time within the second tells nobody anything.
     pub fn coalescing(mut self) -> Self {
         self.coalescing = true;
@@ -167,6 +172,10 @@ struct Batch {
     /// A hash collision only costs a row: the fields are compared before a merge.
     coalescing: HashMap<u64, usize>,
     hasher: RandomState,
+    /// Whether some row stands for an event that is not coalescing.
+    plain_rows: bool,
+    /// When the first row came.
+    since: Option<Instant>,
 }
 
 impl Batch {
@@ -176,6 +185,8 @@ impl Batch {
             events: 0,
             coalescing: HashMap::new(),
             hasher: RandomState::new(),
+            plain_rows: false,
+            since: None,
         }
     }
 
@@ -183,6 +194,7 @@ impl Batch {
     /// is one, else as a new row at the end.
     fn push(&mut self, queued: QueuedEvent) {
         self.events += 1;
+        self.since.get_or_insert_with(Instant::now);
         let queued = queued.trimmed();
         if queued.event.coalescing {
             let event = &queued.event;
@@ -207,14 +219,39 @@ impl Batch {
                     slot.insert(self.rows.len());
                 }
             }
+        } else {
+            self.plain_rows = true;
         }
         self.rows.push(queued.into_record());
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= BATCH_SIZE
+    }
+
+    /// Whether the batch may wait for more events at `now_ms`: it holds only coalescing rows,
+    /// none of a second that has ended, for less than `HOLD_AT_MOST`. Later events of their
+    /// second then join their rows, so a busy client's second is one row and one commit carries
+    /// a second's issuances, instead of a row and a commit every `LINGER`.
+    fn may_hold(&self, now_ms: i64) -> bool {
+        let second = now_ms.div_euclid(1000);
+        !self.plain_rows
+            && !self.is_full()
+            && self
+                .since
+                .is_some_and(|since| since.elapsed() < HOLD_AT_MOST)
+            && self
+                .rows
+                .iter()
+                .all(|row| row.at_ms.div_euclid(1000) >= second)
     }
 
     fn clear(&mut self) {
         self.rows.clear();
         self.events = 0;
         self.coalescing.clear();
+        self.plain_rows = false;
+        self.since = None;
     }
 }
 
@@ -326,6 +363,26 @@ fn take(message: Message, batch: &mut Batch, waiting: &mut Vec<oneshot::Sender<(
     }
 }
 
+/// Takes what waits in the queue into the batch, until it is full; `false` once the queue is
+/// closed (every `AuditLog` dropped).
+fn take_queued(
+    receiver: &mut mpsc::Receiver<Message>,
+    batch: &mut Batch,
+    waiting: &mut Vec<oneshot::Sender<()>>,
+) -> bool {
+    for _ in 0..TAKE_AT_MOST {
+        if batch.is_full() {
+            break;
+        }
+        match receiver.try_recv() {
+            Ok(message) => take(message, batch, waiting),
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
+}
+
 async fn write_batches(
     store: Store,
     mut receiver: mpsc::Receiver<Message>,
@@ -335,41 +392,45 @@ async fn write_batches(
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
         take(first, &mut batch, &mut waiting);
-        // Gather for LINGER without listening to the queue: each event would otherwise wake
-        // this task from another thread, which cost the client_credentials grant (one event
-        // per token) more than writing the event. A flush cuts the wait short.
-        if waiting.is_empty() {
-            tokio::select! {
-                () = tokio::time::sleep(LINGER) => {}
-                () = flush_requested.notified() => {}
-            }
-        }
         loop {
-            while batch.events < BATCH_SIZE {
-                let Ok(message) = receiver.try_recv() else {
+            // Gather for LINGER without listening to the queue: each event would otherwise wake
+            // this task from another thread, which cost the client_credentials grant (one event
+            // per token) more than writing the event. A flush cuts the wait short.
+            if waiting.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(LINGER) => {}
+                    () = flush_requested.notified() => {}
+                }
+            }
+            let open = take_queued(&mut receiver, &mut batch, &mut waiting);
+            if open && waiting.is_empty() && batch.may_hold(unix_now_ms()) {
+                continue;
+            }
+            loop {
+                let full = batch.is_full();
+                // The gauge counts events, however many rows they became.
+                let written = batch.events as i64;
+                write_batch(&store, &mut batch).await;
+                METRICS.audit_queue_change(-written);
+                // Every flush taken so far came after the events it waits for.
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+                if !full {
                     break;
-                };
-                take(message, &mut batch, &mut waiting);
+                }
+                take_queued(&mut receiver, &mut batch, &mut waiting);
             }
-            let full = batch.events >= BATCH_SIZE;
-            // The gauge counts events, however many rows they became.
-            let written = batch.events as i64;
-            write_batch(&store, &mut batch).await;
-            METRICS.audit_queue_change(-written);
-            // Every flush taken so far came after the events it waits for.
-            for done in waiting.drain(..) {
-                let _ = done.send(());
-            }
-            if !full {
-                break;
-            }
+            break;
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{AuditEvent, Batch, QueuedEvent, truncate};
+    use std::time::Instant;
+
+    use super::{AuditEvent, BATCH_SIZE, Batch, HOLD_AT_MOST, QueuedEvent, truncate};
 
     /// A client_credentials issuance as the grant records it, at `at_ms`.
     fn issued(at_ms: i64, client: &str, ip: &str, scope: &str) -> QueuedEvent {
@@ -508,6 +569,55 @@ mod tests {
             batch.rows[0].actor.as_deref(),
             Some("c".repeat(128).as_str())
         );
+    }
+
+    #[test]
+    fn coalescing_rows_wait_for_the_rest_of_their_second_and_no_longer() {
+        let batch = batch_of([
+            issued(5_000, "svc", "10.0.0.1", "a"),
+            issued(5_400, "other", "10.0.0.1", "a"),
+        ]);
+
+        assert!(batch.may_hold(5_400));
+        assert!(batch.may_hold(5_999));
+        // The second has ended: a later event could no longer join these rows.
+        assert!(!batch.may_hold(6_000));
+    }
+
+    #[test]
+    fn a_batch_with_an_event_that_is_not_coalescing_is_written_at_once() {
+        let mut batch = batch_of([issued(5_000, "svc", "10.0.0.1", "a")]);
+        let mut login = issued(5_001, "svc", "10.0.0.1", "a");
+        login.event.coalescing = false;
+        batch.push(login);
+
+        assert!(!batch.may_hold(5_002));
+        batch.clear();
+        batch.push(issued(5_003, "svc", "10.0.0.1", "a"));
+        assert!(
+            batch.may_hold(5_004),
+            "a cleared batch forgets its plain rows"
+        );
+    }
+
+    #[test]
+    fn held_rows_go_after_hold_at_most_even_if_the_wall_clock_went_back() {
+        let mut batch = batch_of([issued(5_000, "svc", "10.0.0.1", "a")]);
+        batch.since = Instant::now().checked_sub(HOLD_AT_MOST);
+
+        // The wall clock says the second has not even begun; the monotonic clock decides.
+        assert!(!batch.may_hold(1_000));
+    }
+
+    #[test]
+    fn a_full_batch_is_never_held() {
+        let batch = batch_of((0..BATCH_SIZE).map(|n| {
+            let client = format!("svc-{n}");
+            issued(5_000, &client, "10.0.0.1", "a")
+        }));
+
+        assert!(batch.is_full());
+        assert!(!batch.may_hold(5_001));
     }
 
     #[test]

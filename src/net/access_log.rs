@@ -8,6 +8,7 @@
 //! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
 //! costs one level check.
 
+use std::fmt;
 use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
@@ -51,20 +52,31 @@ impl AccessLine {
             method,
             path,
         } = self;
-        let millis = took.as_secs_f64() * 1000.0;
+        let millis = Millis(took);
         let status = response.status().as_u16();
         let peer = address.as_deref().unwrap_or("-");
         match response.response().body().size() {
             BodySize::Sized(bytes) => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis:.3}ms");
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis}ms");
             }
             BodySize::None => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis:.3}ms");
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis}ms");
             }
             BodySize::Stream => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis:.3}ms");
+                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis}ms");
             }
         }
+    }
+}
+
+/// Milliseconds to the microsecond (`1.234`), in integers: formatting a float with a precision
+/// was a visible share of each line's cost.
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = (self.0.as_nanos() + 500) / 1000;
+        write!(out, "{}.{:03}", micros / 1000, micros % 1000)
     }
 }
 
@@ -154,5 +166,16 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("192.0.2.9"), "{line}");
+    }
+
+    #[actix_web::test]
+    async fn durations_are_milliseconds_rounded_to_the_microsecond() {
+        let shown = |nanos| Millis(Duration::from_nanos(nanos)).to_string();
+        assert_eq!(shown(0), "0.000");
+        assert_eq!(shown(499), "0.000");
+        assert_eq!(shown(500), "0.001");
+        assert_eq!(shown(1_234_567), "1.235");
+        assert_eq!(shown(2_000_000_000), "2000.000");
+        assert_eq!(shown(45_678), "0.046");
     }
 }
