@@ -32,6 +32,8 @@ mod second_factors;
 mod sessions;
 mod tokens;
 mod totp;
+#[cfg(test)]
+mod turn_rule;
 mod users;
 mod write_turns;
 

@@ -151,8 +151,66 @@ async fn audit_rows_keep_how_many_events_they_stand_for(backend: Backend) {
     );
 }
 
+/// Text is stored as written, whatever JSON or SQL would make of it (SQLite's batch travels as
+/// JSON), and absent values stay absent, not the text "null".
+async fn audit_rows_keep_awkward_text_exactly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = authd::clock::unix_now_ms();
+    let awkward = [
+        "quote \" backslash \\ slash /",
+        "tab\tnew line\ncarriage\r bell\u{7}",
+        "null",
+        "123",
+        "[1, 2]",
+        "{\"a\": 1}",
+        "é ✓ 𝄞 \u{200b}",
+        "'); drop table audit_events; --",
+        "",
+    ];
+    let rows: Vec<AuditRecord> = awkward
+        .iter()
+        .enumerate()
+        .map(|(n, text)| AuditRecord {
+            id: format!("awkward-{n}"),
+            at_ms: now + n as i64,
+            action: "test.awkward".to_owned(),
+            actor: Some((*text).to_owned()),
+            subject: None,
+            client_id: Some(format!("{text}-client")),
+            ip: None,
+            detail: Some((*text).to_owned()),
+            occurrences: 1,
+        })
+        .collect();
+
+    app.store.insert_audit_records(&rows).await.unwrap();
+
+    let page = PageRequest {
+        limit: 50,
+        offset: 0,
+    };
+    let mut found = app
+        .store
+        .list_audit_records(Some("test.awkward"), page)
+        .await
+        .unwrap()
+        .items;
+    found.reverse();
+    assert_eq!(found.len(), awkward.len());
+    for (row, text) in found.iter().zip(awkward) {
+        assert_eq!(row.actor.as_deref(), Some(text));
+        assert_eq!(row.detail.as_deref(), Some(text));
+        assert_eq!(row.client_id, Some(format!("{text}-client")));
+        assert_eq!(row.subject, None);
+        assert_eq!(row.ip, None);
+        assert_eq!(row.occurrences, 1);
+    }
+    assert_eq!(found[3].at_ms, now + 3);
+}
+
 backend_tests!(
     audit_rows_keep_how_many_events_they_stand_for,
+    audit_rows_keep_awkward_text_exactly,
     usernames_are_unique_regardless_of_case,
     a_user_with_several_roles_holds_the_union_of_their_scopes,
     setting_a_role_replaces_its_scopes,
