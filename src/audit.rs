@@ -94,8 +94,9 @@ impl AuditEvent {
     }
 
     /// Lets the writer store this event and identical coalescing events of the same second as one
-    /// row counting them (`occurrences`), which then has the first one's id and time. Only for high-volume machine events, where a row per event is most of the
-    /// cost of recording it and its time within the second tells nobody anything.
+    /// row counting them (`occurrences`), which then has the first one's id and time. Only for
+    /// high-volume machine events, where a row per event is most of the cost of recording it and
+    /// its time within the second tells nobody anything.
     pub fn coalescing(mut self) -> Self {
         self.coalescing = true;
         self
@@ -231,8 +232,8 @@ impl Batch {
 
     /// Whether the batch may wait for more events at `now_ms`: it holds only coalescing rows,
     /// none of a second that has ended, for less than `HOLD_AT_MOST`. Later events of their
-    /// second then join their rows, so a busy client's second is one row and one commit carries
-    /// a second's issuances, instead of a row and a commit every `LINGER`.
+    /// second then join their rows, so that one commit carries about a second of a busy
+    /// client's issuances instead of `LINGER`'s worth.
     fn may_hold(&self, now_ms: i64) -> bool {
         let second = now_ms.div_euclid(1000);
         !self.plain_rows
@@ -403,25 +404,25 @@ async fn write_batches(
                 }
             }
             let open = take_queued(&mut receiver, &mut batch, &mut waiting);
-            if open && waiting.is_empty() && batch.may_hold(unix_now_ms()) {
-                continue;
+            // Coalescing rows may wait for the rest of their second (`may_hold`).
+            if !open || !waiting.is_empty() || !batch.may_hold(unix_now_ms()) {
+                break;
             }
-            loop {
-                let full = batch.is_full();
-                // The gauge counts events, however many rows they became.
-                let written = batch.events as i64;
-                write_batch(&store, &mut batch).await;
-                METRICS.audit_queue_change(-written);
-                // Every flush taken so far came after the events it waits for.
-                for done in waiting.drain(..) {
-                    let _ = done.send(());
-                }
-                if !full {
-                    break;
-                }
-                take_queued(&mut receiver, &mut batch, &mut waiting);
+        }
+        loop {
+            let full = batch.is_full();
+            // The gauge counts events, however many rows they became.
+            let written = batch.events as i64;
+            write_batch(&store, &mut batch).await;
+            METRICS.audit_queue_change(-written);
+            // Every flush taken so far came after the events it waits for.
+            for done in waiting.drain(..) {
+                let _ = done.send(());
             }
-            break;
+            if !full {
+                break;
+            }
+            take_queued(&mut receiver, &mut batch, &mut waiting);
         }
     }
 }
