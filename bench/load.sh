@@ -242,6 +242,14 @@ parse_wrk() {
   [[ -n $RPS ]] || die "could not read wrk output $file"
 }
 
+# script_figure FILE LABEL [rounded]: the number a wrk script printed as "LABEL: N" (its last
+# field), rounded to an integer when asked; nothing when the line is missing.
+script_figure() {
+  awk -v label="$2:" -v rounded="${3:-}" 'index($0, label) == 1 {
+    if (rounded != "") printf "%.0f", $NF; else print $NF
+  }' "$1"
+}
+
 # row SCENARIO REQ/S P50 P99 PEAK_MIB MEASURE TARGET RESULT
 row() {
   local IFS=$'\t'
@@ -497,7 +505,7 @@ run_backend() {
     run_wrk me-dpop "$AUTHD_URL/me" "$WRK_DIR/dpop.lua"
   peak=$(peak_mib)
   local reused
-  reused=$(awk '/^DPoP proofs reused:/ { print $NF }' "$OUT/wrk-$BACKEND-me-dpop.txt")
+  reused=$(script_figure "$OUT/wrk-$BACKEND-me-dpop.txt" "DPoP proofs reused")
   [[ ${reused:-0} == 0 ]] || log "[$BACKEND] $reused DPoP proofs were reused (raise DPOP_PROOFS)"
   pct=$(ratio_pct "$RPS" "$me_bearer_rps")
   # Issue 14 sets no ratio: a proof costs one signature verification (bearer /me verifies none:
@@ -586,9 +594,9 @@ run_backend() {
   WRK_TOKENS="$refresh_file" WRK_THREADS="$THREADS" WRK_AUTH="$refresh_basic" \
     run_wrk refresh-rotations "$AUTHD_URL/token" "$WRK_DIR/refresh.lua"
   peak=$(peak_mib)
-  rotations=$(awk '/^Rotations\/sec:/ { printf "%.0f", $NF }' "$refresh_out")
-  rotation_failures=$(awk '/^Rotation failures:/ { print $NF }' "$refresh_out")
-  starved=$(awk '/^Rotations starved:/ { print $NF }' "$refresh_out")
+  rotations=$(script_figure "$refresh_out" "Rotations/sec" rounded)
+  rotation_failures=$(script_figure "$refresh_out" "Rotation failures")
+  starved=$(script_figure "$refresh_out" "Rotations starved")
   [[ -n $rotations ]] || die "the refresh script printed no rotations"
   ERRORS=$((ERRORS + ${rotation_failures:-0}))
   row "POST /token refresh_token rotation ($REFRESH_CHAINS families)" "$BACKEND" "$RPS" "$P50" "$P99" "$peak" \
@@ -608,8 +616,8 @@ run_backend() {
     WRK_REDIRECT_URI="$SSO_REDIRECT_URI" WRK_VERIFIER="$SSO_VERIFIER" \
     run_wrk sso-round-trips "$AUTHD_URL/authorize" "$WRK_DIR/sso.lua"
   peak=$(peak_mib)
-  sso_rt=$(awk '/^SSO round trips\/sec:/ { printf "%.0f", $NF }' "$OUT/wrk-$BACKEND-sso-round-trips.txt")
-  sso_failures=$(awk '/^SSO failures:/ { print $NF }' "$OUT/wrk-$BACKEND-sso-round-trips.txt")
+  sso_rt=$(script_figure "$OUT/wrk-$BACKEND-sso-round-trips.txt" "SSO round trips/sec" rounded)
+  sso_failures=$(script_figure "$OUT/wrk-$BACKEND-sso-round-trips.txt" "SSO failures")
   [[ -n $sso_rt ]] || die "the SSO script printed no round trips"
   ERRORS=$((ERRORS + ${sso_failures:-0}))
   pct=$(ratio_pct "$sso_rt" "$client_credentials_rps")
@@ -626,8 +634,8 @@ run_backend() {
     WRK_REDIRECT_URI="$SSO_REDIRECT_URI" WRK_VERIFIER="$SSO_VERIFIER" \
     run_wrk oidc-round-trips "$AUTHD_URL/authorize" "$WRK_DIR/sso.lua"
   peak=$(peak_mib)
-  oidc_rt=$(awk '/^SSO round trips\/sec:/ { printf "%.0f", $NF }' "$OUT/wrk-$BACKEND-oidc-round-trips.txt")
-  oidc_failures=$(awk '/^SSO failures:/ { print $NF }' "$OUT/wrk-$BACKEND-oidc-round-trips.txt")
+  oidc_rt=$(script_figure "$OUT/wrk-$BACKEND-oidc-round-trips.txt" "SSO round trips/sec" rounded)
+  oidc_failures=$(script_figure "$OUT/wrk-$BACKEND-oidc-round-trips.txt" "SSO failures")
   [[ -n $oidc_rt ]] || die "the OpenID Connect round trips printed no count"
   ERRORS=$((ERRORS + ${oidc_failures:-0}))
   pct=$(ratio_pct "$oidc_rt" "$sso_rt")
@@ -676,9 +684,9 @@ run_backend() {
   WRK_CODES="$OUT/device-codes-$BACKEND.txt" WRK_CLIENT="$DEVICE_CLIENT" WRK_THREADS="$THREADS" \
     run_wrk device-polls "$AUTHD_URL/token" "$WRK_DIR/device_poll.lua"
   peak=$(peak_mib)
-  polled_pending=$(awk '/^Device polls pending:/ { print $NF }' "$device_file")
-  polled_slow=$(awk '/^Device polls slow_down:/ { print $NF }' "$device_file")
-  polled_other=$(awk '/^Device polls other:/ { print $NF }' "$device_file")
+  polled_pending=$(script_figure "$device_file" "Device polls pending")
+  polled_slow=$(script_figure "$device_file" "Device polls slow_down")
+  polled_other=$(script_figure "$device_file" "Device polls other")
   [[ -n $polled_pending ]] || die "the device poll script printed no counts"
   # wrk counts every 400 as non-2xx; here only answers other than the two expected ones are.
   socket_errors=$(awk '/Socket errors:/ { gsub(",", ""); print $NF }' "$device_file")

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod dpop;
 pub mod error;
 pub mod exchange;
+pub mod hex;
 pub mod inspection;
 pub mod janitor;
 pub mod log_output;

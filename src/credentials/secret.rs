@@ -20,16 +20,7 @@ pub fn generate_secret() -> String {
 
 /// SHA-256 of a secret, hex-encoded, as stored.
 pub fn hash_secret(secret: &str) -> String {
-    // Two digits a byte from a table: a `format!` per byte was 33 allocations per hash, and
-    // every client authentication hashes its secret.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let hash = digest(&SHA256, secret.as_bytes());
-    let mut hex = String::with_capacity(2 * hash.as_ref().len());
-    for byte in hash.as_ref() {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
+    crate::hex::lower(digest(&SHA256, secret.as_bytes()).as_ref())
 }
 
 /// Whether `secret` hashes to `stored`, compared in constant time.

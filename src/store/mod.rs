@@ -43,9 +43,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::{self, DatabaseSettings};
-use tokio::sync::OwnedSemaphorePermit;
 use write_turns::WriteTransaction;
 
 pub use admin::{Page, PageRequest, UserChanges, UserFilter, paginate};

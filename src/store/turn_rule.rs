@@ -5,13 +5,9 @@
 
 use std::path::Path;
 
-/// The SQL verbs that write, as they appear lowercased with single spaces.
+/// The SQL verb that writes in `sql`, if any, read word by word.
 fn writes(sql: &str) -> Option<&'static str> {
-    let text = sql
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = sql.to_lowercase();
     let words: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|word| !word.is_empty())

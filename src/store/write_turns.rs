@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// that no mistake here can hang a request.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One queue per database file. An entry lives while a transaction holds or awaits its turn, so
+/// One queue per database file. An entry lives while a write holds or awaits its turn, so
 /// the map holds only the files being written to (one, outside tests).
 static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> = LazyLock::new(Default::default);
 

@@ -101,13 +101,7 @@ impl SigningKey {
     /// An HS256 key from the configured secret.
     pub fn from_hs256_secret(secret: &[u8]) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
-        let kid = format!(
-            "hs256-{}",
-            digest.as_ref()[..6]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let kid = format!("hs256-{}", crate::hex::lower(&digest.as_ref()[..6]));
         Self {
             kid,
             algorithm: Algorithm::HS256,

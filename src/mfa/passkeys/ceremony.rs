@@ -62,11 +62,7 @@ impl<S: Serialize + DeserializeOwned> Ceremony<S> {
 
 /// SHA-256 of a challenge, hex.
 fn challenge_hash(challenge: &[u8]) -> String {
-    digest(&SHA256, challenge)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(digest(&SHA256, challenge).as_ref())
 }
 
 #[cfg(test)]

@@ -13,10 +13,7 @@ pub fn passkey_script_path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| {
         let hash = digest(&SHA256, PASSKEY_SCRIPT.as_bytes());
-        let hex: String = hash.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::hex::lower(&hash.as_ref()[..8]);
         format!("/static/passkey-{hex}.js")
     })
 }
