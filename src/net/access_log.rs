@@ -57,16 +57,27 @@ impl AccessLine {
         let peer = address.as_deref().unwrap_or("-");
         match response.response().body().size() {
             BodySize::Sized(bytes) => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} {bytes} {millis}ms");
+                info(format_args!(
+                    "{peer} \"{method} {path}\" {status} {bytes} {millis}ms"
+                ));
             }
             BodySize::None => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} 0 {millis}ms");
+                info(format_args!(
+                    "{peer} \"{method} {path}\" {status} 0 {millis}ms"
+                ));
             }
             BodySize::Stream => {
-                log::info!(target: TARGET, "{peer} \"{method} {path}\" {status} - {millis}ms");
+                info(format_args!(
+                    "{peer} \"{method} {path}\" {status} - {millis}ms"
+                ));
             }
         }
     }
+}
+
+/// Logs one access line (see `log_output::info`).
+fn info(line: fmt::Arguments<'_>) {
+    crate::log_output::info(TARGET, line);
 }
 
 /// Milliseconds to the microsecond (`1.234`), in integers: formatting a float with a precision

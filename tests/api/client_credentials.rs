@@ -219,7 +219,58 @@ async fn concurrent_client_credentials_tokens_are_each_counted_in_the_audit_trai
     assert_ne!(rows[0]["id"], rows[1]["id"]);
 }
 
+/// Repeats within a second are counted beside the queue and added to their first event's row
+/// when it is written: across second boundaries and while rows are held and written, no token
+/// may be counted twice or lost.
+async fn tokens_issued_over_several_seconds_are_each_counted_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let auditor = app.token_with_scopes(&["audit:read"]).await;
+    let secret = app
+        .add_client(
+            "batch-jobs",
+            &[GrantType::ClientCredentials],
+            &["reports:read"],
+            false,
+        )
+        .await
+        .unwrap();
+
+    let mut issued = 0;
+    for _ in 0..6 {
+        let wave = join_all((0..25).map(|_| {
+            app.post_form_basic(
+                "/token",
+                "batch-jobs",
+                &secret,
+                &[("grant_type", "client_credentials")],
+            )
+        }))
+        .await;
+        assert!(wave.iter().all(|r| r.status() == 200), "{wave:?}");
+        issued += wave.len() as i64;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
+    let rows = issued_rows(&app, &auditor, "batch-jobs", issued).await;
+    let counts: Vec<i64> = rows
+        .iter()
+        .map(|row| row["occurrences"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<i64>(), issued, "{rows:?}");
+    // One row a second, or two where a write fell inside the second; never one per token.
+    assert!(rows.len() < 15, "{rows:?}");
+    // Nothing counted after the rows were read: a second look finds the same total.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let again = issued_rows(&app, &auditor, "batch-jobs", issued).await;
+    let total: i64 = again
+        .iter()
+        .map(|row| row["occurrences"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, issued, "{again:?}");
+}
+
 backend_tests!(
+    tokens_issued_over_several_seconds_are_each_counted_once,
     concurrent_client_credentials_tokens_are_each_counted_in_the_audit_trail,
     a_confidential_client_gets_a_token_for_itself_without_a_refresh_token,
     without_a_scope_parameter_the_client_gets_all_its_scopes,

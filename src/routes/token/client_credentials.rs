@@ -39,12 +39,10 @@ pub async fn grant(
     let issued = ctx
         .tokens
         .issue_for(TokenSubject::Client, grant, unix_now(), jti)?;
-    let scope = access.scope;
-    record_client_issuance(ctx, client, &scope).await;
-    Ok(TokenResponse::new(
+    record_client_issuance(ctx, client, &issued.claims.scope).await;
+    Ok(TokenResponse::with_scope_text(
         issued.token,
         ctx.tokens.access_ttl(),
-        &scope,
-        None,
+        issued.claims.scope,
     ))
 }

@@ -354,6 +354,9 @@ async fn issue_token(
             client.client_id
         )));
     }
+    // Only the password grant hashes (and so asks whether the client still waits) and reads a
+    // device cookie; the others skip the allocations.
+    let password = grant == GrantType::Password;
     let mut ctx = GrantContext {
         store,
         hasher,
@@ -362,12 +365,20 @@ async fn issue_token(
         audit,
         lockout,
         ip: client_ip(&request, settings.security.trust_forwarded_for),
-        still_waiting: still_waiting(&request),
-        cookie_header: request
-            .headers()
-            .get(actix_web::http::header::COOKIE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
+        still_waiting: if password {
+            still_waiting(&request)
+        } else {
+            None
+        },
+        cookie_header: if password {
+            request
+                .headers()
+                .get(actix_web::http::header::COOKIE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        } else {
+            None
+        },
         device_cookies,
         cache,
         clock,

@@ -2,8 +2,13 @@
 //!
 //! Events are queued and written in batches by one background task, so recording an event
 //! never adds a database round trip to the request that caused it. Events marked coalescing
-//! (client_credentials issuance, one per machine token) are merged there: identical ones of one
-//! batch and one second become one row with a count.
+//! (client_credentials issuance, one per machine token) become one row a second with a count:
+//! the first of a second is queued, and the rest are counted beside the queue (`tally`) or, when
+//! they cannot be, merged by the writer.
+
+mod tally;
+
+pub use tally::EventFields;
 
 use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
@@ -16,6 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::clock::unix_now_ms;
 use crate::metrics::METRICS;
 use crate::store::{AuditRecord, Store, StoreError};
+use tally::{Counted, Tallies};
 
 /// Events waiting to be written before `record` waits for room.
 const QUEUE_CAPACITY: usize = 8_192;
@@ -34,6 +40,8 @@ const LINGER: Duration = Duration::from_millis(20);
 /// Longest a batch of coalescing rows waits for the rest of its second (see `Batch::may_hold`),
 /// by the monotonic clock, so that a wall clock set back cannot hold them longer.
 const HOLD_AT_MOST: Duration = Duration::from_millis(1_100);
+/// The characters a row keeps of actor, subject, client and detail.
+const STORED_CHARS: [usize; 4] = [128, 128, 128, 512];
 
 /// One event, as a request handler describes it.
 #[derive(Debug, Default, Clone)]
@@ -107,18 +115,21 @@ impl AuditEvent {
 struct QueuedEvent {
     at_ms: i64,
     event: AuditEvent,
+    /// The tally counting this event's repeats, when it opened one.
+    tally: Option<u64>,
 }
 
 impl QueuedEvent {
     /// Cuts values to what a row holds, so that identical rows come from equal events.
     fn trimmed(mut self) -> Self {
         let event = &mut self.event;
-        for (value, max_chars) in [
-            (&mut event.actor, 128),
-            (&mut event.subject, 128),
-            (&mut event.client_id, 128),
-            (&mut event.detail, 512),
-        ] {
+        let values = [
+            &mut event.actor,
+            &mut event.subject,
+            &mut event.client_id,
+            &mut event.detail,
+        ];
+        for (value, max_chars) in values.into_iter().zip(STORED_CHARS) {
             *value = value.take().map(|v| truncate(v, max_chars));
         }
         self
@@ -173,6 +184,8 @@ struct Batch {
     /// A hash collision only costs a row: the fields are compared before a merge.
     coalescing: HashMap<u64, usize>,
     hasher: RandomState,
+    /// Rows whose repeats a tally counts: the row's index and the tally's key.
+    tallies: Vec<(usize, u64)>,
     /// Whether some row stands for an event that is not coalescing.
     plain_rows: bool,
     /// When the first row came.
@@ -186,6 +199,7 @@ impl Batch {
             events: 0,
             coalescing: HashMap::new(),
             hasher: RandomState::new(),
+            tallies: Vec::new(),
             plain_rows: false,
             since: None,
         }
@@ -196,7 +210,17 @@ impl Batch {
     fn push(&mut self, queued: QueuedEvent) {
         self.events += 1;
         self.since.get_or_insert_with(Instant::now);
-        let queued = queued.trimmed();
+        let mut queued = queued.trimmed();
+        let tally = queued.tally.take();
+        let row = self.row_for(queued);
+        if let Some(key) = tally {
+            self.tallies.push((row, key));
+        }
+    }
+
+    /// Counts the event into the row of an identical coalescing event of its second, or adds
+    /// it as a new row; returns the row's index.
+    fn row_for(&mut self, queued: QueuedEvent) -> usize {
         if queued.event.coalescing {
             let event = &queued.event;
             let key = self.hasher.hash_one((
@@ -210,10 +234,11 @@ impl Batch {
             ));
             match self.coalescing.entry(key) {
                 Entry::Occupied(first) => {
-                    let row = &mut self.rows[*first.get()];
+                    let index = *first.get();
+                    let row = &mut self.rows[index];
                     if queued.repeats(row) {
                         row.occurrences += 1;
-                        return;
+                        return index;
                     }
                 }
                 Entry::Vacant(slot) => {
@@ -224,6 +249,17 @@ impl Batch {
             self.plain_rows = true;
         }
         self.rows.push(queued.into_record());
+        self.rows.len() - 1
+    }
+
+    /// Closes the tallies of this batch's rows, adding the events they counted: called just
+    /// before the rows are written, so that every repeat counted until then is in them.
+    fn close_tallies(&mut self, tallies: &Tallies) {
+        for (row, key) in self.tallies.drain(..) {
+            let later = tallies.close(key);
+            self.rows[row].occurrences += later;
+            self.events += usize::try_from(later).unwrap_or(0);
+        }
     }
 
     fn is_full(&self) -> bool {
@@ -251,6 +287,7 @@ impl Batch {
         self.rows.clear();
         self.events = 0;
         self.coalescing.clear();
+        self.tallies.clear();
         self.plain_rows = false;
         self.since = None;
     }
@@ -267,6 +304,8 @@ pub struct AuditLog {
     sender: mpsc::Sender<Message>,
     /// Cuts the writer's gathering short when someone waits in `flush`.
     flush_requested: Arc<Notify>,
+    /// Repeats of coalescing events, counted beside the queue.
+    tallies: Arc<Tallies>,
 }
 
 impl AuditLog {
@@ -274,23 +313,80 @@ impl AuditLog {
     pub fn start(store: Store) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let flush_requested = Arc::new(Notify::new());
-        tokio::spawn(write_batches(store, receiver, flush_requested.clone()));
+        let tallies = Arc::new(Tallies::new());
+        tokio::spawn(write_batches(
+            store,
+            receiver,
+            flush_requested.clone(),
+            tallies.clone(),
+        ));
         Self {
             sender,
             flush_requested,
+            tallies,
         }
     }
 
-    /// Queues an event.
+    /// Queues an event (a coalescing one may only be counted: see `record_coalescing`).
     pub async fn record(&self, event: AuditEvent) {
-        let action = event.action;
-        let queued = QueuedEvent {
-            at_ms: unix_now_ms(),
-            event,
+        let at_ms = unix_now_ms();
+        let tally = if event.coalescing {
+            match self.count(at_ms, EventFields::of(&event)) {
+                Counted::Joined => return,
+                Counted::First(key) => Some(key),
+                Counted::Alone => None,
+            }
+        } else {
+            None
         };
+        self.queue(QueuedEvent {
+            at_ms,
+            event,
+            tally,
+        })
+        .await;
+    }
+
+    /// Records a coalescing event given by reference: a repeat within its second is only
+    /// counted, and the owned event is built only when it must be queued.
+    pub async fn record_coalescing(&self, fields: EventFields<'_>) {
+        let at_ms = unix_now_ms();
+        let tally = match self.count(at_ms, fields) {
+            Counted::Joined => return,
+            Counted::First(key) => Some(key),
+            Counted::Alone => None,
+        };
+        // About once a second per client and address: boxed, so that the futures of the callers
+        // (a request handler each) do not carry a queue send.
+        Box::pin(self.queue(QueuedEvent {
+            at_ms,
+            event: fields.to_event(),
+            tally,
+        }))
+        .await;
+    }
+
+    /// Counts a coalescing event into its second's tally; a joined one is waiting from now on.
+    fn count(&self, at_ms: i64, fields: EventFields<'_>) -> Counted {
+        let counted = self.tallies.count(at_ms.div_euclid(1000), fields);
+        if counted == Counted::Joined {
+            METRICS.audit_queue_change(1);
+        }
+        counted
+    }
+
+    async fn queue(&self, queued: QueuedEvent) {
+        let (action, tally) = (queued.event.action, queued.tally);
         METRICS.audit_queue_change(1);
         if self.sender.send(Message::Event(queued)).await.is_err() {
             log::error!("audit writer has stopped; event {action} lost");
+            if let Some(key) = tally {
+                self.tallies.forget(key);
+            }
+            return;
+        }
+        if let Some(key) = tally {
+            self.tallies.queued(key);
         }
     }
 
@@ -388,6 +484,7 @@ async fn write_batches(
     store: Store,
     mut receiver: mpsc::Receiver<Message>,
     flush_requested: Arc<Notify>,
+    tallies: Arc<Tallies>,
 ) {
     let mut batch = Batch::new();
     let mut waiting = Vec::new();
@@ -411,6 +508,7 @@ async fn write_batches(
         }
         loop {
             let full = batch.is_full();
+            batch.close_tallies(&tallies);
             // The gauge counts events, however many rows they became.
             let written = batch.events as i64;
             write_batch(&store, &mut batch).await;
@@ -431,12 +529,14 @@ async fn write_batches(
 mod tests {
     use std::time::Instant;
 
+    use super::tally::{Counted, EventFields, Tallies};
     use super::{AuditEvent, BATCH_SIZE, Batch, HOLD_AT_MOST, QueuedEvent, truncate};
 
     /// A client_credentials issuance as the grant records it, at `at_ms`.
     fn issued(at_ms: i64, client: &str, ip: &str, scope: &str) -> QueuedEvent {
         QueuedEvent {
             at_ms,
+            tally: None,
             event: AuditEvent::new("token.issued")
                 .actor(client)
                 .client(client)
@@ -488,6 +588,7 @@ mod tests {
     fn events_not_marked_coalescing_are_never_merged() {
         let login = |at_ms| QueuedEvent {
             at_ms,
+            tally: None,
             event: AuditEvent::new("login.failed")
                 .actor("alice")
                 .ip(Some("10.0.0.1".to_owned())),
@@ -536,6 +637,33 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         assert_eq!(ids, sorted, "ids are time-ordered in row order");
+    }
+
+    #[test]
+    fn a_row_that_opened_a_tally_takes_its_count_when_written_and_the_tally_closes() {
+        let tallies = Tallies::new();
+        let event = issued(5_000, "svc", "10.0.0.1", "a").event;
+        let fields = EventFields::of(&event);
+        let Counted::First(key) = tallies.count(5, fields) else {
+            panic!("expected a new tally");
+        };
+        tallies.queued(key);
+        assert_eq!(tallies.count(5, fields), Counted::Joined);
+        assert_eq!(tallies.count(5, fields), Counted::Joined);
+        let mut batch = batch_of([QueuedEvent {
+            at_ms: 5_000,
+            event: fields.to_event(),
+            tally: Some(key),
+        }]);
+        // Queued repeats of the same second still merge into the row as before.
+        batch.push(issued(5_500, "svc", "10.0.0.1", "a"));
+
+        batch.close_tallies(&tallies);
+
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(batch.rows[0].occurrences, 4);
+        assert_eq!(batch.events, 4);
+        assert!(matches!(tallies.count(5, fields), Counted::First(_)));
     }
 
     #[test]
