@@ -251,7 +251,8 @@ impl<V: Clone> RefreshingMap<V> {
 /// The caches behind introspection and client authentication.
 pub struct CredentialCache {
     users: Arc<RefreshingMap<Option<User>>>,
-    clients: Arc<RefreshingMap<Option<Client>>>,
+    /// Shared, not copied: every token request and introspection reads its client.
+    clients: Arc<RefreshingMap<Option<Arc<Client>>>>,
     // SHA-256 of a token -> its verification, until `exp` or `verified_ttl`, whichever is first.
     verified: ExpiringMap<[u8; 32], Arc<VerifiedToken>>,
     // No cached verification outlives an access token's lifetime (plus leeway).
@@ -317,19 +318,23 @@ impl CredentialCache {
     }
 
     /// A client by id, from the cache or the database.
-    pub async fn client(&self, store: &Store, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    pub async fn client(
+        &self,
+        store: &Store,
+        id: &ClientId,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         match self.clients.get(id.as_str()) {
             Cached::Fresh(client) | Cached::Stale(client, None) => Ok(client),
             Cached::Stale(client, Some(version)) => {
                 let (map, store, id) = (self.clients.clone(), store.clone(), id.clone());
                 tokio::spawn(async move {
-                    let read = store.find_client(&id).await.ok();
+                    let read = store.find_client(&id).await.ok().map(|c| c.map(Arc::new));
                     map.refreshed(id.as_str(), version, read);
                 });
                 Ok(client)
             }
             Cached::Missing => {
-                let client = store.find_client(id).await?;
+                let client = store.find_client(id).await?.map(Arc::new);
                 self.clients.insert(id.as_str().to_owned(), client.clone());
                 Ok(client)
             }
@@ -342,7 +347,7 @@ impl CredentialCache {
         &self,
         store: &Store,
         client_id: &str,
-    ) -> Result<Option<Client>, StoreError> {
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         match ClientId::parse(client_id) {
             Ok(id) => self.client(store, &id).await,
             Err(_) => Ok(None),

@@ -62,8 +62,9 @@ fn write_line(out: &mut env_logger::fmt::Formatter, record: &log::Record<'_>) ->
     write_record(out, record.level(), record.target(), record.args())
 }
 
-/// env_logger's layout (`[2026-12-06T17:49:02Z INFO  target] message`, no colours) with the
-/// timestamp formatted once a second per thread instead of for every line.
+/// env_logger's layout (`[2026-12-06T17:49:02Z INFO  target] message`, no colours). The part
+/// before the message is formatted again only when the second, the level or the target changes,
+/// not for every line.
 fn write_record(
     out: &mut impl Write,
     level: log::Level,
@@ -71,16 +72,48 @@ fn write_record(
     message: &fmt::Arguments<'_>,
 ) -> io::Result<()> {
     thread_local! {
-        static STAMP: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+        static PREFIX: RefCell<Prefix> = const { RefCell::new(Prefix::new()) };
     }
     let now = chrono::Utc::now();
-    STAMP.with_borrow_mut(|(at, stamp)| {
-        if *at != now.timestamp() {
-            *at = now.timestamp();
-            *stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        }
-        writeln!(out, "[{stamp} {level:<5} {target}] {message}")
+    PREFIX.with_borrow_mut(|prefix| {
+        out.write_all(prefix.at(now, level, target).as_bytes())?;
+        writeln!(out, "{message}")
     })
+}
+
+/// The last line's `[stamp level target] `, kept per thread.
+struct Prefix {
+    second: i64,
+    stamp: String,
+    level: log::Level,
+    target: String,
+    text: String,
+}
+
+impl Prefix {
+    const fn new() -> Self {
+        Self {
+            second: i64::MIN,
+            stamp: String::new(),
+            level: log::Level::Info,
+            target: String::new(),
+            text: String::new(),
+        }
+    }
+
+    fn at(&mut self, now: chrono::DateTime<chrono::Utc>, level: log::Level, target: &str) -> &str {
+        if self.second != now.timestamp() {
+            self.second = now.timestamp();
+            self.stamp = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            self.text.clear();
+        }
+        if self.text.is_empty() || self.level != level || self.target != target {
+            self.level = level;
+            target.clone_into(&mut self.target);
+            self.text = format!("[{} {level:<5} {target}] ", self.stamp);
+        }
+        &self.text
+    }
 }
 
 /// Logs `message` at `info` under `target`, whose `info` lines the caller knows are enabled:
@@ -199,6 +232,33 @@ mod tests {
         assert_eq!(
             rest,
             "INFO  authd::access] 127.0.0.1 \"GET /healthz\" 200 2 0.051ms\n"
+        );
+    }
+
+    #[test]
+    fn each_record_gets_its_own_level_and_target() {
+        let mut lines = Vec::new();
+        for (level, target) in [
+            (log::Level::Info, "authd::access"),
+            (log::Level::Warn, "authd::audit"),
+            (log::Level::Warn, "authd::audit"),
+            (log::Level::Info, "authd::access"),
+        ] {
+            write_record(&mut lines, level, target, &format_args!("x")).unwrap();
+        }
+        let lines = String::from_utf8(lines).unwrap();
+        let tails: Vec<&str> = lines
+            .lines()
+            .map(|line| line.split_once(' ').unwrap().1)
+            .collect();
+        assert_eq!(
+            tails,
+            [
+                "INFO  authd::access] x",
+                "WARN  authd::audit] x",
+                "WARN  authd::audit] x",
+                "INFO  authd::access] x"
+            ]
         );
     }
 

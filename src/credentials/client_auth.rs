@@ -185,15 +185,15 @@ pub async fn authenticate_client(
         (None, Some(_)) => return Err(rejected("public clients have no secret")),
     };
     Ok(PresentedClient {
-        client_id: client.client_id,
+        client_id: client.client_id.clone(),
         confidential,
-        grants: client.grants,
-        scopes: Some(client.scopes),
+        grants: client.grants.clone(),
+        scopes: Some(client.scopes.clone()),
         anonymous: false,
         dpop_bound_access_tokens: client.browser.dpop_bound_access_tokens,
         allow_impersonation: client.browser.allow_impersonation,
-        registration: client.registration,
-        resources: client.resources,
+        registration: client.registration.clone(),
+        resources: client.resources.clone(),
     })
 }
 

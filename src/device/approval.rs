@@ -2,6 +2,8 @@
 //! the signed-in person's decision. The decision is always asked for: a session alone, or a
 //! consent given to the client before, never approves a device.
 
+use std::sync::Arc;
+
 use super::UserCode;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::config::Settings;
@@ -44,7 +46,7 @@ pub struct DeviceRequest {
 
 /// A pending code with its client, the person, and what they would grant.
 struct Pending {
-    client: Client,
+    client: Arc<Client>,
     user: User,
     granted: ScopeSet,
 }
@@ -174,7 +176,7 @@ impl DeviceApproval<'_> {
         }))
     }
 
-    async fn client_of(&self, code: &DeviceCode) -> Result<Option<Client>, StoreError> {
+    async fn client_of(&self, code: &DeviceCode) -> Result<Option<Arc<Client>>, StoreError> {
         let Ok(client_id) = ClientId::parse(&code.client_id) else {
             return Ok(None);
         };

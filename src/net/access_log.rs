@@ -12,49 +12,40 @@ use std::fmt;
 use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::dev::ServiceResponse;
 use actix_web::web::Data;
 
 use crate::config::Settings;
-use crate::routes::client_ip::client_ip;
+use crate::routes::client_ip::client_address;
 
 /// The log target; filter it with `RUST_LOG`.
 pub const TARGET: &str = "authd::access";
 
 /// A request on its way in, logged once its answer is ready (see `net::edge`, which times it).
-pub struct AccessLine {
-    address: Option<String>,
-    method: Method,
-    path: String,
-}
+/// What the line says of the request is read from the answer's request at the end, so that
+/// nothing is copied for it on the way in.
+pub struct AccessLine(());
 
 impl AccessLine {
-    /// Notes what the line will say of the request; `None` while the target is filtered out.
-    pub fn begin(request: &ServiceRequest) -> Option<Self> {
-        if !log::log_enabled!(target: TARGET, log::Level::Info) {
-            return None;
-        }
-        let trust_forwarded_for = request
-            .app_data::<Data<Settings>>()
-            .is_some_and(|settings| settings.security.trust_forwarded_for);
-        Some(Self {
-            address: client_ip(request.request(), trust_forwarded_for),
-            method: request.method().clone(),
-            path: request.path().to_owned(),
-        })
+    /// `None` while the target is filtered out.
+    pub fn begin() -> Option<Self> {
+        log::log_enabled!(target: TARGET, log::Level::Info).then_some(Self(()))
     }
 
     /// Logs the line for `response`, ready `took` after the request arrived.
     pub fn finish<B: MessageBody>(self, response: &ServiceResponse<B>, took: Duration) {
-        let Self {
-            address,
-            method,
-            path,
-        } = self;
+        let request = response.request();
+        let trust_forwarded_for = request
+            .app_data::<Data<Settings>>()
+            .is_some_and(|settings| settings.security.trust_forwarded_for);
+        let address = client_address(request, trust_forwarded_for);
+        let peer: &dyn fmt::Display = match &address {
+            Some(address) => address,
+            None => &"-",
+        };
+        let (method, path) = (request.method(), request.path());
         let millis = Millis(took);
         let status = response.status().as_u16();
-        let peer = address.as_deref().unwrap_or("-");
         match response.response().body().size() {
             BodySize::Sized(bytes) => {
                 info(format_args!(

@@ -23,7 +23,7 @@ pub async fn edge(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // One clock for the log line and the histogram.
     let started = Instant::now();
-    let access_line = AccessLine::begin(&request);
+    let access_line = AccessLine::begin();
     let timer = RequestTimer::begin(&request);
     let response = match Cors::check(&request).await {
         Cors::Preflight(answer) => request.into_response(answer),

@@ -1,5 +1,6 @@
 //! The caller's address, for lockout counters and the audit trail.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
@@ -10,7 +11,14 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// The peer's IP, or, behind a trusted proxy, the address that proxy appended to
 /// `X-Forwarded-For`. Addresses come out in one canonical form (IPv4-mapped IPv6 as IPv4).
 pub fn client_ip(request: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
-    let peer = request.peer_addr().map(|peer| canonical(peer.ip()));
+    client_address(request, trust_forwarded_for).map(ClientAddress::into_string)
+}
+
+/// `client_ip` before it is written out: the access log writes it into its line directly.
+pub fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> Option<ClientAddress> {
+    let peer = request
+        .peer_addr()
+        .map(|peer| ClientAddress::Ip(peer.ip().to_canonical()));
     if !trust_forwarded_for {
         return peer;
     }
@@ -32,35 +40,59 @@ pub fn client_ip(request: &HttpRequest, trust_forwarded_for: bool) -> Option<Str
     }
 }
 
-/// An `X-Forwarded-For` entry without a port or brackets; anything else is kept as written (at
-/// most 64 characters), so that distinct values are still counted apart.
-fn parse_entry(entry: &str) -> String {
-    if let Ok(ip) = entry.parse::<IpAddr>() {
-        return canonical(ip);
-    }
-    if let Ok(socket) = entry.parse::<SocketAddr>() {
-        return canonical(socket.ip());
-    }
-    let unbracketed = entry.trim_matches(['[', ']']);
-    match unbracketed.parse::<IpAddr>() {
-        Ok(ip) => canonical(ip),
-        Err(_) => unbracketed.chars().take(64).collect(),
+/// A caller's address: an IP in canonical form, or a forwarded entry that is not one.
+pub enum ClientAddress {
+    /// An address (IPv4-mapped IPv6 already as IPv4).
+    Ip(IpAddr),
+    /// A forwarded entry kept as written (at most 64 characters).
+    Other(String),
+}
+
+impl ClientAddress {
+    /// The address as text, built in a stack buffer and copied out once: `to_string` grew its
+    /// string through several allocations, twice for each token request.
+    pub fn into_string(self) -> String {
+        match self {
+            Self::Ip(ip) => {
+                use std::io::Write;
+                // The longest IPv6 text, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`, is 45
+                // bytes.
+                let mut text = [0u8; 45];
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                let written = write!(cursor, "{ip}");
+                let length = usize::try_from(cursor.position()).unwrap_or(0);
+                match (written, std::str::from_utf8(&text[..length])) {
+                    (Ok(()), Ok(address)) => address.to_owned(),
+                    _ => ip.to_string(),
+                }
+            }
+            Self::Other(text) => text,
+        }
     }
 }
 
-/// The address as text, built in a stack buffer and copied out once: `to_string` grew its
-/// string through several allocations, twice for each token request (the access line and the
-/// grant each ask).
-fn canonical(ip: IpAddr) -> String {
-    use std::io::Write;
-    // The longest IPv6 text, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`, is 45 bytes.
-    let mut text = [0u8; 45];
-    let mut cursor = std::io::Cursor::new(&mut text[..]);
-    let written = write!(cursor, "{}", ip.to_canonical());
-    let length = usize::try_from(cursor.position()).unwrap_or(0);
-    match (written, std::str::from_utf8(&text[..length])) {
-        (Ok(()), Ok(address)) => address.to_owned(),
-        _ => ip.to_canonical().to_string(),
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => ip.fmt(out),
+            Self::Other(text) => out.write_str(text),
+        }
+    }
+}
+
+/// An `X-Forwarded-For` entry without a port or brackets; anything else is kept as written (at
+/// most 64 characters), so that distinct values are still counted apart.
+fn parse_entry(entry: &str) -> ClientAddress {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return ClientAddress::Ip(ip.to_canonical());
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return ClientAddress::Ip(socket.ip().to_canonical());
+    }
+    let unbracketed = entry.trim_matches(['[', ']']);
+    match unbracketed.parse::<IpAddr>() {
+        Ok(ip) => ClientAddress::Ip(ip.to_canonical()),
+        Err(_) => ClientAddress::Other(unbracketed.chars().take(64).collect()),
     }
 }
 
@@ -122,16 +154,20 @@ mod tests {
             "64:ff9b::192.0.2.33",
         ] {
             let ip: IpAddr = text.parse().unwrap();
-            assert_eq!(canonical(ip), ip.to_canonical().to_string());
+            let address = ClientAddress::Ip(ip.to_canonical());
+            assert_eq!(address.to_string(), ip.to_canonical().to_string());
+            assert_eq!(address.into_string(), ip.to_canonical().to_string());
         }
     }
 
     #[test]
     fn entries_lose_ports_and_brackets_and_mapped_addresses_become_ipv4() {
-        assert_eq!(parse_entry("203.0.113.7:5555"), "203.0.113.7");
-        assert_eq!(parse_entry("[2001:db8::1]:443"), "2001:db8::1");
-        assert_eq!(parse_entry("[2001:db8::1]"), "2001:db8::1");
-        assert_eq!(parse_entry("::ffff:203.0.113.7"), "203.0.113.7");
-        assert_eq!(parse_entry(&"x".repeat(100)).len(), 64);
+        let parsed = |entry: &str| parse_entry(entry).into_string();
+        assert_eq!(parsed("203.0.113.7:5555"), "203.0.113.7");
+        assert_eq!(parsed("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(parsed("[2001:db8::1]"), "2001:db8::1");
+        assert_eq!(parsed("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(parsed(&"x".repeat(100)).len(), 64);
+        assert_eq!(parse_entry(&"x".repeat(100)).to_string().len(), 64);
     }
 }

@@ -2,6 +2,8 @@
 //! browser's session, decide the next step (login form, consent page, or an answer to the
 //! client), and issue the code. No HTTP types here: web handlers turn a `Step` into a response.
 
+use std::sync::Arc;
+
 use super::authorization_request::AuthorizationRequest;
 use super::code::seal_code;
 use super::page_keys::PageKeys;
@@ -173,7 +175,7 @@ impl FlowContext<'_> {
         &self,
         transaction: &'t LoginTransaction,
         session: &Session,
-    ) -> Result<Result<(&'t AuthorizationRequest, Client, ScopeSet), String>, StoreError> {
+    ) -> Result<Result<(&'t AuthorizationRequest, Arc<Client>, ScopeSet), String>, StoreError> {
         let for_this_session = matches!(
             &transaction.stage,
             Stage::Consent { session_handle } if *session_handle == session.handle
@@ -330,7 +332,7 @@ impl FlowContext<'_> {
     async fn client_of(
         &self,
         request: &AuthorizationRequest,
-    ) -> Result<Option<Client>, StoreError> {
+    ) -> Result<Option<Arc<Client>>, StoreError> {
         let Ok(client_id) = ClientId::parse(&request.client_id) else {
             return Ok(None);
         };

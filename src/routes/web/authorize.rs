@@ -99,7 +99,7 @@ async fn check_plain_request(
         Ok(client_id) => state.cache.client(&state.store, &client_id).await?,
         Err(error) => return Ok(Err(error)),
     };
-    let checked = check_request(params, client.as_ref())
+    let checked = check_request(params, client.as_deref())
         .and_then(|authorization| check_openid_request(&state.tokens, params, authorization));
     // RFC 9126 section 5: refused once the redirect URI is checked, so the client hears of it.
     let required = client

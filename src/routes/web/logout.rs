@@ -128,7 +128,7 @@ async fn checked_request(
         },
         _ => None,
     };
-    check_logout(params, hinted, client_id, client.as_ref()).map_err(|m| bad_request(&m))
+    check_logout(params, hinted, client_id, client.as_deref()).map_err(|m| bad_request(&m))
 }
 
 async fn confirmation_page(
@@ -143,7 +143,7 @@ async fn confirmation_page(
     };
     let client_name = match logout.client_id.as_deref().map(ClientId::parse) {
         Some(Ok(id)) => match state.cache.client(&state.store, &id).await {
-            Ok(client) => client.as_ref().map(display_name),
+            Ok(client) => client.as_deref().map(display_name),
             Err(error) => return state.unavailable(error),
         },
         _ => None,
