@@ -24,7 +24,7 @@ pub async fn edge(
     // One clock for the log line and the histogram.
     let started = Instant::now();
     let access_line = AccessLine::begin();
-    let timer = RequestTimer::begin(&request);
+    let timer = RequestTimer::begin();
     let response = match Cors::check(&request).await {
         Cors::Preflight(answer) => request.into_response(answer),
         cors => {

@@ -1,19 +1,23 @@
 //! Prometheus metrics: requests, tokens, introspections, logins, hashing, pool, janitor.
 //!
-//! Counters are process-wide atomics (as a metrics registry always is); the request histogram
-//! sits behind one short mutex per request.
+//! Counters are process-wide atomics (as a metrics registry always is); the request histograms
+//! are kept per thread (`requests`).
 
-use std::collections::BTreeMap;
+mod requests;
+
+use std::cell::RefCell;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::HttpRequest;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::Method;
 
 use crate::domain::GrantType;
 use crate::store::{Store, Swept};
+use requests::{BUCKETS, RequestHistograms};
 
 /// Where `grant` counts in `Metrics::tokens_issued`.
 fn grant_index(grant: GrantType) -> usize {
@@ -21,30 +25,6 @@ fn grant_index(grant: GrantType) -> usize {
         .iter()
         .position(|g| *g == grant)
         .expect("GrantType::ALL lists every grant")
-}
-
-/// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 13] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (bucket, bound) in self.counts.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
 }
 
 /// What became of one back-channel logout attempt.
@@ -61,9 +41,7 @@ pub enum BackchannelOutcome {
 /// Every metric authd exports.
 #[derive(Default)]
 pub struct Metrics {
-    // Every label is bounded: a standard method or "other", a route pattern or "unmatched", and
-    // a status code; a client chooses none of them freely.
-    requests: Mutex<BTreeMap<(&'static str, String, u16), Histogram>>,
+    requests: RequestHistograms,
     // One per grant, in `GrantType::ALL`'s order.
     tokens_issued: [AtomicU64; GrantType::ALL.len()],
     introspections_active: AtomicU64,
@@ -157,12 +135,8 @@ impl Metrics {
         total.refresh_retries += swept.refresh_retries;
     }
 
-    fn observe_request(&self, method: &'static str, route: String, status: u16, seconds: f64) {
-        let mut requests = self.requests.lock().expect("metrics lock poisoned");
-        requests
-            .entry((method, route, status))
-            .or_default()
-            .observe(seconds);
+    fn observe_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
+        self.requests.observe(method, route, status, seconds);
     }
 
     /// The Prometheus text exposition (format 0.0.4).
@@ -276,8 +250,7 @@ impl Metrics {
             "# HELP authd_http_request_duration_seconds HTTP requests, by method, route and status.\n\
              # TYPE authd_http_request_duration_seconds histogram"
         );
-        let requests = self.requests.lock().expect("metrics lock poisoned");
-        for ((method, route, status), histogram) in requests.iter() {
+        for ((method, route, status), histogram) in &self.requests.merged() {
             let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
             for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
                 let _ = writeln!(
@@ -318,34 +291,55 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// A request on its way in, counted in the request histogram once its answer is ready (see
-/// `net::edge`, which times it).
-pub struct RequestTimer {
-    method: &'static str,
-    route: String,
-}
+/// `net::edge`, which times it). Method and route are read from the answer's request.
+pub struct RequestTimer(());
 
 impl RequestTimer {
-    /// Starts timing `request`.
-    pub fn begin(request: &ServiceRequest) -> Self {
-        Self {
-            method: method_label(request.method()),
-            // The route pattern, not the path (unmatched paths share one label): label values
-            // must not grow with user input.
-            route: request
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned()),
-        }
+    /// Starts timing a request.
+    pub fn begin() -> Self {
+        Self(())
     }
 
     /// Counts the answer, ready `took` after the request arrived.
     pub fn finish<B>(self, response: &ServiceResponse<B>, took: Duration) {
-        METRICS.observe_request(
-            self.method,
-            self.route,
-            response.status().as_u16(),
-            took.as_secs_f64(),
-        );
+        let request = response.request();
+        with_route_of(request, |route| {
+            METRICS.observe_request(
+                method_label(request.method()),
+                route,
+                response.status().as_u16(),
+                took.as_secs_f64(),
+            );
+        });
     }
+}
+
+/// Calls `use_route` with the route pattern of `request`, not its path (unmatched paths share
+/// one label): label values must not grow with user input. Finding the pattern walks the app's
+/// routes and allocates it, so each thread keeps the last path's: a busy endpoint is matched
+/// once, not on every request.
+fn with_route_of(request: &HttpRequest, use_route: impl FnOnce(&str)) {
+    /// Longer paths are matched every time rather than kept.
+    const LONGEST_KEPT: usize = 256;
+    thread_local! {
+        static LAST: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+    }
+    let path = request.path();
+    let pattern_of = || {
+        request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned())
+    };
+    if path.len() > LONGEST_KEPT {
+        return use_route(&pattern_of());
+    }
+    LAST.with_borrow_mut(|(last_path, pattern)| {
+        if last_path.is_empty() || last_path != path {
+            *pattern = pattern_of();
+            path.clone_into(last_path);
+        }
+        use_route(pattern);
+    });
 }
 
 #[cfg(test)]
@@ -363,6 +357,37 @@ mod tests {
         assert_eq!(count(GrantType::DeviceCode), 2);
         assert_eq!(count(GrantType::RefreshToken), 0);
         assert_eq!(count(GrantType::TokenExchange), 0);
+    }
+
+    #[actix_web::test]
+    async fn routes_are_labelled_by_pattern_and_unmatched_paths_share_one_label() {
+        use actix_web::{App, HttpResponse, test, web};
+
+        let app = test::init_service(
+            App::new()
+                .route("/users/{id}", web::get().to(HttpResponse::Ok))
+                .route("/healthz", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let route_of = async |path: &str| {
+            let request = test::TestRequest::get().uri(path).to_request();
+            let response = test::call_service(&app, request).await;
+            let mut route = String::new();
+            with_route_of(response.request(), |found| route = found.to_owned());
+            route
+        };
+
+        // The same path twice (kept), then others: each gets its own pattern.
+        assert_eq!(route_of("/users/7").await, "/users/{id}");
+        assert_eq!(route_of("/users/7").await, "/users/{id}");
+        assert_eq!(route_of("/healthz").await, "/healthz");
+        assert_eq!(route_of("/users/8").await, "/users/{id}");
+        assert_eq!(route_of("/nothing-here").await, "unmatched");
+        assert_eq!(
+            route_of(&format!("/{}", "x".repeat(300))).await,
+            "unmatched"
+        );
+        assert_eq!(route_of("/healthz").await, "/healthz");
     }
 
     #[test]
