@@ -329,20 +329,13 @@ impl AuditLog {
 
     /// Queues an event (a coalescing one may only be counted: see `record_coalescing`).
     pub async fn record(&self, event: AuditEvent) {
-        let at_ms = unix_now_ms();
-        let tally = if event.coalescing {
-            match self.count(at_ms, EventFields::of(&event)) {
-                Counted::Joined => return,
-                Counted::First(key) => Some(key),
-                Counted::Alone => None,
-            }
-        } else {
-            None
-        };
+        if event.coalescing {
+            return self.record_coalescing(EventFields::of(&event)).await;
+        }
         self.queue(QueuedEvent {
-            at_ms,
+            at_ms: unix_now_ms(),
             event,
-            tally,
+            tally: None,
         })
         .await;
     }

@@ -92,49 +92,12 @@ pub enum Counted {
 /// One second's count of one kind of event, after its first.
 struct Tally {
     second: i64,
-    fields: OwnedFields,
+    /// The first event, to tell a hash collision from a repeat.
+    first: AuditEvent,
     /// The first event is in the queue: only then may others join (so that a flush queued after
     /// a joined event always finds the row it joined).
     queued: bool,
     later: i64,
-}
-
-/// `EventFields` kept by a tally, to tell a hash collision from a repeat.
-struct OwnedFields {
-    action: &'static str,
-    values: [Option<String>; 5],
-}
-
-impl OwnedFields {
-    fn new(fields: EventFields<'_>) -> Self {
-        let owned = |value: Option<&str>| value.map(str::to_owned);
-        Self {
-            action: fields.action,
-            values: [
-                owned(fields.actor),
-                owned(fields.subject),
-                owned(fields.client_id),
-                owned(fields.ip),
-                owned(fields.detail),
-            ],
-        }
-    }
-
-    fn matches(&self, fields: EventFields<'_>) -> bool {
-        let given = [
-            fields.actor,
-            fields.subject,
-            fields.client_id,
-            fields.ip,
-            fields.detail,
-        ];
-        self.action == fields.action
-            && self
-                .values
-                .iter()
-                .zip(given)
-                .all(|(kept, given)| kept.as_deref() == given)
-    }
 }
 
 /// The open tallies, shared by every `AuditLog` handle and the writer.
@@ -164,7 +127,10 @@ impl Tallies {
             Entry::Occupied(mut found) => {
                 let tally = found.get_mut();
                 // A hash collision, or a first event still on its way: the queue takes it.
-                if !tally.queued || tally.second != second || !tally.fields.matches(fields) {
+                if !tally.queued
+                    || tally.second != second
+                    || EventFields::of(&tally.first) != fields
+                {
                     return Counted::Alone;
                 }
                 tally.later += 1;
@@ -174,7 +140,7 @@ impl Tallies {
             Entry::Vacant(slot) => {
                 slot.insert(Tally {
                     second,
-                    fields: OwnedFields::new(fields),
+                    first: fields.to_event(),
                     queued: false,
                     later: 0,
                 });

@@ -290,28 +290,18 @@ fn method_label(method: &Method) -> &'static str {
         .map_or("other", |standard| standard.as_str())
 }
 
-/// A request on its way in, counted in the request histogram once its answer is ready (see
+/// Counts `response`, ready `took` after its request arrived, in the request histograms (see
 /// `net::edge`, which times it). Method and route are read from the answer's request.
-pub struct RequestTimer(());
-
-impl RequestTimer {
-    /// Starts timing a request.
-    pub fn begin() -> Self {
-        Self(())
-    }
-
-    /// Counts the answer, ready `took` after the request arrived.
-    pub fn finish<B>(self, response: &ServiceResponse<B>, took: Duration) {
-        let request = response.request();
-        with_route_of(request, |route| {
-            METRICS.observe_request(
-                method_label(request.method()),
-                route,
-                response.status().as_u16(),
-                took.as_secs_f64(),
-            );
-        });
-    }
+pub fn count_request<B>(response: &ServiceResponse<B>, took: Duration) {
+    let request = response.request();
+    with_route_of(request, |route| {
+        METRICS.observe_request(
+            method_label(request.method()),
+            route,
+            response.status().as_u16(),
+            took.as_secs_f64(),
+        );
+    });
 }
 
 /// Calls `use_route` with the route pattern of `request`, not its path (unmatched paths share

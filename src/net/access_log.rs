@@ -21,54 +21,39 @@ use crate::routes::client_ip::client_address;
 /// The log target; filter it with `RUST_LOG`.
 pub const TARGET: &str = "authd::access";
 
-/// A request on its way in, logged once its answer is ready (see `net::edge`, which times it).
-/// What the line says of the request is read from the answer's request at the end, so that
-/// nothing is copied for it on the way in.
-pub struct AccessLine(());
-
-impl AccessLine {
-    /// `None` while the target is filtered out.
-    pub fn begin() -> Option<Self> {
-        log::log_enabled!(target: TARGET, log::Level::Info).then_some(Self(()))
+/// Logs the line for `response`, ready `took` after its request arrived (see `net::edge`, which
+/// times it); nothing while the target is filtered out. What the line says of the request is
+/// read from the answer's request, so nothing is copied for it on the way in.
+pub fn log_request<B: MessageBody>(response: &ServiceResponse<B>, took: Duration) {
+    if !log::log_enabled!(target: TARGET, log::Level::Info) {
+        return;
     }
-
-    /// Logs the line for `response`, ready `took` after the request arrived.
-    pub fn finish<B: MessageBody>(self, response: &ServiceResponse<B>, took: Duration) {
-        let request = response.request();
-        let trust_forwarded_for = request
-            .app_data::<Data<Settings>>()
-            .is_some_and(|settings| settings.security.trust_forwarded_for);
-        let address = client_address(request, trust_forwarded_for);
-        let peer: &dyn fmt::Display = match &address {
-            Some(address) => address,
-            None => &"-",
-        };
-        let (method, path) = (request.method(), request.path());
-        let millis = Millis(took);
-        let status = response.status().as_u16();
-        match response.response().body().size() {
-            BodySize::Sized(bytes) => {
-                info(format_args!(
-                    "{peer} \"{method} {path}\" {status} {bytes} {millis}ms"
-                ));
-            }
-            BodySize::None => {
-                info(format_args!(
-                    "{peer} \"{method} {path}\" {status} 0 {millis}ms"
-                ));
-            }
-            BodySize::Stream => {
-                info(format_args!(
-                    "{peer} \"{method} {path}\" {status} - {millis}ms"
-                ));
-            }
-        }
-    }
-}
-
-/// Logs one access line (see `log_output::info`).
-fn info(line: fmt::Arguments<'_>) {
-    crate::log_output::info(TARGET, line);
+    let request = response.request();
+    let trust_forwarded_for = request
+        .app_data::<Data<Settings>>()
+        .is_some_and(|settings| settings.security.trust_forwarded_for);
+    let address = client_address(request, trust_forwarded_for);
+    let peer: &dyn fmt::Display = match &address {
+        Some(address) => address,
+        None => &"-",
+    };
+    let (method, path) = (request.method(), request.path());
+    let status = response.status().as_u16();
+    // A streamed body's length is not known when the line is written.
+    let size = match response.response().body().size() {
+        BodySize::Sized(bytes) => Some(bytes),
+        BodySize::None => Some(0),
+        BodySize::Stream => None,
+    };
+    let bytes: &dyn fmt::Display = match &size {
+        Some(bytes) => bytes,
+        None => &"-",
+    };
+    let millis = Millis(took);
+    crate::log_output::info(
+        TARGET,
+        format_args!("{peer} \"{method} {path}\" {status} {bytes} {millis}ms"),
+    );
 }
 
 /// Milliseconds to the microsecond (`1.234`), in integers: formatting a float with a precision

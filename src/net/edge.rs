@@ -10,11 +10,11 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use super::access_log::AccessLine;
+use super::access_log::log_request;
 use super::body_deadline::BodyDeadline;
 use super::cors::Cors;
 use crate::dpop::{nonce_to_offer, offer_nonce};
-use crate::metrics::RequestTimer;
+use crate::metrics::count_request;
 
 /// Runs the edge steps around the handler.
 pub async fn edge(
@@ -23,8 +23,6 @@ pub async fn edge(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // One clock for the log line and the histogram.
     let started = Instant::now();
-    let access_line = AccessLine::begin();
-    let timer = RequestTimer::begin();
     let response = match Cors::check(&request).await {
         Cors::Preflight(answer) => request.into_response(answer),
         cors => {
@@ -39,9 +37,7 @@ pub async fn edge(
         }
     };
     let took = started.elapsed();
-    timer.finish(&response, took);
-    if let Some(line) = access_line {
-        line.finish(&response, took);
-    }
+    count_request(&response, took);
+    log_request(&response, took);
     Ok(response)
 }
