@@ -7,12 +7,14 @@ use sqlx::PgPool;
 
 use super::authorization_codes::{RECORD_SESSION_CLIENT, START_FAMILY};
 use super::consents::CONSENTED_ORIGIN;
-use super::{AuthorizationCode, BeginWrite, CodeClaim, StoreError};
+use super::{BeginWrite, CodeClaim, StoreError};
 
 /// Many redemptions at once: a row is stored only if none exists for its code, its user is
 /// enabled at the code's generation, its session exists and (when the code needs it) its consent
 /// is still given. Key-share locks on the session and consent rows order it against logouts and
-/// consent withdrawals, as for one redemption. Returns the hashes of the codes redeemed now.
+/// consent withdrawals, as for one redemption. Returns the access token ids of the rows
+/// stored: when a code is twice in the batch, which occurrence is stored is the plan's choice,
+/// and only its claim may issue (its jti is the one a second redemption revokes).
 const CLAIM_CODES: &str = r"insert into authorization_codes (code_hash, client_id,
      client_registration, redirect_uri, delivered_to, code_challenge, scope, user_id,
      user_generation, session_handle, auth_time, amr, nonce, expires_at, issued_at_ms,
@@ -39,7 +41,7 @@ const CLAIM_CODES: &str = r"insert into authorization_codes (code_hash, client_i
                                             and c.client_registration = v.client_registration
                                           for key share))
     on conflict (code_hash) do nothing
-    returning code_hash";
+    returning access_jti";
 
 /// Redeems `claims` in one transaction; for each, whether it was redeemed now. `Err` when the
 /// transaction failed: then nothing was written.
@@ -51,7 +53,7 @@ pub async fn claim_codes(pool: &PgPool, claims: &[&CodeClaim]) -> Result<Vec<boo
         |f: &dyn Fn(&CodeClaim) -> i64| -> Vec<i64> { claims.iter().map(|c| f(c)).collect() };
     let issued_at_ms = crate::clock::unix_now_ms();
     let mut tx = pool.begin_write().await?;
-    let claimed: Vec<(String,)> = sqlx::query_as(CLAIM_CODES)
+    let stored: Vec<(String,)> = sqlx::query_as(CLAIM_CODES)
         .bind(column(&|c| Some(c.code.code_hash.clone())))
         .bind(column(&|c| Some(c.code.client_id.clone())))
         .bind(column(&|c| Some(c.code.client_registration.clone())))
@@ -84,9 +86,7 @@ pub async fn claim_codes(pool: &PgPool, claims: &[&CodeClaim]) -> Result<Vec<boo
     let mut results = Vec::with_capacity(claims.len());
     for claim in claims {
         let code = &claim.code;
-        let now = claimed.iter().any(|(hash,)| *hash == code.code_hash)
-            // A code twice in one batch is redeemed by its first occurrence only.
-            && !results_contains(&results, claims, code);
+        let now = stored.iter().any(|(jti,)| *jti == claim.access_jti);
         if now {
             if code.tell_on_logout {
                 sqlx::query(RECORD_SESSION_CLIENT)
@@ -115,12 +115,4 @@ pub async fn claim_codes(pool: &PgPool, claims: &[&CodeClaim]) -> Result<Vec<boo
     }
     tx.commit().await?;
     Ok(results)
-}
-
-/// Whether an earlier claim in the batch already took `code`.
-fn results_contains(results: &[bool], claims: &[&CodeClaim], code: &AuthorizationCode) -> bool {
-    results
-        .iter()
-        .zip(claims)
-        .any(|(taken, claim)| *taken && claim.code.code_hash == code.code_hash)
 }

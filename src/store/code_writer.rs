@@ -62,7 +62,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Job>) {
     while receiver.recv_many(&mut jobs, BATCH_SIZE).await > 0 {
         let (writes, replies): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
-        match write_group(&store, &writes).await {
+        match store.write_code_group(&writes).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -84,37 +84,41 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// One batch, written the way the backend groups best.
-async fn write_group(
-    store: &Store,
-    writes: &[CodeWrite],
-) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
-    let Store::Postgres(pool) = store else {
-        return store.write_code_batch(writes).await;
-    };
-    let claims: Vec<&CodeClaim> = writes
-        .iter()
-        .map(|write| match write {
-            CodeWrite::Claim(claim) => claim,
-        })
-        .collect();
-    match code_batch_pg::claim_codes(pool, &claims).await {
-        Ok(claimed) => Ok(claimed
-            .into_iter()
-            .map(|now| Ok(CodeWritten::Claimed(now)))
-            .collect()),
-        // A failure of one must not fail the others: each again, on its own.
-        Err(error) if writes.len() > 1 => {
-            log::warn!(
-                "a batch of {} code redemptions failed, retrying one by one: {error}",
-                writes.len()
-            );
-            let mut results = Vec::with_capacity(writes.len());
-            for write in writes {
-                results.push(store.write_code(write).await);
+impl Store {
+    /// Runs `writes` together, grouped the way the backend groups best; for each, its result.
+    /// The writer task calls it with whatever is waiting, which may hold one code twice: then
+    /// one of them is redeemed and the others are refused. `Err` when nothing was written.
+    pub async fn write_code_group(
+        &self,
+        writes: &[CodeWrite],
+    ) -> Result<Vec<Result<CodeWritten, StoreError>>, StoreError> {
+        let Store::Postgres(pool) = self else {
+            return self.write_code_batch(writes).await;
+        };
+        let claims: Vec<&CodeClaim> = writes
+            .iter()
+            .map(|write| match write {
+                CodeWrite::Claim(claim) => claim,
+            })
+            .collect();
+        match code_batch_pg::claim_codes(pool, &claims).await {
+            Ok(claimed) => Ok(claimed
+                .into_iter()
+                .map(|now| Ok(CodeWritten::Claimed(now)))
+                .collect()),
+            // A failure of one must not fail the others: each again, on its own.
+            Err(error) if writes.len() > 1 => {
+                log::warn!(
+                    "a batch of {} code redemptions failed, retrying one by one: {error}",
+                    writes.len()
+                );
+                let mut results = Vec::with_capacity(writes.len());
+                for write in writes {
+                    results.push(self.write_code(write).await);
+                }
+                Ok(results)
             }
-            Ok(results)
+            Err(error) => Err(error),
         }
-        Err(error) => Err(error),
     }
 }

@@ -2,7 +2,10 @@
 
 use authd::credentials::PasswordHash;
 use authd::domain::{RoleName, ScopeSet, Username};
-use authd::store::{AuditRecord, NewUser, PageRequest, StoreError};
+use authd::store::{
+    AuditRecord, AuthorizationCode, CodeClaim, CodeWrite, CodeWritten, NewCodeFamily, NewSession,
+    NewUser, PageRequest, SessionEnding, StoreError,
+};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
@@ -208,7 +211,121 @@ async fn audit_rows_keep_awkward_text_exactly(backend: Backend) {
     assert_eq!(found[3].at_ms, now + 3);
 }
 
+/// One code redeemed eight times in one group (as the code writer groups what waits for it):
+/// exactly one redemption wins, and it is the one stored, so that what a second redemption
+/// revokes (section 4.1.2 of RFC 6749) is what the winner issued: its access token and its
+/// refresh family. PostgreSQL's multi-row insert may store any of the duplicates.
+async fn a_code_redeemed_twice_in_one_group_stores_the_redemption_that_wins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app
+        .store
+        .create_user(&new_user("alice", &[]), 1)
+        .await
+        .unwrap();
+    let now = authd::clock::unix_now();
+    let session = NewSession {
+        id_hash: "hash-of-session",
+        handle: "session-handle",
+        user_id: &user.id,
+        user_generation: user.token_generation,
+        amr: "pwd",
+        now,
+        expires_at: now + 3600,
+        ip: None,
+    };
+    let ending = SessionEnding {
+        now_ms: authd::clock::unix_now_ms(),
+        revoke_access_until: None,
+    };
+    app.store
+        .create_session(&session, 10, ending)
+        .await
+        .unwrap();
+    let scope = ScopeSet::parse("items:read").unwrap();
+    app.store
+        .grant_consent(&user.id, "gallery", "registration", &scope, now)
+        .await
+        .unwrap();
+    // Groups of several sizes: which duplicate PostgreSQL stores depends on its plan, which
+    // depends on the group's size and on what the connection ran before.
+    for (round, size) in [1, 2, 3, 5, 7, 8].into_iter().enumerate() {
+        let code = AuthorizationCode {
+            code_hash: format!("{round:0>64}"),
+            client_id: "gallery".into(),
+            client_registration: "registration".into(),
+            redirect_uri: None,
+            delivered_to: "https://gallery.example/callback".into(),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            scope: "items:read".into(),
+            user_id: user.id.clone(),
+            user_generation: user.token_generation,
+            session_handle: "session-handle".into(),
+            auth_time: now,
+            amr: "pwd".into(),
+            nonce: None,
+            expires_at: now + 60,
+            redeemed_at: None,
+            tell_on_logout: false,
+            needs_consent: true,
+            random: String::new(),
+            resources: String::new(),
+            dpop_jkt: None,
+        };
+        let writes: Vec<CodeWrite> = (0..size)
+            .map(|n| {
+                CodeWrite::Claim(CodeClaim {
+                    code: code.clone(),
+                    now,
+                    access_jti: format!("jti-{round}-{n}"),
+                    access_expires_at: now + 300,
+                    refresh: Some(NewCodeFamily {
+                        id: format!("family-{round}-{n}"),
+                        family_hash: format!("family-hash-{round}-{n}"),
+                        current_hash: format!("token-hash-{round}-{n}"),
+                        expires_at: now + 3600,
+                        dpop_jkt: None,
+                    }),
+                })
+            })
+            .collect();
+
+        let results = app.store.write_code_group(&writes).await.unwrap();
+
+        let winners: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, result)| matches!(result, Ok(CodeWritten::Claimed(true))))
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(winners.len(), 1, "{size} redemptions: {results:?}");
+        let winner = winners[0];
+        let family = app
+            .store
+            .find_refresh_token(&format!("token-hash-{round}-{winner}"))
+            .await
+            .unwrap()
+            .expect("the winner's refresh family is started");
+        assert_eq!(family.id, format!("family-{round}-{winner}"));
+        let revoked = app.store.revoke_code_tokens(&code.code_hash).await.unwrap();
+        assert_eq!(
+            revoked.map(|(jti, _)| jti),
+            Some(format!("jti-{round}-{winner}")),
+            "{size} redemptions: the stored one is the winner's"
+        );
+        for n in 0..size {
+            assert!(
+                !app.store
+                    .revoke_refresh_family(&format!("family-{round}-{n}"))
+                    .await
+                    .unwrap(),
+                "family-{round}-{n} outlived the revocation"
+            );
+        }
+    }
+}
+
 backend_tests!(
+    a_code_redeemed_twice_in_one_group_stores_the_redemption_that_wins,
     audit_rows_keep_how_many_events_they_stand_for,
     audit_rows_keep_awkward_text_exactly,
     usernames_are_unique_regardless_of_case,
