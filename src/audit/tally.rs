@@ -8,9 +8,11 @@
 //! first event not queued yet) goes through the queue as before, where the writer merges it.
 
 use std::collections::HashMap;
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
+
+use foldhash::fast::RandomState;
 
 use super::{AuditEvent, STORED_CHARS};
 
@@ -102,7 +104,8 @@ struct Tally {
 
 /// The open tallies, shared by every `AuditLog` handle and the writer.
 pub struct Tallies {
-    open: Mutex<HashMap<u64, Tally>>,
+    // Keyed by the fields' seeded hash; a collision is told apart by `Tally::first`.
+    open: Mutex<HashMap<u64, Tally, RandomState>>,
     hasher: RandomState,
 }
 
@@ -110,8 +113,8 @@ impl Tallies {
     /// No tally open.
     pub fn new() -> Self {
         Self {
-            open: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
+            open: Mutex::new(HashMap::default()),
+            hasher: RandomState::default(),
         }
     }
 
@@ -166,7 +169,7 @@ impl Tallies {
         self.lock().remove(&key);
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Tally>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Tally, RandomState>> {
         // A panic while the lock was held leaves counts that are still counts.
         self.open
             .lock()

@@ -1,6 +1,7 @@
 //! OAuth client authentication (RFC 6749 section 2.3): HTTP Basic, form body, or public client_id.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -39,10 +40,10 @@ pub struct PresentedClient {
     pub client_id: String,
     /// Authenticated with a secret.
     pub confidential: bool,
-    /// Grants it may use.
-    pub grants: BTreeSet<GrantType>,
+    /// Grants it may use (shared with the cached client).
+    pub grants: Arc<BTreeSet<GrantType>>,
     /// Scopes it may obtain; `None` for the built-in public client, bounded by the user alone.
-    pub scopes: Option<ScopeSet>,
+    pub scopes: Option<Arc<ScopeSet>>,
     /// No credentials were sent; this is the built-in public client by default.
     pub anonymous: bool,
     /// The registration it authenticated as (empty for the built-in client).
@@ -201,7 +202,7 @@ fn builtin_public_client(settings: &OAuthSettings, anonymous: bool) -> Presented
     PresentedClient {
         client_id: settings.default_client_id.clone(),
         confidential: false,
-        grants: [GrantType::Password, GrantType::RefreshToken].into(),
+        grants: Arc::new([GrantType::Password, GrantType::RefreshToken].into()),
         scopes: None,
         anonymous,
         registration: String::new(),

@@ -85,6 +85,15 @@ impl ScopeSet {
         Self(self.0.difference(&other.0).cloned().collect())
     }
 
+    /// This set less the scopes in `other`, reusing this set's allocations (an issuance with
+    /// no resource registered keeps its set as it is).
+    pub fn without(mut self, other: &ScopeSet) -> ScopeSet {
+        if !other.is_empty() {
+            self.0.retain(|scope| !other.0.contains(scope));
+        }
+        self
+    }
+
     /// Whether the set holds `scope`.
     pub fn contains(&self, scope: &str) -> bool {
         self.0.iter().any(|s| s.as_str() == scope)
@@ -161,5 +170,8 @@ mod tests {
         assert!(!all.is_subset(&some));
         assert_eq!(all.intersection(&some), some);
         assert_eq!(all.difference(&some).to_string(), "b");
+        assert_eq!(all.clone().without(&some), all.difference(&some));
+        assert_eq!(all.clone().without(&ScopeSet::default()), all);
+        assert_eq!(some.clone().without(&all), ScopeSet::default());
     }
 }

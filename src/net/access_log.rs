@@ -8,7 +8,7 @@
 //! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
 //! costs one level check.
 
-use std::fmt;
+use std::cell::RefCell;
 use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
@@ -28,43 +28,62 @@ pub fn log_request<B: MessageBody>(response: &ServiceResponse<B>, took: Duration
     if !log::log_enabled!(target: TARGET, log::Level::Info) {
         return;
     }
+    thread_local! {
+        static MESSAGE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    MESSAGE.with_borrow_mut(|message| {
+        message.clear();
+        write_message(message, response, took);
+        // Written from the request's own text (a path is UTF-8 by actix's parsing) and ASCII.
+        let text = String::from_utf8_lossy(message);
+        crate::log_output::info(TARGET, format_args!("{text}"));
+        // A line for a long path must not keep its buffer's size for the thread's life.
+        if message.capacity() > 4096 {
+            *message = Vec::new();
+        }
+    });
+}
+
+/// `address "METHOD /path" status bytes milliseconds`, without `core::fmt`: its machinery was
+/// the larger part of each line's cost.
+fn write_message<B: MessageBody>(out: &mut Vec<u8>, response: &ServiceResponse<B>, took: Duration) {
     let request = response.request();
     let trust_forwarded_for = request
         .app_data::<Data<Settings>>()
         .is_some_and(|settings| settings.security.trust_forwarded_for);
-    let address = client_address(request, trust_forwarded_for);
-    let peer: &dyn fmt::Display = match &address {
-        Some(address) => address,
-        None => &"-",
-    };
-    let (method, path) = (request.method(), request.path());
-    let status = response.status().as_u16();
+    match client_address(request, trust_forwarded_for) {
+        Some(address) => address.write_to(out),
+        None => out.push(b'-'),
+    }
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(b" \"");
+    out.extend_from_slice(request.method().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(request.path().as_bytes());
+    out.extend_from_slice(b"\" ");
+    out.extend_from_slice(digits.format(response.status().as_u16()).as_bytes());
+    out.push(b' ');
     // A streamed body's length is not known when the line is written.
-    let size = match response.response().body().size() {
-        BodySize::Sized(bytes) => Some(bytes),
-        BodySize::None => Some(0),
-        BodySize::Stream => None,
-    };
-    let bytes: &dyn fmt::Display = match &size {
-        Some(bytes) => bytes,
-        None => &"-",
-    };
-    let millis = Millis(took);
-    crate::log_output::info(
-        TARGET,
-        format_args!("{peer} \"{method} {path}\" {status} {bytes} {millis}ms"),
-    );
+    match response.response().body().size() {
+        BodySize::Sized(bytes) => out.extend_from_slice(digits.format(bytes).as_bytes()),
+        BodySize::None => out.push(b'0'),
+        BodySize::Stream => out.push(b'-'),
+    }
+    out.push(b' ');
+    write_millis(out, took);
+    out.extend_from_slice(b"ms");
 }
 
 /// Milliseconds to the microsecond (`1.234`), in integers: formatting a float with a precision
 /// was a visible share of each line's cost.
-struct Millis(Duration);
-
-impl fmt::Display for Millis {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let micros = (self.0.as_nanos() + 500) / 1000;
-        write!(out, "{}.{:03}", micros / 1000, micros % 1000)
-    }
+fn write_millis(out: &mut Vec<u8>, took: Duration) {
+    let micros = (took.as_nanos() + 500) / 1000;
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(digits.format(micros / 1000).as_bytes());
+    out.push(b'.');
+    let fraction = digits.format(micros % 1000 + 1000);
+    // 1000 to 1999: the last three digits are the fraction, zero-padded.
+    out.extend_from_slice(&fraction.as_bytes()[1..]);
 }
 
 #[cfg(test)]
@@ -157,7 +176,11 @@ mod tests {
 
     #[actix_web::test]
     async fn durations_are_milliseconds_rounded_to_the_microsecond() {
-        let shown = |nanos| Millis(Duration::from_nanos(nanos)).to_string();
+        let shown = |nanos| {
+            let mut out = Vec::new();
+            write_millis(&mut out, Duration::from_nanos(nanos));
+            String::from_utf8(out).unwrap()
+        };
         assert_eq!(shown(0), "0.000");
         assert_eq!(shown(499), "0.000");
         assert_eq!(shown(500), "0.001");

@@ -48,13 +48,13 @@ impl Resources {
     /// accept holds no API's own scopes.
     pub fn grant(
         &self,
-        scope: &ScopeSet,
+        scope: ScopeSet,
         target: &[ResourceUri],
         default_audience: &str,
     ) -> AccessGrant {
         let Some(audience) = Audience::of(target) else {
             return AccessGrant {
-                scope: scope.difference(&self.claimed),
+                scope: scope.without(&self.claimed),
                 audience: Audience::One(default_audience.to_owned()),
             };
         };
@@ -128,11 +128,11 @@ mod tests {
         let asked = ScopeSet::parse("openid items:read billing:read").unwrap();
         let items = [ResourceUri::parse("https://items").unwrap()];
 
-        let for_items = resources.grant(&asked, &items, "https://authd");
+        let for_items = resources.grant(asked.clone(), &items, "https://authd");
         assert_eq!(for_items.scope.to_string(), "items:read");
         assert_eq!(for_items.audience, Audience::One("https://items".into()));
 
-        let for_none = resources.grant(&asked, &[], "https://authd");
+        let for_none = resources.grant(asked.clone(), &[], "https://authd");
         assert_eq!(for_none.scope.to_string(), "openid");
         assert_eq!(for_none.audience, Audience::One("https://authd".into()));
 
@@ -140,7 +140,7 @@ mod tests {
             items[0].clone(),
             ResourceUri::parse("https://billing").unwrap(),
         ];
-        let for_both = resources.grant(&asked, &both, "https://authd");
+        let for_both = resources.grant(asked.clone(), &both, "https://authd");
         assert_eq!(for_both.scope.to_string(), "billing:read items:read");
         assert!(matches!(for_both.audience, Audience::Many(ref many) if many.len() == 2));
     }

@@ -1,6 +1,7 @@
 //! Registered OAuth clients.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::FromRow;
 
@@ -46,13 +47,14 @@ impl TryFrom<ClientRow> for Client {
         let corrupt = |e| StoreError::Other(anyhow::anyhow!("stored client is invalid: {e}"));
         Ok(Client {
             resources: parse_resources(&row.resources)?,
-            grants: row
-                .grant_types
-                .split_whitespace()
-                .map(GrantType::parse)
-                .collect::<Result<_, _>>()
-                .map_err(corrupt)?,
-            scopes: ScopeSet::parse(&row.scopes).map_err(corrupt)?,
+            grants: Arc::new(
+                row.grant_types
+                    .split_whitespace()
+                    .map(GrantType::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(corrupt)?,
+            ),
+            scopes: Arc::new(ScopeSet::parse(&row.scopes).map_err(corrupt)?),
             client_id: row.client_id,
             secret_hash: row.secret_hash,
             created_at: row.created_at,

@@ -1,6 +1,7 @@
 //! What the store reads and writes, as plain records.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::credentials::{PasswordHash, PasswordScheme};
 use crate::domain::{
@@ -77,10 +78,10 @@ pub struct Client {
     pub client_id: String,
     /// SHA-256 of the secret; `None` for public clients.
     pub secret_hash: Option<String>,
-    /// Grants the client may use.
-    pub grants: BTreeSet<GrantType>,
-    /// Scopes the client may obtain.
-    pub scopes: ScopeSet,
+    /// Grants the client may use (shared: every token request's `PresentedClient` holds them).
+    pub grants: Arc<BTreeSet<GrantType>>,
+    /// Scopes the client may obtain (shared, as `grants`).
+    pub scopes: Arc<ScopeSet>,
     /// Unix time of registration.
     pub created_at: i64,
     /// Random per registration: tokens of a deleted client stay dead when its client_id is

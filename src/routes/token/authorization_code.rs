@@ -95,7 +95,7 @@ pub async fn grant(
             auth_time: code.auth_time,
         }),
     };
-    let access = access_grant(ctx, &scope, &target).await?;
+    let access = access_grant(ctx, scope.clone(), &target).await?;
     let grant = Grant {
         client_id: &client.client_id,
         client_registration: &client.registration,

@@ -23,10 +23,10 @@ pub async fn grant(
         ));
     }
     let no_scopes = ScopeSet::default();
-    let allowed = client.scopes.as_ref().unwrap_or(&no_scopes);
+    let allowed = client.scopes.as_deref().unwrap_or(&no_scopes);
     let requested = resolve_scope(form.get("scope"), allowed)?;
     let target = requested_target(form.get_all("resource"), &client.resources)?;
-    let access = access_grant(ctx, &requested, target.as_deref().unwrap_or_default()).await?;
+    let access = access_grant(ctx, requested, target.as_deref().unwrap_or_default()).await?;
     spend_proof(ctx).await?;
     let grant = Grant {
         client_id: &client.client_id,

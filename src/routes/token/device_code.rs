@@ -130,7 +130,7 @@ async fn issue(
     } else {
         None
     };
-    let access = access_grant(ctx, &scope, target).await?;
+    let access = access_grant(ctx, scope.clone(), target).await?;
     let access_token = user_access_token(
         ctx.tokens,
         &user,

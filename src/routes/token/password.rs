@@ -63,7 +63,7 @@ pub async fn grant(
     let target = requested_target(form.get_all("resource"), &client.resources)?;
     let target = target.as_deref().unwrap_or_default();
     // The refresh family keeps the whole grant; each access token carries its audience's part.
-    let access = access_grant(ctx, &scope, target).await?;
+    let access = access_grant(ctx, scope.clone(), target).await?;
     spend_proof(ctx).await?;
     let access_token = user_access_token(
         ctx.tokens,

@@ -267,7 +267,7 @@ async fn granted_scope(
         }
         None => granted,
     };
-    let access = access_grant(ctx, &scope, &target).await?;
+    let access = access_grant(ctx, scope.clone(), &target).await?;
     Ok((scope, access))
 }
 

@@ -73,7 +73,7 @@ pub async fn grant(
         &registry,
         &client.resources,
     )?;
-    let access = access_grant(ctx, &requested, &target).await?;
+    let access = access_grant(ctx, requested, &target).await?;
     spend_proof(ctx).await?;
 
     let user = &subject.user;
