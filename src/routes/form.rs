@@ -6,11 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_core::Stream;
-
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest, dev};
+use futures_core::Stream;
 
 use crate::config::Settings;
 use crate::credentials::ClientCredentials;
