@@ -27,6 +27,7 @@ pub mod par;
 pub mod resources;
 pub mod routes;
 pub mod signin;
+pub mod snapshot;
 pub mod startup;
 pub mod store;
 pub mod tokens;

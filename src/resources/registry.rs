@@ -1,11 +1,12 @@
 //! The registered resources and the scopes each claims, as every token issuance reads them: from
 //! memory, re-read from the database once it is a second old.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::target::AccessGrant;
 use crate::domain::{ResourceUri, ScopeSet};
+use crate::snapshot::Snapshot;
 use crate::store::{RegisteredResource, Store, StoreError};
 use crate::tokens::Audience;
 
@@ -73,10 +74,16 @@ impl Resources {
 }
 
 /// Reads and caches the registry.
-#[derive(Debug)]
 pub struct ResourceRegistry {
     store: Store,
-    cached: Mutex<Option<(Instant, Arc<Resources>)>>,
+    /// The last read and when it was made; `None` until the first read and after `forget`.
+    cached: Snapshot<Option<(Instant, Arc<Resources>)>>,
+}
+
+impl std::fmt::Debug for ResourceRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceRegistry").finish_non_exhaustive()
+    }
 }
 
 impl ResourceRegistry {
@@ -84,27 +91,53 @@ impl ResourceRegistry {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            cached: Mutex::new(None),
+            cached: Snapshot::new(Arc::new(None)),
         }
     }
 
     /// The registry, at most `FRESHNESS` old.
     pub async fn current(&self) -> Result<Arc<Resources>, StoreError> {
-        if let Some((read_at, resources)) = &*self.cached.lock().expect("registry lock poisoned")
-            && read_at.elapsed() < FRESHNESS
-        {
-            return Ok(resources.clone());
+        if let Some(resources) = self.cached.with(|cached| fresh(cached).cloned()) {
+            return Ok(resources);
         }
         let read_at = Instant::now();
         let resources = Arc::new(Resources::new(self.store.list_resources().await?));
-        *self.cached.lock().expect("registry lock poisoned") = Some((read_at, resources.clone()));
+        self.cached
+            .replace(Arc::new(Some((read_at, resources.clone()))));
         Ok(resources)
+    }
+
+    /// Calls `read` with the registry as `current` returns it, without sharing it: for every
+    /// token issued.
+    pub async fn with_current<R>(
+        &self,
+        read: impl FnOnce(&Resources) -> R,
+    ) -> Result<R, StoreError> {
+        let mut read = Some(read);
+        let from_cache = self.cached.with(|cached| {
+            let resources = fresh(cached)?;
+            read.take().map(|read| read(resources))
+        });
+        if let Some(answer) = from_cache {
+            return Ok(answer);
+        }
+        let resources = self.current().await?;
+        let read = read.expect("`read` runs once, and has not");
+        Ok(read(&resources))
     }
 
     /// Drops the cached read (after a change on this instance).
     pub fn forget(&self) {
-        *self.cached.lock().expect("registry lock poisoned") = None;
+        self.cached.replace(Arc::new(None));
     }
+}
+
+/// The cached read, if it is at most `FRESHNESS` old.
+fn fresh(cached: &Option<(Instant, Arc<Resources>)>) -> Option<&Arc<Resources>> {
+    cached
+        .as_ref()
+        .filter(|(read_at, _)| read_at.elapsed() < FRESHNESS)
+        .map(|(_, resources)| resources)
 }
 
 #[cfg(test)]

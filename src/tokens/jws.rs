@@ -69,9 +69,28 @@ impl PreparedSigner {
         if header.alg != self.algorithm() {
             return Err(ErrorKind::InvalidAlgorithm.into());
         }
-        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        self.encode_with_header(&Self::encoded_header(header), claims)
+    }
+
+    /// `header`, base64url-encoded, for `encode_with_header`.
+    pub fn encoded_header(header: &Header) -> String {
+        // A header is a few strings and enums: nothing in it can fail to serialize.
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).expect("a JWS header serializes"))
+    }
+
+    /// Like `encode`, with the header already encoded (`encoded_header`); it must name this
+    /// key's algorithm.
+    pub fn encode_with_header<T: Serialize>(
+        &self,
+        encoded_header: &str,
+        claims: &T,
+    ) -> Result<String, Error> {
+        let claims = serde_json::to_vec(claims)?;
+        // Header, claims and an RSA-2048 signature, in base64url, with both dots.
+        let mut token = String::with_capacity(encoded_header.len() + claims.len() * 4 / 3 + 352);
+        token.push_str(encoded_header);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
         let signature = self.sign(token.as_bytes())?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);

@@ -5,8 +5,9 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed2551
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
+use super::claims::TOKEN_TYPE_HEADER;
 use super::jws::PreparedSigner;
 use crate::store::StoredKey;
 
@@ -28,6 +29,9 @@ pub struct SigningKey {
     pub created_at_ms: i64,
     /// Unix time from which it signs.
     pub activates_at_ms: i64,
+    /// The encoded JWS header of every access token it signs (RFC 9068 section 2.1: `typ`
+    /// `at+jwt`, `alg`, `kid`): the same for each, so written once.
+    pub access_header: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -103,6 +107,7 @@ impl SigningKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
         let kid = format!("hs256-{}", crate::hex::lower(&digest.as_ref()[..6]));
         Self {
+            access_header: access_header(Algorithm::HS256, &kid),
             kid,
             algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
@@ -139,6 +144,7 @@ impl SigningKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let decoding = DecodingKey::from_jwk(&jwk)?;
         Ok(Self {
+            access_header: access_header(algorithm, &kid),
             kid,
             algorithm,
             encoding,
@@ -149,6 +155,14 @@ impl SigningKey {
             activates_at_ms,
         })
     }
+}
+
+/// The encoded header of an access token signed with key `kid`.
+fn access_header(algorithm: Algorithm, kid: &str) -> String {
+    let mut header = Header::new(algorithm);
+    header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
+    header.kid = Some(kid.to_owned());
+    PreparedSigner::encoded_header(&header)
 }
 
 // jsonwebtoken reads RSA keys from PKCS#1 only, except through PEM, which accepts PKCS#8.

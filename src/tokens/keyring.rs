@@ -1,7 +1,7 @@
 //! The set of keys this instance signs and verifies with, kept in step with the database: one
 //! lineage of keys per offered algorithm, each rotated, retired and pruned on its own.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
@@ -11,6 +11,7 @@ use super::key_encryption::KeyEncryptionKey;
 use super::key_material::{SigningKey, generate_key};
 use crate::clock::unix_now_ms;
 use crate::config::{Settings, SigningAlgorithm};
+use crate::snapshot::Snapshot;
 use crate::store::{Store, StoredKey};
 
 /// Where a key is in its life.
@@ -150,7 +151,8 @@ pub struct KeyManager {
     kek: Option<KeyEncryptionKey>,
     // Derived key material for the sign-in pages (see `page_secret`).
     page_secret: aws_lc_rs::hkdf::Prk,
-    ring: RwLock<Arc<KeyRing>>,
+    // Read for every token signed and verified.
+    ring: Snapshot<KeyRing>,
     // When a token's unknown `kid` last made this instance re-read the key table.
     last_miss_reload: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -215,7 +217,7 @@ impl KeyManager {
             activation_delay_ms: settings.keys.activation_delay() as i64 * 1000,
             retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
             static_key,
-            ring: RwLock::new(Arc::default()),
+            ring: Snapshot::new(Arc::default()),
             last_miss_reload: tokio::sync::Mutex::new(None),
         };
         manager.reload().await?;
@@ -275,7 +277,7 @@ impl KeyManager {
                 }
             }
         }
-        *self.ring.write().expect("key ring lock poisoned") = Arc::new(KeyRing { keys });
+        self.ring.replace(Arc::new(KeyRing { keys }));
         Ok(())
     }
 
@@ -324,17 +326,21 @@ impl KeyManager {
     }
 
     fn snapshot(&self) -> Arc<KeyRing> {
-        self.ring.read().expect("key ring lock poisoned").clone()
+        self.ring.load()
     }
 
     /// The key that signs new access tokens now: the active key of `tokens.algorithm`.
     pub fn signing_key(&self) -> Option<Arc<SigningKey>> {
+        self.with_signing_key(|key| key.cloned())
+    }
+
+    /// Calls `sign` with the key `signing_key` returns, without sharing it: for every token.
+    pub fn with_signing_key<R>(&self, sign: impl FnOnce(Option<&Arc<SigningKey>>) -> R) -> R {
         if let Some(key) = &self.static_key {
-            return Some(key.clone());
+            return sign(Some(key));
         }
-        self.snapshot()
-            .active(self.access_algorithm, unix_now_ms())
-            .cloned()
+        self.ring
+            .with(|ring| sign(ring.active(self.access_algorithm, unix_now_ms())))
     }
 
     /// The active key of `algorithm`; `None` when the algorithm is not offered.

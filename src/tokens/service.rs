@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::Validation;
 
 use super::claims::{
     AccessClaims, Actor, Audience, Authentication, Confirmation, TOKEN_TYPE_HEADER,
@@ -249,10 +249,6 @@ impl TokenService {
             audience,
             jkt,
         } = grant;
-        let key = self
-            .keys
-            .signing_key()
-            .ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
         let (sub, username, roles, generation, sid, authentication) = match subject {
             TokenSubject::User {
                 id,
@@ -296,10 +292,10 @@ impl TokenService {
             act,
             may_act: None,
         };
-        let mut header = Header::new(key.algorithm);
-        header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
-        header.kid = Some(key.kid.clone());
-        let token = key.signer.encode(&header, &claims)?;
+        let token = self.keys.with_signing_key(|key| {
+            let key = key.ok_or_else(|| anyhow::anyhow!("no signing key is available"))?;
+            Ok::<_, anyhow::Error>(key.signer.encode_with_header(&key.access_header, &claims)?)
+        })?;
         Ok(IssuedAccessToken { token, claims })
     }
 

@@ -137,8 +137,11 @@ pub async fn access_grant(
     scope: ScopeSet,
     target: &[ResourceUri],
 ) -> Result<AccessGrant, OAuthError> {
-    let resources = ctx.resources.current().await?;
-    Ok(resources.grant(scope, target, ctx.tokens.audience()))
+    let audience = ctx.tokens.audience();
+    Ok(ctx
+        .resources
+        .with_current(|resources| resources.grant(scope, target, audience))
+        .await?)
 }
 
 /// Starts a refresh-token family for `user` through `client` with `scope` for `resources`,
