@@ -8,7 +8,6 @@
 //! ready to send. With the target filtered out (`RUST_LOG=info,authd::access=warn`) a request
 //! costs one level check.
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use actix_web::body::{BodySize, MessageBody};
@@ -28,20 +27,7 @@ pub fn log_request<B: MessageBody>(response: &ServiceResponse<B>, took: Duration
     if !log::log_enabled!(target: TARGET, log::Level::Info) {
         return;
     }
-    thread_local! {
-        static MESSAGE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
-    MESSAGE.with_borrow_mut(|message| {
-        message.clear();
-        write_message(message, response, took);
-        // Written from the request's own text (a path is UTF-8 by actix's parsing) and ASCII.
-        let text = String::from_utf8_lossy(message);
-        crate::log_output::info(TARGET, format_args!("{text}"));
-        // A line for a long path must not keep its buffer's size for the thread's life.
-        if message.capacity() > 4096 {
-            *message = Vec::new();
-        }
-    });
+    crate::log_output::info_with(TARGET, |line| write_message(line, response, took));
 }
 
 /// `address "METHOD /path" status bytes milliseconds`, without `core::fmt`: its machinery was
