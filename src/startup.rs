@@ -38,6 +38,8 @@ pub struct Application {
     server: Server,
     store: Store,
     audit: web::Data<AuditLog>,
+    /// The audit writer's own connections (PostgreSQL), closed after its last batch.
+    audit_store: Store,
 }
 
 impl Application {
@@ -96,7 +98,9 @@ impl Application {
         )
         .with_max_lifetime(settings.tokens.max_lifetime_secs);
         let hasher = PasswordHasher::new(&settings.passwords, settings.hash_concurrency())?;
-        let audit = web::Data::new(AuditLog::start(store.clone()));
+        // The writer's last batch is written after the workers stop (see `with_own_pool`).
+        let audit_store = store.with_own_pool(1);
+        let audit = web::Data::new(AuditLog::start(audit_store.clone()));
         let cache = web::Data::from(CredentialCache::start(store.clone(), &settings).await?);
         let audit_handle = audit.clone();
         spawn_janitor(store.clone(), &settings);
@@ -221,6 +225,7 @@ impl Application {
             server: server.run(),
             store,
             audit: audit_handle,
+            audit_store,
         })
     }
 
@@ -235,6 +240,7 @@ impl Application {
         // Events of the last requests are written before the pool goes away.
         self.audit.flush().await;
         self.store.close().await;
+        self.audit_store.close().await;
         result
     }
 }

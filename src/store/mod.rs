@@ -264,6 +264,24 @@ impl Store {
         }
     }
 
+    /// A store over the same database for one background task, with a pool of its own of at
+    /// most `max_connections`, opened when the task first uses it. A PostgreSQL connection
+    /// belongs to the runtime that opened it, and the pool shared with the HTTP workers holds
+    /// connections that theirs opened: at shutdown those die with the workers, before the task
+    /// has written its last batch. SQLite connections run on threads of their own: the shared
+    /// pool serves.
+    pub fn with_own_pool(&self, max_connections: u32) -> Store {
+        match self {
+            Store::Postgres(pool) => Store::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(pool.options().get_acquire_timeout())
+                    .connect_lazy_with(pool.connect_options().as_ref().clone()),
+            ),
+            Store::Sqlite(_) => self.clone(),
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await);

@@ -130,6 +130,8 @@ async fn postgres_with_synchronous_commit_off_is_warned_about() {
 struct Server {
     child: tokio::process::Child,
     base: String,
+    /// What it wrote to stderr (warnings and errors).
+    log: tempfile::NamedTempFile,
 }
 
 /// The issuer of every instance, so tokens survive a restart on another port.
@@ -161,10 +163,13 @@ impl Server {
             .env("AUTHD_SECURITY__IP_LOCKOUT_THRESHOLD", "100000")
             .stdout(Stdio::null())
             .kill_on_drop(true);
+        let log = tempfile::NamedTempFile::new().unwrap();
+        command.stderr(log.reopen().unwrap());
         let child = command.spawn().expect("starting authd serve");
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
         };
         let http = reqwest::Client::new();
         let start = Instant::now();
@@ -594,4 +599,77 @@ async fn acknowledged_writes_survive_kill_9_and_a_restart(backend: Backend) {
     );
 }
 
-backend_tests!(acknowledged_writes_survive_kill_9_and_a_restart);
+backend_tests!(
+    acknowledged_writes_survive_kill_9_and_a_restart,
+    sigterm_writes_every_audit_event_before_exiting
+);
+
+/// SIGTERM: authd answers what is in flight, then writes the audit events of the last requests
+/// before it exits. On PostgreSQL the pool's connections belong to the runtime that opened them,
+/// and the workers' runtimes are gone by then: the last write must not depend on theirs.
+async fn sigterm_writes_every_audit_event_before_exiting(backend: Backend) {
+    // As many as one address may have hashed at once (`passwords.max_hashes_per_address`).
+    const USERS: usize = 8;
+    let app = TestApp::spawn(backend).await;
+    app.add_role("reader", &["items:read"]).await;
+    for n in 0..USERS {
+        app.add_user(&format!("user{n}"), PASSWORD, &["reader"])
+            .await;
+    }
+    let service_secret = app.introspector_secret().await;
+
+    // Which connection the writer's last batch gets is the pool's choice: three runs, so that a
+    // writer that could get one of the workers' is caught.
+    let mut issued = 0;
+    for run in 0..3 {
+        let mut server = Server::start(&app.database).await;
+        let client = Client::of(&server);
+
+        // Act: every user signs in at once (the worker reads each from the database, so it opens
+        // the pool's connections), three times; then a service takes tokens, whose issuances
+        // the audit trail coalesces into one row per second, held until the second is over.
+        // SIGTERM as soon as the last answer is in, while that row still waits.
+        for _ in 0..3 {
+            let logins: Vec<_> = (0..USERS)
+                .map(|n| {
+                    let client = client.clone();
+                    tokio::spawn(async move { client.login(&format!("user{n}"), PASSWORD).await.0 })
+                })
+                .collect();
+            for login in logins {
+                assert_eq!(login.await.unwrap(), 200);
+                issued += 1;
+            }
+        }
+        for _ in 0..20 {
+            let request = client
+                .form("/token", &[("grant_type", "client_credentials")])
+                .basic_auth(INTROSPECTOR, Some(&service_secret));
+            assert_eq!(Client::answer(request).await.0, 200);
+            issued += 1;
+        }
+        let pid = server.child.id().expect("still running") as libc::pid_t;
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(20), server.child.wait())
+            .await
+            .expect("authd exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+
+        // Assert: one token.issued occurrence per token, written before the exit.
+        let sql = "select cast(coalesce(sum(occurrences), 0) as bigint) from audit_events \
+                   where action = 'token.issued'";
+        let written: i64 = match &app.store {
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        };
+        let log = std::fs::read_to_string(server.log.path()).unwrap();
+        assert_eq!(
+            written, issued,
+            "run {run}: every audit event written\n{log}"
+        );
+        // Not even a retry: the writer's connections outlive the workers.
+        assert!(!log.contains("authd::audit"), "run {run}: {log}");
+    }
+}
