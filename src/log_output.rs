@@ -16,19 +16,16 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long a line may wait in memory; a process killed outright loses at most this much log.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
-/// Bytes gathered in one thread's batches before the logging caller writes them itself.
+/// Bytes gathered before the logging caller writes them itself.
 const MAX_BUFFERED: usize = 64 * 1024;
 
-/// Lines bound for stderr, in one batch per few threads: each thread appends to its own, so the
-/// workers do not pass one lock's cache line between their cores on every request. A thread's
-/// lines keep their order; lines of different threads gathered in one interval may not.
-static STDERR: [Batches; SHARDS] = [const { Batches::new() }; SHARDS];
-const SHARDS: usize = 4;
+/// Lines bound for stderr.
+static STDERR: Batches = Batches::new();
 /// Whether lines are batched (`init` found no terminal and started the writer thread).
 static BATCHED: AtomicBool = AtomicBool::new(false);
 
@@ -137,7 +134,7 @@ pub fn info_with(target: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
             let _ = write_prefix(line, log::Level::Info, target);
             write(line);
             line.push(b'\n');
-            if own_batches().append(line) {
+            if STDERR.append(line) {
                 flush();
             }
         } else {
@@ -153,23 +150,7 @@ pub fn info_with(target: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
 
 /// Writes every gathered line to stderr now.
 pub fn flush() {
-    write_gathered(&mut io::stderr().lock());
-}
-
-/// Writes every thread's gathered lines to `out`, batch by batch.
-fn write_gathered(out: &mut impl Write) {
-    for batches in &STDERR {
-        batches.write_to(out);
-    }
-}
-
-/// The batches this thread appends to.
-fn own_batches() -> &'static Batches {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static OWN: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    &STDERR[OWN.with(|own| *own)]
+    STDERR.write_to(&mut io::stderr().lock());
 }
 
 /// Bytes gathered for one output.
@@ -220,7 +201,7 @@ struct BatchedStderr;
 
 impl Write for BatchedStderr {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if own_batches().append(bytes) {
+        if STDERR.append(bytes) {
             flush();
         }
         Ok(bytes.len())
@@ -287,33 +268,6 @@ mod tests {
                 "INFO  authd::access] x"
             ]
         );
-    }
-
-    #[test]
-    fn each_threads_lines_come_out_whole_and_in_its_order() {
-        let threads: Vec<_> = (0..SHARDS + 2)
-            .map(|thread| {
-                std::thread::spawn(move || {
-                    for n in 0..200 {
-                        own_batches().append(format!("{thread} {n}\n").as_bytes());
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        let mut out = Vec::new();
-        write_gathered(&mut out);
-
-        let mut next = vec![0; SHARDS + 2];
-        for line in String::from_utf8(out).unwrap().lines() {
-            let (thread, n) = line.split_once(' ').unwrap();
-            let (thread, n): (usize, usize) = (thread.parse().unwrap(), n.parse().unwrap());
-            assert_eq!(n, next[thread], "thread {thread}'s lines out of order");
-            next[thread] += 1;
-        }
-        assert_eq!(next, vec![200; SHARDS + 2], "every line written once");
     }
 
     #[test]
