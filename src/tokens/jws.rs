@@ -69,13 +69,12 @@ impl PreparedSigner {
         if header.alg != self.algorithm() {
             return Err(ErrorKind::InvalidAlgorithm.into());
         }
-        self.encode_with_header(&Self::encoded_header(header), claims)
+        self.encode_with_header(&Self::encoded_header(header)?, claims)
     }
 
     /// `header`, base64url-encoded, for `encode_with_header`.
-    pub fn encoded_header(header: &Header) -> String {
-        // A header is a few strings and enums: nothing in it can fail to serialize.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).expect("a JWS header serializes"))
+    pub fn encoded_header(header: &Header) -> Result<String, Error> {
+        Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?))
     }
 
     /// Like `encode`, with the header already encoded (`encoded_header`); it must name this

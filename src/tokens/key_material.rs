@@ -107,7 +107,9 @@ impl SigningKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
         let kid = format!("hs256-{}", crate::hex::lower(&digest.as_ref()[..6]));
         Self {
-            access_header: access_header(Algorithm::HS256, &kid),
+            // Two strings and an enum always serialize; this runs once, at start-up.
+            access_header: access_header(Algorithm::HS256, &kid)
+                .expect("an HS256 access-token header serializes"),
             kid,
             algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
@@ -144,7 +146,7 @@ impl SigningKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let decoding = DecodingKey::from_jwk(&jwk)?;
         Ok(Self {
-            access_header: access_header(algorithm, &kid),
+            access_header: access_header(algorithm, &kid)?,
             kid,
             algorithm,
             encoding,
@@ -158,7 +160,7 @@ impl SigningKey {
 }
 
 /// The encoded header of an access token signed with key `kid`.
-fn access_header(algorithm: Algorithm, kid: &str) -> String {
+fn access_header(algorithm: Algorithm, kid: &str) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(algorithm);
     header.typ = Some(TOKEN_TYPE_HEADER.to_owned());
     header.kid = Some(kid.to_owned());
