@@ -20,14 +20,14 @@ const COPIES_PER_THREAD: usize = 8;
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// One thread's copy of one snapshot's value.
-struct Copy {
+struct ThreadCopy {
     id: u64,
     generation: u64,
     value: Arc<dyn Any + Send + Sync>,
 }
 
 thread_local! {
-    static COPIES: RefCell<Vec<Copy>> = const { RefCell::new(Vec::new()) };
+    static COPIES: RefCell<Vec<ThreadCopy>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A shared value, read through per-thread copies.
@@ -99,7 +99,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
                 copies.remove(0);
             }
             let value: Arc<dyn Any + Send + Sync> = value.clone();
-            copies.push(Copy {
+            copies.push(ThreadCopy {
                 id: self.id,
                 generation,
                 value,
